@@ -1,0 +1,29 @@
+"""The core's own plugin: registers the built-in buffer, schedule and token-space validators.
+
+It is loaded through the ``unigame`` entry point named ``core``, exactly like any other plugin.
+"""
+
+from __future__ import annotations
+
+from .game.settings import AlternatingConfig, CosineGateConfig, HardBufferConfig
+from .hookspecs import hookimpl
+from .registry import Registry
+
+
+@hookimpl
+def unigame_register_buffers(buffers: Registry) -> None:
+    buffers.add("hard", "unigame_core.game.buffer:HardBuffer", config=HardBufferConfig,
+                help="capacity-bounded buffer of the hardest adversarial samples, priority sampling")
+
+
+@hookimpl
+def unigame_register_schedules(schedules: Registry) -> None:
+    schedules.add("alternating", "unigame_core.game.schedule:AlternatingSchedule", config=AlternatingConfig,
+                  help="k perturber updates then one understander update per step, with eps/beta warm-up")
+
+
+@hookimpl
+def unigame_register_validators(validators: Registry) -> None:
+    validators.add("none", "unigame_core.game.gates:NoGate", help="keep every adversarial sample")
+    validators.add("cosine", "unigame_core.game.gates:TokenCosineGate", config=CosineGateConfig,
+                   help="cosine similarity of clean and perturbed shared tokens")

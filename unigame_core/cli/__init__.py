@@ -1,0 +1,1 @@
+"""The ``unigame`` command line: one module per command, assembled in ``main``."""

@@ -1,0 +1,62 @@
+"""``unigame models list``, ``unigame plugins list``, ``unigame suites list`` (no torch import)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from .. import plugins
+from .common import out, user_errors
+
+models_app = typer.Typer(help="Model backends and their aliases.", no_args_is_help=True)
+plugins_app = typer.Typer(help="Installed plugins.", no_args_is_help=True)
+suites_app = typer.Typer(help="Evaluation suites.", no_args_is_help=True)
+
+
+@models_app.command("list")
+@user_errors
+def list_models() -> None:
+    """List model aliases and backends."""
+    registry = plugins.backends()
+    table = Table("name", "backend", "default settings", "plugin", title="models")
+    for alias in registry.aliases():
+        mark = " (default)" if alias.is_default else ""
+        shown = ", ".join(f"{k}={v}" for k, v in _flat(alias.defaults).items() if k.startswith("backend."))
+        table.add_row(alias.name + mark, alias.target, shown, alias.plugin)
+    for name in registry.names():
+        entry = registry.get(name)
+        table.add_row(name, name, entry.help, entry.plugin)
+    out.print(table)
+
+
+@plugins_app.command("list")
+@user_errors
+def list_plugins() -> None:
+    """List discovered plugins with their status (loaded, blocked, broken)."""
+    table = Table("plugin", "module", "version", "status", "error", title="plugins")
+    for info in plugins.plugin_infos():
+        table.add_row(info.name, info.module, info.version, info.status, info.error)
+    out.print(table)
+
+
+@suites_app.command("list")
+@user_errors
+def list_suites() -> None:
+    """List evaluation suites."""
+    registry = plugins.suites()
+    table = Table("suite", "description", "plugin", title="suites")
+    for name in registry.names():
+        entry = registry.get(name)
+        table.add_row(name, entry.help, entry.plugin)
+    out.print(table)
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, object]:
+    flat: dict[str, object] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            flat.update(_flat(v, key + "."))
+        else:
+            flat[key] = v
+    return flat

@@ -1,0 +1,65 @@
+"""Assemble the Typer application. Importing this module must not import torch."""
+
+from __future__ import annotations
+
+import typer
+
+from .. import __version__, plugins
+from . import bench, config_cmd, eval as eval_cmd, lists, train
+from .common import console, setup_logging, state
+
+app = typer.Typer(
+    name="unigame",
+    help="Self-adversarial post-training of unified multimodal models (UniGame).",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback(invoke_without_command=True)
+def _main(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging and full tracebacks."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    state["verbose"] = verbose
+    setup_logging(verbose)
+    if version:
+        typer.echo(f"unigame {__version__}")
+        raise typer.Exit(0)
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+
+
+app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown_options": False})(train.train)
+app.command("eval")(eval_cmd.evaluate)
+app.command("bench", context_settings={"allow_extra_args": True})(bench.bench)
+app.add_typer(lists.models_app, name="models")
+app.add_typer(lists.plugins_app, name="plugins")
+app.add_typer(lists.suites_app, name="suites")
+app.add_typer(config_cmd.config_app, name="config")
+
+
+def _mount_plugin_commands() -> None:
+    try:
+        registry = plugins.commands()
+    except Exception as exc:  # a broken command plugin must not break the CLI
+        console.print(f"[yellow]warning:[/] plugin commands unavailable: {exc}")
+        return
+    for name in registry.names():
+        entry = registry.get(name)
+        try:
+            sub = entry.load()
+        except Exception as exc:
+            console.print(f"[yellow]warning:[/] command '{name}' from plugin '{entry.plugin}' failed to load: {exc}")
+            continue
+        app.add_typer(sub, name=name, help=entry.help)
+
+
+_mount_plugin_commands()
+
+
+def run() -> None:
+    app()

@@ -1,0 +1,238 @@
+"""Typed run configuration (OmegaConf structured dataclasses) and its validation.
+
+Precedence, lowest first: dataclass defaults < the model alias's defaults < ``--config FILE`` <
+``key=value`` overrides. Plugin-owned nodes (``backend``, ``gate``, ``buffer``, ``schedule``) carry a
+``name`` and are checked against the config dataclass their plugin registered. Every check runs
+before anything heavy is imported; the error names the offending key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from . import plugins
+from .errors import ConfigError
+from .registry import Registry
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+@dataclass
+class DataConfig:
+    spec: str = ""  # "kind:location", e.g. vqav2:/data/vqav2, jsonl:train.jsonl, shapes:train
+    num_workers: int = 0
+    image_errors: str = "skip"  # skip | fail
+    max_samples: int = 0  # 0 = all
+
+
+@dataclass
+class GameConfig:
+    coupling: str = "decoder"  # decoder | embedding | noise | none
+    eps_max: float = 0.02  # bound on ||delta|| per token, relative to the token's own norm
+    lambda_reg: float = 80.0  # perturber's penalty on ||delta||^2
+    beta: float = 1.0  # weight of the buffer loss for the understander
+    buffer_draw: int = 0  # buffer samples per understander step (0 = batch size)
+    hardness_reference: str = "none"  # none | round_trip: CE relative to the delta=0 decode
+    straight_through: bool = False  # re-quantise decoded tokens (backends that support it)
+
+
+@dataclass
+class PerturberConfig:
+    hidden: int = 64
+    depth: int = 3
+    bound: str = "radial"  # radial: eps*tanh(|u|)*u/|u| ; direction: unit(u) * learnable eps
+    init_scale: float = 1e-3  # last layer init std: delta starts near zero
+
+
+@dataclass
+class LoraSettings:
+    r: int = 16
+    alpha: int = 32
+    dropout: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    lr_lora: float = 5e-6
+    lr_perturber: float = 1e-2
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    warmup_steps: int = 0
+    scheduler: str = "cosine"  # cosine | constant
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 5000
+    batch_size: int = 8
+    seed: int = 0
+    output_dir: str = "runs/unigame"
+    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    log_every: int = 10
+    sample_every: int = 500  # PNG grids of clean | adversarial (0 = never)
+    checkpoint_every: int = 500  # 0 = only at the end / on interrupt
+    keep_checkpoints: int = 2
+    max_bad_steps: int = 20  # non-finite losses in a row before stopping
+    grad_checkpointing: bool = False
+    eval_after: bool = True  # evaluate the model's default suites before and after (if it has any)
+
+
+@dataclass
+class RunConfig:
+    model: str = ""  # alias, backend name or checkpoint folder; empty = the embedded default
+    backend: dict[str, Any] = field(default_factory=dict)
+    data: DataConfig = field(default_factory=DataConfig)
+    game: GameConfig = field(default_factory=GameConfig)
+    perturber: PerturberConfig = field(default_factory=PerturberConfig)
+    gate: dict[str, Any] = field(default_factory=lambda: {"name": "clip"})
+    buffer: dict[str, Any] = field(default_factory=lambda: {"name": "hard"})
+    schedule: dict[str, Any] = field(default_factory=lambda: {"name": "alternating"})
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+COUPLINGS = ("decoder", "embedding", "noise", "none")
+COMPONENTS = {"backend": "backends", "gate": "validators", "buffer": "buffers", "schedule": "schedules"}
+
+
+def _wrap(exc: OmegaConfBaseException, prefix: str = "") -> ConfigError:
+    key = getattr(exc, "full_key", None) or ""
+    key = f"{prefix}.{key}" if prefix and key else (key or prefix)
+    msg = str(exc).splitlines()[0]
+    return ConfigError(f"Invalid configuration key '{key}': {msg}.", "See docs/training.md for every field.")
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML config file (or a shipped preset such as ``ablations/full``)."""
+    p = Path(path)
+    if not p.exists():
+        preset = PRESET_DIR / f"{path}.yaml"
+        if preset.exists():
+            p = preset
+        else:
+            raise ConfigError(f"Config file '{path}' does not exist.", "Pass a YAML file or a preset name such as 'ablations/full'.")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"Cannot parse YAML file '{p}'{where}: {getattr(exc, 'problem', exc)}.") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file '{p}' must hold a mapping of keys, not {type(data).__name__}.")
+    return data
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["train.steps=20", "gate.name=none"]`` -> nested dict (values parsed as YAML scalars)."""
+    for item in items:
+        if "=" not in item or item.startswith("="):
+            raise ConfigError(f"Override '{item}' is not of the form key=value.", "Example: train.steps=20")
+    try:
+        return OmegaConf.to_container(OmegaConf.from_dotlist(list(items)))  # type: ignore[return-value]
+    except OmegaConfBaseException as exc:
+        raise _wrap(exc) from exc
+
+
+def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
+    """Model alias / backend name / checkpoint folder -> (backend name, alias defaults)."""
+    if not model:
+        default = [a for a in backends.aliases() if a.is_default]
+        if not default:
+            raise ConfigError("No --model given and no plugin provides an embedded default model.")
+        model = default[0].name
+    if model in backends:
+        entry, alias = backends.resolve(model)
+        return entry.name, (alias.defaults if alias else {})
+    path = Path(model).expanduser()
+    if path.is_dir():
+        cfg_file = path / "config.json"
+        if not cfg_file.exists():
+            raise ConfigError(f"Model folder '{path}' has no config.json.", "Point --model at a checkpoint folder saved with save_pretrained.")
+        model_type = json.loads(cfg_file.read_text()).get("model_type", "")
+        for name in backends.names():
+            if model_type in backends.get(name).extra.get("model_types", ()):
+                return name, {"backend": {"checkpoint": str(path)}}
+        raise ConfigError(f"No backend loads checkpoints of model_type '{model_type}' (folder '{path}').")
+    raise backends.unknown(model)
+
+
+def validate_component(node: Any, registry: Registry, key: str) -> DictConfig:
+    """Check a ``{name: ..., **options}`` node against its plugin's config dataclass."""
+    if not isinstance(node, (dict, DictConfig)) or "name" not in node:
+        raise ConfigError(f"Configuration key '{key}' needs a 'name'.", f"Choices: {', '.join(registry.names())}.")
+    name = str(node["name"])
+    entry = registry.get(name)
+    options = {k: v for k, v in dict(node).items() if k != "name"}
+    if entry.config is None:
+        if options:
+            raise ConfigError(f"Invalid configuration key '{key}.{next(iter(options))}': {key} '{name}' takes no options.")
+        return OmegaConf.create({"name": name})
+    try:
+        typed = OmegaConf.merge(OmegaConf.structured(entry.config), options)
+    except OmegaConfBaseException as exc:
+        raise _wrap(exc, key) from exc
+    out = OmegaConf.merge(OmegaConf.create({"name": name}), typed)
+    return out  # type: ignore[return-value]
+
+
+def build_config(
+    model: str | None = None,
+    config_file: str | None = None,
+    overrides: list[str] | None = None,
+) -> DictConfig:
+    """Resolve and validate the full run configuration. Imports nothing heavy."""
+    file_cfg = load_yaml(config_file) if config_file else {}
+    over_cfg = parse_overrides(list(overrides or []))
+    if model:
+        over_cfg["model"] = model
+    chosen = str(over_cfg.get("model", file_cfg.get("model", "")) or "")
+    backends = plugins.backends()
+    backend_name, alias_defaults = resolve_model(chosen, backends)
+
+    base = OmegaConf.structured(RunConfig)
+    try:
+        cfg = OmegaConf.merge(base, alias_defaults, file_cfg, over_cfg)
+    except OmegaConfBaseException as exc:
+        raise _wrap(exc) from exc
+    cfg.model = chosen or cfg.model
+    backend_node = dict(cfg.backend)
+    backend_node.setdefault("name", backend_name)
+    if backend_node["name"] != backend_name:
+        raise ConfigError(f"backend.name '{backend_node['name']}' does not match model '{chosen}' (backend '{backend_name}').")
+    cfg.backend = backend_node
+    registries = {k: getattr(plugins, v)() for k, v in COMPONENTS.items()}
+    for key, registry in registries.items():
+        setattr(cfg, key, validate_component(cfg[key], registry, key))
+    _check_values(cfg)
+    return cfg
+
+
+def _check_values(cfg: DictConfig) -> None:
+    checks = [
+        (cfg.game.coupling in COUPLINGS, "game.coupling", f"one of {', '.join(COUPLINGS)}"),
+        (cfg.game.eps_max >= 0, "game.eps_max", "non-negative"),
+        (cfg.game.hardness_reference in ("none", "round_trip"), "game.hardness_reference", "none or round_trip"),
+        (cfg.perturber.depth >= 1, "perturber.depth", "at least 1"),
+        (cfg.perturber.bound in ("radial", "direction"), "perturber.bound", "radial or direction"),
+        (cfg.train.steps >= 0, "train.steps", "non-negative"),
+        (cfg.train.batch_size >= 1, "train.batch_size", "at least 1"),
+        (cfg.train.precision in ("auto", "bf16", "fp32"), "train.precision", "auto, bf16 or fp32"),
+        (cfg.optim.scheduler in ("cosine", "constant"), "optim.scheduler", "cosine or constant"),
+        (cfg.data.image_errors in ("skip", "fail"), "data.image_errors", "skip or fail"),
+    ]
+    for ok, key, expected in checks:
+        if not ok:
+            raise ConfigError(f"Invalid configuration key '{key}': must be {expected}, got {OmegaConf.select(cfg, key)!r}.")
+
+
+def to_yaml(cfg: DictConfig) -> str:
+    return OmegaConf.to_yaml(cfg)

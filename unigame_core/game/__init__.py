@@ -1,0 +1,1 @@
+"""The UniGame min-max game: perturber, buffer, schedule, gates, the step and the loop."""

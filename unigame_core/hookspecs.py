@@ -1,0 +1,77 @@
+"""Every hook unigame calls, in one place.
+
+Hooks *register* things into typed registries; they never do work themselves. A plugin is a
+module (named by an entry point in the ``unigame`` group) that implements any of these with
+``@unigame_core.hookimpl``. Each hook fires once per process, the first time the registry of its
+kind is needed (``unigame_core.plugins.registries()``), in plugin-load order.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+hookspec = pluggy.HookspecMarker("unigame")
+hookimpl = pluggy.HookimplMarker("unigame")
+
+
+@hookspec
+def unigame_register_backends(backends: Registry) -> None:
+    """Register model backends and their aliases.
+
+    Fires when a model is resolved (``train``, ``eval``, ``bench``, ``models list``, ``config show``).
+    Call ``backends.add(name, "module:BackendClass", config=ConfigDataclass, model_types=(...))`` and
+    ``backends.alias("my-model-7b", name, defaults={"backend": {"checkpoint": "org/My-Model-7B"}})``.
+    ``model_types`` lists the ``config.json`` model types a local checkpoint folder may declare to be
+    loaded by this backend. The builder is called as ``BackendClass(config_instance, device=..., dtype=...)``.
+    """
+
+
+@hookspec
+def unigame_register_suites(suites: Registry) -> None:
+    """Register evaluation suites.
+
+    Fires when ``eval`` or ``suites list`` runs. Call ``suites.add(name, "module:SuiteClass",
+    config=SuiteConfigDataclass, help=...)``; the class implements ``unigame_core.interfaces.Suite``.
+    """
+
+
+@hookspec
+def unigame_register_validators(validators: Registry) -> None:
+    """Register semantic gates (validators) for adversarial samples.
+
+    Fires when the game is built. ``validators.add(name, "module:ValidatorClass", config=...)``;
+    the class implements ``unigame_core.interfaces.Validator`` and is built as ``ValidatorClass(cfg, device)``.
+    """
+
+
+@hookspec
+def unigame_register_buffers(buffers: Registry) -> None:
+    """Register hard-sample buffers.
+
+    Fires when the game is built. ``buffers.add(name, "module:BufferClass", config=...)``; the class
+    implements ``unigame_core.interfaces.Buffer`` and is built as ``BufferClass(cfg)``.
+    """
+
+
+@hookspec
+def unigame_register_schedules(schedules: Registry) -> None:
+    """Register game schedules (how the min-max updates alternate).
+
+    Fires when the game is built. ``schedules.add(name, "module:ScheduleClass", config=...)``; the
+    class implements ``unigame_core.interfaces.GameSchedule`` and is built as ``ScheduleClass(cfg, total_steps)``.
+    """
+
+
+@hookspec
+def unigame_register_commands(commands: Registry) -> None:
+    """Register extra CLI command groups.
+
+    Fires when the command line is assembled. ``commands.add(name, "module:typer_app", help=...)``
+    where the target is a ``typer.Typer``; it is mounted as ``unigame <name> ...``. The target module
+    must not import torch at import time (``unigame --help`` stays fast).
+    """
