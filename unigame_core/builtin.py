@@ -27,3 +27,11 @@ def unigame_register_validators(validators: Registry) -> None:
     validators.add("none", "unigame_core.game.gates:NoGate", help="keep every adversarial sample")
     validators.add("cosine", "unigame_core.game.gates:TokenCosineGate", config=CosineGateConfig,
                    help="cosine similarity of clean and perturbed shared tokens")
+
+
+@hookimpl
+def unigame_register_datasets(datasets: Registry) -> None:
+    datasets.add("jsonl", "unigame_core.data.sources:jsonl_dataset",
+                 help="JSON lines: {image, question, answer | answers}; image paths relative to the file")
+    datasets.add("vqav2", "unigame_core.data.sources:vqav2_dataset",
+                 help="official VQAv2 layout: questions/annotations JSON + COCO image folder (train2014)")

@@ -82,19 +82,21 @@ class TrainConfig:
     keep_checkpoints: int = 2
     max_bad_steps: int = 20  # non-finite losses in a row before stopping
     grad_checkpointing: bool = False
-    eval_after: bool = True  # evaluate the model's default suites before and after (if it has any)
+    eval_suites: list[str] = field(default_factory=list)  # suites scored before and after training
+    eval_limit: int = 200  # samples per suite for those before/after scores
+    eval_data_root: str = ""  # --data-root for those suites (empty: each suite's default)
 
 
 @dataclass
 class RunConfig:
     model: str = ""  # alias, backend name or checkpoint folder; empty = the embedded default
-    backend: dict[str, Any] = field(default_factory=dict)
+    backend: Any = field(default_factory=dict)  # {name, **options of the backend}
     data: DataConfig = field(default_factory=DataConfig)
     game: GameConfig = field(default_factory=GameConfig)
     perturber: PerturberConfig = field(default_factory=PerturberConfig)
-    gate: dict[str, Any] = field(default_factory=lambda: {"name": "clip"})
-    buffer: dict[str, Any] = field(default_factory=lambda: {"name": "hard"})
-    schedule: dict[str, Any] = field(default_factory=lambda: {"name": "alternating"})
+    gate: Any = field(default_factory=lambda: {"name": "clip"})  # the semantic gate (validator)
+    buffer: Any = field(default_factory=lambda: {"name": "hard"})
+    schedule: Any = field(default_factory=lambda: {"name": "alternating"})
     lora: LoraSettings = field(default_factory=LoraSettings)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)

@@ -63,7 +63,18 @@ def unigame_register_schedules(schedules: Registry) -> None:
     """Register game schedules (how the min-max updates alternate).
 
     Fires when the game is built. ``schedules.add(name, "module:ScheduleClass", config=...)``; the
-    class implements ``unigame_core.interfaces.GameSchedule`` and is built as ``ScheduleClass(cfg, total_steps)``.
+    class implements ``unigame_core.interfaces.GameSchedule`` and is built as ``ScheduleClass(cfg, beta=game.beta, total_steps=train.steps)``.
+    """
+
+
+@hookspec
+def unigame_register_datasets(datasets: Registry) -> None:
+    """Register training-data sources, selected with ``--data KIND:LOCATION``.
+
+    Fires when ``train`` builds its data. ``datasets.add(kind, "module:factory", help=...)`` where
+    ``factory(location: str, *, image_errors: str, seed: int) -> torch.utils.data.Dataset`` whose items
+    are dicts ``{"id": str, "image": uint8 tensor (3, H, W) or None (unreadable, skipped),
+    "question": str, "answer": str}``.
     """
 
 

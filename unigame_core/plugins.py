@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "unigame"
 DISABLE_ENV = "UNIGAME_DISABLE_PLUGINS"
-KINDS = ("backends", "suites", "validators", "buffers", "schedules", "commands")
+KINDS = ("backends", "suites", "validators", "buffers", "schedules", "datasets", "commands")
 
 
 @dataclass
@@ -148,6 +148,10 @@ def buffers() -> Registry:
 
 def schedules() -> Registry:
     return plugin_set().registry("schedules")
+
+
+def datasets() -> Registry:
+    return plugin_set().registry("datasets")
 
 
 def commands() -> Registry:

@@ -1,0 +1,1 @@
+"""Training data: image decoding, VQA datasets, batching."""

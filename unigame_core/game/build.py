@@ -1,0 +1,115 @@
+"""Turn a validated config into objects: builders pass flat arguments, classes never read the config."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .. import plugins
+from ..errors import ConfigError
+from ..interfaces import Backend, Buffer, GameSchedule, Validator
+from ..registry import Registry
+from . import couplings
+from .perturber import Perturber
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: torch.device
+    dtype: torch.dtype
+
+
+def placement(device: str, precision: str, local_rank: int = 0) -> Placement:
+    if device == "auto":
+        dev = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
+    else:
+        dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"train.device is '{device}' but no CUDA GPU is available.", "Use train.device=cpu.")
+    if precision == "auto":
+        dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    else:
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    return Placement(dev, dtype)
+
+
+def options(node: DictConfig, registry: Registry) -> Any:
+    """A validated ``{name, ...}`` node -> the plugin's config dataclass instance (or None)."""
+    entry = registry.get(str(node.name))
+    if entry.config is None:
+        return None
+    opts = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "name"}  # type: ignore[union-attr]
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(entry.config), opts))
+
+
+def build_backend(cfg: DictConfig, where: Placement, **overrides: Any) -> Backend:
+    registry = plugins.backends()
+    settings = options(cfg.backend, registry)
+    for key, value in overrides.items():
+        setattr(settings, key, value)
+    cls = registry.get(str(cfg.backend.name)).load()
+    log.info("loading backend '%s' (%s) on %s in %s", cfg.backend.name, getattr(settings, "checkpoint", ""), where.device, where.dtype)
+    return cls(settings, device=where.device, dtype=where.dtype)
+
+
+def build_gate(cfg: DictConfig, device: torch.device) -> Validator:
+    registry = plugins.validators()
+    return registry.get(str(cfg.gate.name)).load()(options(cfg.gate, registry), device)
+
+
+def build_buffer(cfg: DictConfig) -> Buffer:
+    registry = plugins.buffers()
+    return registry.get(str(cfg.buffer.name)).load()(options(cfg.buffer, registry))
+
+
+def build_schedule(cfg: DictConfig) -> GameSchedule:
+    registry = plugins.schedules()
+    cls = registry.get(str(cfg.schedule.name)).load()
+    return cls(options(cfg.schedule, registry), beta=float(cfg.game.beta), total_steps=int(cfg.train.steps))
+
+
+def build_perturber(cfg: DictConfig, backend: Backend, device: torch.device) -> Perturber | None:
+    if cfg.game.coupling not in ("decoder", "embedding"):
+        return None
+    dim = couplings.perturbed_dim(cfg.game.coupling, backend)
+    p = cfg.perturber
+    return Perturber(dim, hidden=p.hidden, depth=p.depth, bound=p.bound, init_scale=p.init_scale).to(device)
+
+
+def lr_lambda(warmup: int, total: int, kind: str):  # noqa: ANN201 - a closure for LambdaLR
+    def factor(step: int) -> float:
+        if warmup > 0 and step < warmup:
+            return (step + 1) / warmup
+        if kind == "constant" or total <= warmup:
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def optimizers(cfg: DictConfig, lora_params: list, perturber: Perturber | None) -> tuple[Any, Any, Any, Any]:
+    o = cfg.optim
+    total = int(cfg.train.steps)
+    opt_u = torch.optim.AdamW(lora_params, lr=o.lr_lora, weight_decay=o.weight_decay)
+    sched_u = torch.optim.lr_scheduler.LambdaLR(opt_u, lr_lambda(o.warmup_steps, total, o.scheduler))
+    opt_c = sched_c = None
+    if perturber is not None:
+        opt_c = torch.optim.AdamW(perturber.parameters(), lr=o.lr_perturber, weight_decay=0.0)
+        sched_c = torch.optim.lr_scheduler.LambdaLR(opt_c, lr_lambda(o.warmup_steps, total, o.scheduler))
+    return opt_u, sched_u, opt_c, sched_c
+
+
+def build_dataset(spec: str, image_errors: str, seed: int) -> Any:
+    kind, _, location = spec.partition(":")
+    if not kind:
+        raise ConfigError("No training data given.", "Pass --data KIND:LOCATION, e.g. --data vqav2:/data/vqav2 or jsonl:train.jsonl.")
+    factory = plugins.datasets().get(kind).load()
+    return factory(location, image_errors=image_errors, seed=seed)

@@ -1,0 +1,190 @@
+"""``unigame train``: the UniGame training loop, top to bottom.
+
+Algorithm (arXiv 2511.19413): the understander U (LoRA on the LLM) and a small perturber C play
+    min_U max_C  L_U + lambda * L_C
+with alternating updates. Each step C pushes the shared visual tokens, the model's own decoder
+turns them into real images, and U must still answer; samples U loses (per-sample hardness over
+tau, past the semantic gate) go to a hard buffer that U relearns from alongside the clean batch.
+
+Where this departs from the paper's public code (see METHOD.md): hardness is per sample, buffered
+samples keep their own labels, the CLIP gate rejects low similarity, mining decodes the perturbed
+tokens directly (no autoregressive generation), LoRA stays fp32, and every rank runs the same passes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ..data.loader import make_loader, to_device
+from ..errors import DataError, TrainingAborted
+from ..lora import attach_lora
+from . import build, checkpoint, distributed
+from .progress import TrainProgress
+from .samples import save_pairs
+from .step import Players, StepMetrics, game_step
+
+log = logging.getLogger(__name__)
+
+
+def run_training(cfg: DictConfig, resume: bool = False) -> Path:
+    t = cfg.train
+    where = build.placement(t.device, t.precision)
+    dist_info = distributed.init(where.device.type)
+    if dist_info.world > 1:
+        where = build.placement(t.device if t.device != "auto" else "auto", t.precision, dist_info.local_rank)
+    run_dir = Path(t.output_dir)
+    torch.manual_seed(t.seed + dist_info.rank)
+
+    # 1. The data first: a wrong path should fail before minutes of model loading.
+    dataset = build.build_dataset(cfg.data.spec, cfg.data.image_errors, t.seed)
+    if t.batch_size % dist_info.world:
+        raise DataError(f"train.batch_size {t.batch_size} is not divisible by the {dist_info.world} ranks.")
+
+    # 2. The players: the frozen model with LoRA (understander) and the perturber (adversary).
+    backend = build.build_backend(cfg, where)
+    peft_model, lora_params = attach_lora(backend, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout)
+    perturber = build.build_perturber(cfg, backend, where.device)
+    opt_u, sched_u, opt_c, sched_c = build.optimizers(cfg, lora_params, perturber)
+    generator = torch.Generator().manual_seed(t.seed * 1_000_003 + dist_info.rank)
+    players = Players(
+        backend=backend, coupling=cfg.game.coupling, perturber=perturber, lora_params=lora_params,
+        opt_u=opt_u, opt_c=opt_c, gate=build.build_gate(cfg, where.device), buffer=build.build_buffer(cfg),
+        eps_max=cfg.game.eps_max, lambda_reg=cfg.game.lambda_reg, buffer_draw=cfg.game.buffer_draw,
+        grad_clip=cfg.optim.grad_clip, hardness_reference=cfg.game.hardness_reference, generator=generator,
+    )
+    schedule = build.build_schedule(cfg)
+
+    # 3. Resume exactly where the last checkpoint left off (or start a fresh run directory).
+    start, bad_in_row, skipped_images = 0, 0, 0
+    if resume and checkpoint.list_checkpoints(run_dir):
+        last = checkpoint.list_checkpoints(run_dir)[-1]
+        state = checkpoint.load_checkpoint(last, peft_model, perturber)
+        opt_u.load_state_dict(state["opt_u"]), sched_u.load_state_dict(state["sched_u"])
+        if opt_c is not None:
+            opt_c.load_state_dict(state["opt_c"]), sched_c.load_state_dict(state["sched_c"])
+        players.buffer.load_state_dict(state["buffer"])
+        checkpoint.restore_rng(state["rng"][dist_info.rank], generator)
+        start, bad_in_row, skipped_images = state["step"], state["bad_in_row"], state["skipped_images"]
+        log.info("resuming from %s at step %d", last, start)
+    elif dist_info.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    if dist_info.main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    distributed.barrier()
+
+    before = _evaluate(cfg, backend, "before") if (t.eval_suites and start == 0 and dist_info.main) else None
+
+    def snapshot(step: int) -> None:
+        state = {
+            "step": step, "bad_in_row": bad_in_row, "skipped_images": skipped_images,
+            "opt_u": opt_u.state_dict(), "sched_u": sched_u.state_dict(),
+            "opt_c": opt_c.state_dict() if opt_c else None, "sched_c": sched_c.state_dict() if sched_c else None,
+            "buffer": players.buffer.state_dict(), "rng": _gather_rng(generator),
+        }
+        if dist_info.main:
+            checkpoint.save_checkpoint(run_dir, step, peft_model, perturber, state, t.keep_checkpoints)
+        distributed.barrier()
+
+    # 4. The game.
+    loader = make_loader(dataset, backend.image_transform(), global_batch=t.batch_size, seed=t.seed,
+                         rank=dist_info.rank, world=dist_info.world, start_step=start, steps=t.steps,
+                         num_workers=cfg.data.num_workers)
+    step = start
+    progress = TrainProgress(total=t.steps, start=start, enabled=dist_info.main)
+    try:
+        with progress:
+            for raw in loader:
+                tick = time.perf_counter()
+                skipped_images += raw["skipped"]
+                batch = to_device(raw, where.device)
+                plan = schedule.plan(step)
+                metrics = game_step(players, batch, plan) if len(batch) else StepMetrics(skipped=1)
+                sched_u.step()
+                if sched_c is not None:
+                    sched_c.step()
+                bad_in_row = bad_in_row + 1 if metrics.skipped else 0
+                step += 1
+                rate = len(batch) * dist_info.world / max(time.perf_counter() - tick, 1e-9)
+                progress.update(step, metrics, rate)
+                if dist_info.main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
+                    _log_metrics(run_dir, step, metrics, rate, skipped_images)
+                if dist_info.main and t.sample_every and step % t.sample_every == 0 and metrics.adv_images is not None:
+                    save_pairs(batch.images, metrics.adv_images, run_dir / "samples" / f"step-{step}.png")
+                if bad_in_row >= t.max_bad_steps:
+                    raise TrainingAborted(
+                        f"Training stopped: {bad_in_row} steps in a row had non-finite losses.",
+                        f"The last good checkpoint is in {run_dir / 'checkpoints'}; lower the learning rates or eps.",
+                    )
+                if t.checkpoint_every and step % t.checkpoint_every == 0 and step < t.steps:
+                    snapshot(step)
+    except KeyboardInterrupt:
+        log.warning("interrupted at step %d: saving a checkpoint", step)
+        snapshot(step)
+        raise
+
+    # 5. The outputs: a PEFT adapter, the perturber, a last checkpoint.
+    snapshot(step)
+    if dist_info.main:
+        peft_model.save_pretrained(str(run_dir / "adapter"))
+        checkpoint.save_perturber(perturber, run_dir / "perturber.safetensors")
+        log.info("adapter written to %s (load with peft.PeftModel.from_pretrained)", run_dir / "adapter")
+        if skipped_images:
+            log.warning("%d unreadable training images were skipped", skipped_images)
+    if before is not None:
+        _report(before, _evaluate(cfg, backend, "after"), run_dir)
+    return run_dir
+
+
+def _gather_rng(generator: torch.Generator) -> list[dict[str, Any]]:
+    """Every rank's RNG state (rank r restores entry r)."""
+    mine = checkpoint.rng_state(generator)
+    if not distributed.is_active():
+        return [mine]
+    gathered: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(gathered, mine)
+    return gathered
+
+
+def _log_metrics(run_dir: Path, step: int, m: StepMetrics, rate: float, skipped_images: int) -> None:
+    row = {
+        "step": step, "loss_u": m.loss_u, "ce_clean": m.ce_clean, "ce_buffer": m.ce_buffer, "ce_adv": m.ce_adv,
+        "delta_norm": m.delta_norm, "eps": m.eps, "beta": m.beta, "gate_pass": m.gate_pass, "mined": m.mined,
+        "buffer": m.buffer_size, "tau": m.tau, "skipped_updates": m.skipped, "skipped_images": skipped_images,
+        "samples_per_s": rate, "hardness": m.hardness,
+    }
+    with open(run_dir / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}) + "\n")
+
+
+def _evaluate(cfg: DictConfig, backend: Any, when: str) -> dict[str, dict[str, float]]:
+    from ..eval.runner import evaluate_backend
+
+    log.info("evaluating %s training: %s", when, ", ".join(cfg.train.eval_suites))
+    root = Path(cfg.train.eval_data_root) if cfg.train.eval_data_root else None
+    results = evaluate_backend(backend, list(cfg.train.eval_suites), data_root=root, limit=cfg.train.eval_limit, batch_size=32)
+    return {name: r.metrics for name, r in results.items()}
+
+
+def _report(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], run_dir: Path) -> None:
+    from rich.table import Table
+
+    from ..cli.common import out
+
+    table = Table("suite", "metric", "before", "after", "change", title="UniGame: before / after")
+    rows = []
+    for suite, metrics in before.items():
+        for metric, value in metrics.items():
+            new = after.get(suite, {}).get(metric, float("nan"))
+            table.add_row(suite, metric, f"{value:.2f}", f"{new:.2f}", f"{new - value:+.2f}")
+            rows.append({"suite": suite, "metric": metric, "before": value, "after": new})
+    out.print(table)
+    (run_dir / "before_after.json").write_text(json.dumps(rows, indent=2))

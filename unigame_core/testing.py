@@ -1,0 +1,244 @@
+"""A tiny pure-torch unified model and data source for tests and for plugin authors.
+
+``FakeBackend`` implements every role of ``unigame_core.interfaces.Backend`` with a few thousand
+parameters: a patch encoder whose normalised tokens a linear decoder turns back into pixels, a
+patch-embedding vision side and a 2-layer causal transformer "LLM" with q/k/v/o projections that
+LoRA can target. The data source ``fake:N`` draws N coloured-square images with colour questions.
+Register both in-process with ``unigame_core.plugins.register_plugin(unigame_core.testing, "fake")``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from .errors import CapabilityError
+from .hookspecs import hookimpl
+from .interfaces import Backend, Decoder, SharedTokenEncoder, Understander
+from .registry import Registry
+
+PAD, EOS, SEP = 0, 1, 2
+COLOURS = {"red": (220, 30, 30), "green": (30, 200, 30), "blue": (30, 30, 220), "yellow": (230, 230, 20)}
+
+
+@dataclass
+class FakeSettings:
+    checkpoint: str = ""
+    image_size: int = 16
+    patch: int = 4
+    token_dim: int = 8
+    width: int = 32
+    layers: int = 2
+    vocab: int = 97
+    seed: int = 0
+
+
+class Block(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.q_proj, self.k_proj, self.v_proj, self.o_proj = (nn.Linear(width, width) for _ in range(4))
+        self.up_proj, self.down_proj = nn.Linear(width, 2 * width), nn.Linear(2 * width, width)
+        self.n1, self.n2 = nn.LayerNorm(width), nn.LayerNorm(width)
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        h = self.n1(x)
+        q, k, v = (proj(h)[:, None] for proj in (self.q_proj, self.k_proj, self.v_proj))  # one head
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)[:, 0]
+        x = x + self.o_proj(att)
+        return x + self.down_proj(F.gelu(self.up_proj(self.n2(x))))
+
+
+class FakeUMM(nn.Module):
+    def __init__(self, s: FakeSettings) -> None:
+        super().__init__()
+        p2 = 3 * s.patch * s.patch
+        self.s = s
+        self.vq_encoder = nn.Linear(p2, s.token_dim)
+        self.vq_decoder = nn.Linear(s.token_dim, p2)
+        self.vision = nn.Linear(p2, s.width)
+        self.embed = nn.Embedding(s.vocab, s.width)
+        self.pos = nn.Parameter(torch.randn(256, s.width) * 0.02)
+        self.language_model = nn.ModuleList(Block(s.width) for _ in range(s.layers))
+        self.norm = nn.LayerNorm(s.width)
+        self.lm_head = nn.Linear(s.width, s.vocab, bias=False)
+
+
+class FakeTransform:
+    """uint8 (3, H, W) -> uint8 (3, S, S) by bilinear resize (picklable)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def __call__(self, image: Tensor) -> Tensor:
+        out = F.interpolate(image[None].float(), size=(self.size, self.size), mode="bilinear", align_corners=False)
+        return out[0].round().clamp(0, 255).to(torch.uint8)
+
+
+class _Roles(SharedTokenEncoder, Decoder, Understander):
+    def __init__(self, model: FakeUMM) -> None:
+        self.m = model
+        self.words: dict[int, str] = {}
+
+    def _patches(self, pixels: Tensor) -> Tensor:
+        p = self.m.s.patch
+        x = F.unfold(pixels.float() * 2 - 1, kernel_size=p, stride=p)  # (B, 3*p*p, N)
+        return x.transpose(1, 2)
+
+    # SharedTokenEncoder
+    def encode(self, pixels: Tensor) -> Tensor:
+        with torch.no_grad():
+            return F.normalize(self.m.vq_encoder(self._patches(pixels)), dim=-1)
+
+    @property
+    def token_shape(self) -> tuple[int, int]:
+        return ((self.m.s.image_size // self.m.s.patch) ** 2, self.m.s.token_dim)
+
+    # Decoder
+    def decode(self, tokens: Tensor) -> Tensor:
+        s, p = self.m.s.image_size, self.m.s.patch
+        patches = self.m.vq_decoder(tokens.float()).transpose(1, 2)
+        return torch.sigmoid(F.fold(patches, output_size=(s, s), kernel_size=p, stride=p) * 2)
+
+    # Understander
+    def embed_images(self, pixels: Tensor) -> Tensor:
+        return self.m.vision(self._patches(pixels))
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.m.s.width
+
+    def tokenize(self, text: str) -> list[int]:
+        ids = []
+        for w in text.lower().replace("?", " ?").split():
+            i = 3 + zlib.crc32(w.encode()) % (self.m.s.vocab - 3)
+            self.words.setdefault(i, w)
+            ids.append(i)
+        return ids
+
+    def _trunk(self, embeds: Tensor, attn_pad: Tensor) -> Tensor:
+        n = embeds.shape[1]
+        x = embeds + self.m.pos[:n]
+        causal = torch.ones(n, n, dtype=torch.bool, device=x.device).tril()
+        mask = (causal[None] & attn_pad[:, None, :]) | torch.eye(n, dtype=torch.bool, device=x.device)[None]
+        for block in self.m.language_model:
+            x = block(x, mask[:, None])
+        return self.m.norm(x)
+
+    def _sequence(self, image_embeds: Tensor, prompts: list[list[int]]) -> tuple[Tensor, Tensor, int]:
+        """Left-padded [pad | image | prompt] sequences; returns embeds, key mask, length."""
+        b, n_img = image_embeds.shape[:2]
+        longest = max(len(t) for t in prompts)
+        ids = torch.full((b, longest), PAD, dtype=torch.long, device=image_embeds.device)
+        keep = torch.zeros(b, n_img + longest, dtype=torch.bool, device=image_embeds.device)
+        for i, t in enumerate(prompts):
+            ids[i, longest - len(t):] = torch.tensor(t, device=ids.device)
+            keep[i, :n_img] = True
+            keep[i, n_img + longest - len(t):] = True
+        text = self.m.embed(ids)
+        # image first then left-padded text would leave a gap: roll pads to the very front instead
+        seq = torch.cat([image_embeds.to(text.dtype), text], dim=1)
+        order = torch.argsort(keep.int(), dim=1, stable=True)
+        seq = torch.gather(seq, 1, order[..., None].expand_as(seq))
+        keep = torch.gather(keep, 1, order)
+        return seq, keep, n_img + longest
+
+    def answer_loss(self, image_embeds: Tensor, questions: Sequence[str], answers: Sequence[str]) -> Tensor:
+        prompts, targets = [], []
+        for q, a in zip(questions, answers):
+            ans = self.tokenize(a) + [EOS]
+            prompts.append(self.tokenize(q) + [SEP] + ans[:-1])
+            targets.append(ans)
+        seq, keep, n = self._sequence(image_embeds, prompts)
+        hidden = self._trunk(seq, keep)
+        losses = []
+        for i, t in enumerate(targets):  # only answer positions reach the LM head
+            h = hidden[i, n - len(t):]
+            logits = self.m.lm_head(h).float()
+            losses.append(F.cross_entropy(logits, torch.tensor(t, device=logits.device)))
+        return torch.stack(losses)
+
+    @torch.no_grad()
+    def generate(self, pixels: Tensor, questions: Sequence[str], max_new_tokens: int = 4) -> list[str]:
+        embeds = self.embed_images(pixels)
+        prompts = [self.tokenize(q) + [SEP] for q in questions]
+        outs: list[list[int]] = [[] for _ in questions]
+        done = [False] * len(questions)
+        for _ in range(max_new_tokens):
+            seq, keep, _ = self._sequence(embeds, [p + o for p, o in zip(prompts, outs)])
+            nxt = self.m.lm_head(self._trunk(seq, keep)[:, -1]).argmax(-1).tolist()
+            for i, t in enumerate(nxt):
+                if not done[i]:
+                    done[i] = t == EOS
+                    if not done[i]:
+                        outs[i].append(t)
+            if all(done):
+                break
+        return [" ".join(self.words.get(t, "?") for t in o) for o in outs]
+
+
+class FakeBackend(Backend):
+    def __init__(self, settings: Any = None, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        s = settings if isinstance(settings, FakeSettings) else FakeSettings(**{k: v for k, v in dict(settings or {}).items() if k != "name"})
+        torch.manual_seed(s.seed)
+        self.settings = s
+        self._model = FakeUMM(s).to(device=device, dtype=dtype)
+        self._model.requires_grad_(False).eval()
+        self._roles = _Roles(self._model)
+        self.device, self.dtype = torch.device(device), dtype
+
+    encoder = property(lambda self: self._roles)
+    decoder = property(lambda self: self._roles)
+    understander = property(lambda self: self._roles)
+    model = property(lambda self: self._model)
+    image_size = property(lambda self: self.settings.image_size)
+    capabilities = property(lambda self: frozenset())
+
+    def lora_target_modules(self) -> str:
+        return r"language_model\.\d+\.(q_proj|k_proj|v_proj|o_proj)"
+
+    def image_transform(self) -> Callable[[Tensor], Tensor]:
+        return FakeTransform(self.settings.image_size)
+
+    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float = 5.0, seed: int = 0) -> Tensor:
+        raise CapabilityError("The fake backend cannot generate images.")
+
+
+class FakeVQA(Dataset):
+    """N images of one coloured square on black; question 'what color is the square?'."""
+
+    def __init__(self, n: int, seed: int = 0, size: int = 16) -> None:
+        self.n, self.seed, self.size = n, seed, size
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        g = torch.Generator().manual_seed(self.seed * 7919 + i)
+        name = list(COLOURS)[int(torch.randint(len(COLOURS), (1,), generator=g))]
+        img = torch.zeros(3, self.size, self.size, dtype=torch.uint8)
+        x, y = (int(v) for v in torch.randint(0, self.size // 2, (2,), generator=g))
+        img[:, y:y + self.size // 2, x:x + self.size // 2] = torch.tensor(COLOURS[name], dtype=torch.uint8)[:, None, None]
+        return {"id": f"fake-{i}", "image": img, "question": "what color is the square?", "answer": name}
+
+
+def fake_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) -> FakeVQA:
+    return FakeVQA(int(location or 64), seed=seed)
+
+
+@hookimpl
+def unigame_register_backends(backends: Registry) -> None:
+    backends.add("fake", "unigame_core.testing:FakeBackend", config=FakeSettings, model_types=("fake-umm",),
+                 help="tiny pure-torch UMM for tests")
+    backends.alias("fake-tiny", "fake", help="the fake UMM with default settings")
+
+
+@hookimpl
+def unigame_register_datasets(datasets: Registry) -> None:
+    datasets.add("fake", "unigame_core.testing:fake_dataset", help="coloured squares (tests)")
