@@ -5,3 +5,7 @@ through the ``unigame`` entry-point group (see ``unigame_core.hookspecs``).
 """
 
 __version__ = "0.1.0"
+
+from .hookspecs import hookimpl  # noqa: E402  (the marker plugin authors import)
+
+__all__ = ["__version__", "hookimpl"]

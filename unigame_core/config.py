@@ -38,7 +38,8 @@ class GameConfig:
     eps_max: float = 0.02  # bound on ||delta|| per token, relative to the token's own norm
     lambda_reg: float = 80.0  # perturber's penalty on ||delta||^2
     beta: float = 1.0  # weight of the buffer loss for the understander
-    buffer_draw: int = 0  # buffer samples per understander step (0 = batch size)
+    adversary_fraction: float = 0.25  # share of each batch the adversary perturbs on its turn
+    buffer_fraction: float = 0.25  # buffer draw per understander step, as a share of the batch
     hardness_reference: str = "none"  # none | round_trip: CE relative to the delta=0 decode
     straight_through: bool = False  # re-quantise decoded tokens (backends that support it)
 
@@ -222,6 +223,8 @@ def _check_values(cfg: DictConfig) -> None:
     checks = [
         (cfg.game.coupling in COUPLINGS, "game.coupling", f"one of {', '.join(COUPLINGS)}"),
         (cfg.game.eps_max >= 0, "game.eps_max", "non-negative"),
+        (0 < cfg.game.adversary_fraction <= 1, "game.adversary_fraction", "in (0, 1]"),
+        (0 <= cfg.game.buffer_fraction <= 4, "game.buffer_fraction", "in [0, 4]"),
         (cfg.game.hardness_reference in ("none", "round_trip"), "game.hardness_reference", "none or round_trip"),
         (cfg.perturber.depth >= 1, "perturber.depth", "at least 1"),
         (cfg.perturber.bound in ("radial", "direction"), "perturber.bound", "radial or direction"),

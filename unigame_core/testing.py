@@ -232,6 +232,15 @@ def fake_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) ->
     return FakeVQA(int(location or 64), seed=seed)
 
 
+def quick_overrides(output_dir: object, *extra: str) -> list[str]:
+    """Config overrides for quick, deterministic CPU runs of the fake backend (tests, examples)."""
+    return [
+        "data.spec=fake:64", "gate.name=none", "train.batch_size=8", "train.device=cpu",
+        f"train.output_dir={output_dir}", "optim.lr_lora=1e-2", "optim.lr_perturber=1e-2", "train.log_every=1",
+        "train.sample_every=0", "train.checkpoint_every=0", "buffer.tau_mode=absolute", "game.eps_max=0.5", *extra,
+    ]
+
+
 @hookimpl
 def unigame_register_backends(backends: Registry) -> None:
     backends.add("fake", "unigame_core.testing:FakeBackend", config=FakeSettings, model_types=("fake-umm",),

@@ -3,7 +3,9 @@
 Hardness H_i is the understander's cross-entropy on candidate i (one number per candidate, never a
 batch mean). A candidate enters when H_i >= tau, where tau is absolute or a running quantile of
 recent candidates' hardness. At capacity, a newcomer replaces the easiest stored sample only if it
-is harder. Each sample keeps its own image, question and answer. Draws are by priority
+is harder (``policy=fifo`` instead replaces the oldest: with tau = -inf this is "no buffer", the
+understander simply replays the latest adversarial samples, as in the paper's buffer-less rows).
+Each sample keeps its own image, question and answer. Draws are by priority
 p_i ~ exp(H_i / T) (uniform when T = 0), without replacement.
 """
 
@@ -24,12 +26,16 @@ class HardBuffer(Buffer):
     def __init__(self, cfg: HardBufferConfig) -> None:
         if cfg.tau_mode not in ("absolute", "quantile"):
             raise ValueError("tau_mode must be 'absolute' or 'quantile'")
+        if cfg.policy not in ("hardest", "fifo"):
+            raise ValueError("policy must be 'hardest' or 'fifo'")
         self.cfg = cfg
         self.images: Tensor | None = None  # (K, 3, S, S) in storage dtype
         self.questions: list[str] = []
         self.answers: list[str] = []
         self.hardness = torch.empty(0)
         self.recent = torch.empty(0)  # hardness of recent candidates, for the running quantile
+        self.born = torch.empty(0, dtype=torch.long)  # insertion order (fifo policy)
+        self.clock = 0
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -59,6 +65,8 @@ class HardBuffer(Buffer):
     def _slot_for(self, h: float) -> int | None:
         if len(self) < self.cfg.capacity:
             return len(self)
+        if self.cfg.policy == "fifo":
+            return int(torch.argmin(self.born))
         easiest = int(torch.argmin(self.hardness))
         return easiest if h > float(self.hardness[easiest]) else None
 
@@ -71,9 +79,12 @@ class HardBuffer(Buffer):
             self.questions.append(question)
             self.answers.append(answer)
             self.hardness = torch.cat([self.hardness, torch.tensor([h])])
+            self.born = torch.cat([self.born, torch.tensor([self.clock])])
         else:
             self.questions[slot], self.answers[slot] = question, answer
             self.hardness[slot] = h
+            self.born[slot] = self.clock
+        self.clock += 1
 
     def _to_storage(self, image: Tensor) -> Tensor:
         dtype = _DTYPES[self.cfg.storage]
@@ -113,6 +124,8 @@ class HardBuffer(Buffer):
             "answers": list(self.answers),
             "hardness": self.hardness.clone(),
             "recent": self.recent.clone(),
+            "born": self.born.clone(),
+            "clock": self.clock,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -120,6 +133,8 @@ class HardBuffer(Buffer):
         self.answers = list(state["answers"])
         self.hardness = state["hardness"].clone().float()
         self.recent = state["recent"].clone().float()
+        self.born = state["born"].clone()
+        self.clock = int(state["clock"])
         self.images = None
         images = state["images"]
         if images is not None and len(self.questions):

@@ -56,7 +56,8 @@ def run_training(cfg: DictConfig, resume: bool = False) -> Path:
     players = Players(
         backend=backend, coupling=cfg.game.coupling, perturber=perturber, lora_params=lora_params,
         opt_u=opt_u, opt_c=opt_c, gate=build.build_gate(cfg, where.device), buffer=build.build_buffer(cfg),
-        eps_max=cfg.game.eps_max, lambda_reg=cfg.game.lambda_reg, buffer_draw=cfg.game.buffer_draw,
+        eps_max=cfg.game.eps_max, lambda_reg=cfg.game.lambda_reg, adversary_fraction=cfg.game.adversary_fraction,
+        buffer_fraction=cfg.game.buffer_fraction,
         grad_clip=cfg.optim.grad_clip, hardness_reference=cfg.game.hardness_reference, generator=generator,
     )
     schedule = build.build_schedule(cfg)

@@ -14,6 +14,7 @@ class HardBufferConfig:
     history: int = 512  # how many recent hardness values the running quantile looks at
     temperature: float = 1.0  # priority sampling: p_i ~ exp(H_i / T); 0 = uniform
     storage: str = "float16"  # dtype of stored images: float16 | float32 | uint8
+    policy: str = "hardest"  # at capacity: hardest (replace the easiest if harder) | fifo (replace the oldest)
 
 
 @dataclass

@@ -39,7 +39,8 @@ class Players:
     buffer: Buffer
     eps_max: float
     lambda_reg: float
-    buffer_draw: int
+    adversary_fraction: float
+    buffer_fraction: float
     grad_clip: float
     hardness_reference: str = "none"
     generator: torch.Generator = field(default_factory=torch.Generator)
@@ -74,8 +75,15 @@ def game_step(p: Players, batch: VQABatch, plan: StepPlan) -> StepMetrics:
     return m
 
 
+def _head(batch: VQABatch, fraction: float) -> VQABatch:
+    """The first ``fraction`` of an (already shuffled) batch; the same size on every rank."""
+    k = max(1, round(fraction * len(batch)))
+    return VQABatch(batch.images[:k], batch.questions[:k], batch.answers[:k], batch.ids[:k])
+
+
 def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:
-    """Perturber ascent passes, then gate and mine from the last pass."""
+    """Perturber ascent passes on a share of the batch, then gate and mine from the last pass."""
+    batch = _head(batch, p.adversary_fraction)
     clean = couplings.clean_representation(p.coupling, p.backend, batch.images)
     reference = _round_trip_ce(p, clean, batch) if p.hardness_reference == "round_trip" else None
     learned = p.perturber is not None and p.coupling != "noise"
@@ -144,8 +152,8 @@ def _mine(p: Players, batch: VQABatch, view: couplings.AdversarialView, sample: 
 
 def understander_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:
     """ONE forward/backward of the understander on the clean batch plus a buffer draw."""
-    n_draw = p.buffer_draw or len(batch)
-    drawn = p.buffer.draw(n_draw, p.generator) if (plan.beta > 0 and p.coupling != "none") else None
+    n_draw = max(1, round(p.buffer_fraction * len(batch))) if p.buffer_fraction > 0 else 0
+    drawn = p.buffer.draw(n_draw, p.generator) if (plan.beta > 0 and p.coupling != "none" and n_draw) else None
     space = couplings.sample_space(p.coupling)
     extra = drawn[0] if drawn else None
     embeds = couplings.understander_embeds(space, p.backend, batch.images, extra.images if extra else None)

@@ -1,0 +1,1 @@
+"""Example unigame plugin."""

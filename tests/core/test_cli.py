@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from unigame_core.cli.main import app
+
+runner = CliRunner()
+
+
+def test_help_lists_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for cmd in ("train", "eval", "bench", "models", "plugins", "suites", "config"):
+        assert cmd in result.output
+
+
+def test_help_and_lists_do_not_import_torch() -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from unigame_core.cli.main import app\n"
+        "r = CliRunner()\n"
+        "for args in (['--help'], ['models', 'list'], ['plugins', 'list'], ['suites', 'list']):\n"
+        "    assert r.invoke(app, args).exit_code == 0, args\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_models_and_plugins_list() -> None:
+    models = runner.invoke(app, ["models", "list"])
+    assert models.exit_code == 0
+    assert "janus-pro-1b" in models.output and "janus-pro-7b" in models.output and "example-janus" in models.output
+    listed = runner.invoke(app, ["plugins", "list"])
+    assert "example" in listed.output and "core" in listed.output
+
+
+def test_typo_in_model_exits_2_with_suggestion() -> None:
+    result = runner.invoke(app, ["train", "--model", "jnus-pro-7b"])
+    assert result.exit_code == 2
+    assert "Did you mean 'janus-pro-7b'?" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_key_and_bad_yaml_exit_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["config", "show", "--model", "janus-pro-7b", "train.stepz=2"])
+    assert result.exit_code == 2 and "train.stepz" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [\n")
+    result = runner.invoke(app, ["train", "--model", "janus-pro-7b", "--config", str(bad)])
+    assert result.exit_code == 2 and "bad.yaml" in result.output and "line" in result.output
+
+
+def test_missing_data_file_exits_2_before_loading_a_model(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--model", "janus-pro-7b", "--data", f"jsonl:{tmp_path}/none.jsonl"])
+    assert result.exit_code == 2 and "none.jsonl" in result.output and "does not exist" in result.output
+
+
+def test_verbose_shows_the_traceback() -> None:
+    result = runner.invoke(app, ["--verbose", "train", "--model", "jnus-pro-7b"])
+    assert result.exit_code == 2 and "Traceback" in result.output
+
+
+def test_config_show_prints_resolved_yaml() -> None:
+    result = runner.invoke(app, ["config", "show", "--model", "janus-pro-1b", "game.coupling=embedding"])
+    assert result.exit_code == 0
+    assert "checkpoint: deepseek-community/Janus-Pro-1B" in result.output and "coupling: embedding" in result.output
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and "unigame 0.1.0" in result.output

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from unigame_core.config import build_config, load_yaml, parse_overrides
+from unigame_core.errors import ConfigError, UnknownNameError
+
+
+def test_precedence_defaults_alias_file_overrides(tmp_path: Path) -> None:
+    # dataclass default batch_size 8; the example alias sets 4; the file sets 6; the override sets 3
+    cfg = build_config("example-janus", None, [])
+    assert cfg.backend.name == "janus" and cfg.backend.checkpoint == "example-org/Example-Janus"
+    assert cfg.train.batch_size == 4 and cfg.train.steps == 5000
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  batch_size: 6\n  steps: 7\n")
+    cfg = build_config("example-janus", str(f), [])
+    assert (cfg.train.batch_size, cfg.train.steps) == (6, 7)
+    cfg = build_config("example-janus", str(f), ["train.batch_size=3"])
+    assert (cfg.train.batch_size, cfg.train.steps) == (3, 7)
+
+
+def test_model_can_come_from_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("model: janus-pro-1b\n")
+    assert build_config(None, str(f), []).backend.checkpoint == "deepseek-community/Janus-Pro-1B"
+
+
+def test_unknown_key_fails_naming_it() -> None:
+    with pytest.raises(ConfigError, match="'train.stepz'"):
+        build_config("janus-pro-7b", None, ["train.stepz=3"])
+
+
+def test_wrong_type_fails_naming_the_key() -> None:
+    with pytest.raises(ConfigError, match="'train.steps'"):
+        build_config("janus-pro-7b", None, ["train.steps=many"])
+
+
+def test_plugin_component_options_are_validated() -> None:
+    with pytest.raises(ConfigError, match="'buffer.capacty'"):
+        build_config("janus-pro-7b", None, ["buffer.capacty=3"])
+    with pytest.raises(ConfigError, match="'backend.random_weightz'"):
+        build_config("janus-pro-7b", None, ["backend.random_weightz=true"])
+    with pytest.raises(UnknownNameError, match="Did you mean 'cosine'"):
+        build_config("janus-pro-7b", None, ["gate.name=cosin"])
+    cfg = build_config("janus-pro-7b", None, ["buffer.capacity=10", "gate.name=cosine", "gate.threshold=0.5"])
+    assert cfg.buffer.capacity == 10 and cfg.gate.threshold == 0.5
+
+
+def test_value_checks() -> None:
+    with pytest.raises(ConfigError, match="game.coupling"):
+        build_config("janus-pro-7b", None, ["game.coupling=pixels"])
+
+
+def test_unknown_model_suggests() -> None:
+    with pytest.raises(UnknownNameError, match="Did you mean 'janus-pro-7b'"):
+        build_config("jnus-pro-7b", None, [])
+
+
+def test_checkpoint_folder_is_matched_by_model_type(tmp_path: Path) -> None:
+    (tmp_path / "config.json").write_text('{"model_type": "janus"}')
+    cfg = build_config(str(tmp_path), None, [])
+    assert cfg.backend.name == "janus" and cfg.backend.checkpoint == str(tmp_path)
+    (tmp_path / "config.json").write_text('{"model_type": "mystery"}')
+    with pytest.raises(ConfigError, match="model_type 'mystery'"):
+        build_config(str(tmp_path), None, [])
+
+
+def test_yaml_errors_name_file_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text("train:\n  steps: 3\n   batch: [\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml' at line 3"):
+        load_yaml(f)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_yaml(tmp_path / "missing.yaml")
+
+
+def test_overrides_parse_scalars_and_reject_garbage() -> None:
+    assert parse_overrides(["a.b=3", "c=true", "d=x"]) == {"a": {"b": 3}, "c": True, "d": "x"}
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_overrides(["oops"])
+
+
+def test_every_shipped_yaml_validates() -> None:
+    from unigame_core.config import PRESET_DIR
+
+    presets = sorted(PRESET_DIR.rglob("*.yaml"))
+    assert presets, "no presets shipped"
+    for preset in presets:
+        build_config("janus-pro-7b", str(preset), [])

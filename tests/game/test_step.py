@@ -1,0 +1,103 @@
+"""The game step on the fake backend: each player moves the CE the way it should."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from unigame_core.game import build
+from unigame_core.game.step import Players, StepMetrics, adversary_turn_, game_step, understander_turn_
+from unigame_core.interfaces import StepPlan, VQABatch
+from unigame_core.lora import attach_lora
+from unigame_core.testing import FakeBackend, FakeSettings, FakeVQA, quick_overrides
+
+
+def make_players(fake_plugin: None, tmp_path, *extra: str) -> tuple[Players, VQABatch]:  # noqa: ANN001
+    from unigame_core.config import build_config
+
+    cfg = build_config("fake-tiny", None, quick_overrides(tmp_path, *extra))
+    torch.manual_seed(0)
+    backend = FakeBackend(FakeSettings(), "cpu")
+    _, lora = attach_lora(backend, 4, 8, 0.0)
+    perturber = build.build_perturber(cfg, backend, torch.device("cpu"))
+    opt_u, _, opt_c, _ = build.optimizers(cfg, lora, perturber)
+    players = Players(backend, cfg.game.coupling, perturber, lora, opt_u, opt_c, build.build_gate(cfg, "cpu"),
+                      build.build_buffer(cfg), cfg.game.eps_max, cfg.game.lambda_reg, 1.0, 0.5, 1.0,
+                      generator=torch.Generator().manual_seed(0))
+    data = FakeVQA(8)
+    items = [data[i] for i in range(8)]
+    batch = VQABatch(torch.stack([it["image"] for it in items]).float() / 255, [it["question"] for it in items],
+                     [it["answer"] for it in items], [it["id"] for it in items])
+    return players, batch
+
+
+def adv_ce(p: Players, batch: VQABatch) -> float:
+    with torch.no_grad():
+        z = p.backend.encoder.encode(batch.images)
+        z_adv, _ = p.perturber(z, p.eps_max)
+        emb = p.backend.understander.embed_images(p.backend.decoder.decode(z_adv))
+        return float(p.backend.understander.answer_loss(emb, batch.questions, batch.answers).mean())
+
+
+def test_perturber_steps_raise_ce_on_a_fixed_understander(fake_plugin: None, tmp_path) -> None:  # noqa: ANN001
+    p, batch = make_players(fake_plugin, tmp_path, "game.lambda_reg=0")
+    lora_before = [q.detach().clone() for q in p.lora_params]
+    start = adv_ce(p, batch)
+    for _ in range(15):
+        adversary_turn_(p, batch, StepPlan(1, False, 1.0, 0.0), StepMetrics(eps=p.eps_max))
+    assert adv_ce(p, batch) > start + 0.05
+    # the understander was not touched by the adversary's updates, and got no gradient
+    assert all(torch.equal(a, b) for a, b in zip(lora_before, p.lora_params))
+    assert all(q.grad is None for q in p.lora_params)
+
+
+def test_understander_steps_lower_clean_ce_and_never_touch_the_perturber(fake_plugin: None, tmp_path) -> None:  # noqa: ANN001
+    p, batch = make_players(fake_plugin, tmp_path)
+    pert_before = [q.detach().clone() for q in p.perturber.parameters()]
+
+    def clean_ce() -> float:
+        with torch.no_grad():
+            emb = p.backend.understander.embed_images(batch.images)
+            return float(p.backend.understander.answer_loss(emb, batch.questions, batch.answers).mean())
+
+    start = clean_ce()
+    for _ in range(15):
+        understander_turn_(p, batch, StepPlan(0, False, 1.0, 0.0), StepMetrics())
+    assert clean_ce() < start - 0.1
+    assert all(torch.equal(a, b) for a, b in zip(pert_before, p.perturber.parameters()))
+    assert all(q.grad is None for q in p.perturber.parameters())
+
+
+def test_hardness_is_per_sample_and_the_buffer_gets_own_labels(fake_plugin: None, tmp_path) -> None:  # noqa: ANN001
+    p, batch = make_players(fake_plugin, tmp_path, "game.adversary_fraction=1.0", "buffer.tau=-1e9")
+    m = game_step(p, batch, StepPlan(1, True, 1.0, 1.0))
+    assert len(m.hardness) == 8 and len(set(round(h, 6) for h in m.hardness)) > 1
+    assert m.mined == 8 and len(p.buffer) == 8
+    pairs = set(zip(batch.questions, batch.answers))
+    assert set(zip(p.buffer.questions, p.buffer.answers)) <= pairs
+    stored = sorted(zip(p.buffer.answers, p.buffer.hardness.tolist()))
+    expected = sorted(zip(batch.answers, m.hardness))
+    assert [a for a, _ in stored] == [a for a, _ in expected]
+    assert [h for _, h in stored] == pytest.approx([h for _, h in expected], abs=1e-5)
+
+
+def test_non_finite_losses_skip_the_update(fake_plugin: None, tmp_path) -> None:  # noqa: ANN001
+    p, batch = make_players(fake_plugin, tmp_path)
+    before = [q.detach().clone() for q in p.lora_params]
+    bad = VQABatch(batch.images * float("nan"), batch.questions, batch.answers, batch.ids)
+    m = game_step(p, bad, StepPlan(1, True, 1.0, 1.0))
+    assert m.skipped >= 1
+    assert all(torch.equal(a, b) for a, b in zip(before, p.lora_params))
+    assert len(p.buffer) == 0  # NaN hardness never enters the buffer
+
+
+@pytest.mark.parametrize("coupling", ["embedding", "noise", "none"])
+def test_every_coupling_runs_a_step(fake_plugin: None, tmp_path, coupling: str) -> None:  # noqa: ANN001
+    p, batch = make_players(fake_plugin, tmp_path, f"game.coupling={coupling}", "buffer.tau=-1e9")
+    if coupling in ("noise", "none"):
+        p.perturber = None
+    m = game_step(p, batch, StepPlan(1, True, 1.0, 1.0))
+    assert m.loss_u == m.loss_u  # finite
+    assert (len(p.buffer) > 0) == (coupling != "none")
+    if coupling == "embedding" and len(p.buffer):
+        assert p.buffer.images.dim() == 3  # embeddings are what gets stored

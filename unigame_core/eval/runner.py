@@ -1,0 +1,176 @@
+"""Evaluate a backend on suites: ``evaluate_backend`` (``unigame train``) and ``run_eval`` (``unigame eval``).
+
+Order of work, so that a user's mistake costs seconds, not a model load:
+
+1. resolve the configuration and the suite names (``--suite vqav2,pope=/data/POPE``: ``name=PATH``
+   overrides that suite's data folder, otherwise ``<data-root>/<name>``), check the adapter folder and
+   every suite's data files;
+2. load the model (and the adapter), then check the capabilities the suites require;
+3. run the suites one after the other (answers are generated in batches), timing each;
+4. write ``results.json`` and ``predictions/<suite>.jsonl``, print the table.
+"""
+
+from __future__ import annotations
+
+from .common import enable_offline
+
+import dataclasses  # noqa: E402
+import logging  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Sequence  # noqa: E402
+from contextlib import nullcontext  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+from .. import plugins  # noqa: E402
+from ..errors import CapabilityError, ConfigError, DataError  # noqa: E402
+from ..interfaces import Backend, Suite, SuiteResult  # noqa: E402
+from ..registry import Entry  # noqa: E402
+from . import cache, report  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class SuiteRun:
+    """A suite ready to run: its registry entry, the built suite and where its data lives."""
+
+    name: str
+    entry: Entry
+    suite: Suite
+    location: Path | None
+
+
+def parse_suite_spec(spec: str) -> tuple[str, str]:
+    """``"vqav2"`` -> ``("vqav2", "")``; ``"vqav2=/data/vqa"`` -> ``("vqav2", "/data/vqa")``."""
+    name, _, path = spec.partition("=")
+    return name.strip(), path.strip()
+
+
+def prepare_suites(specs: Sequence[str], data_root: Path | None) -> list[SuiteRun]:
+    """Build every suite and check its data (DataError naming the missing file) before anything slow."""
+    if not specs:
+        raise ConfigError("No suite given.", f"Pass --suite with some of: {', '.join(plugins.suites().names())}.")
+    registry = plugins.suites()
+    runs: list[SuiteRun] = []
+    for spec in specs:
+        name, path = parse_suite_spec(spec)
+        entry = registry.get(name)
+        if any(r.name == entry.name for r in runs):
+            raise ConfigError(f"Suite '{entry.name}' is given twice.")
+        options = entry.config() if entry.config is not None else None
+        fields = {f.name for f in dataclasses.fields(options)} if options is not None else set()
+        if path:
+            if "path" not in fields:
+                raise ConfigError(f"Suite '{name}' takes no data path (got '{spec}').", "Pass just the name.")
+            options = dataclasses.replace(options, path=path)
+        location = Path(path) if path else (data_root / name if data_root is not None and "path" in fields else None)
+        runs.append(SuiteRun(entry.name, entry, entry.load()(options, data_root), location))
+    for run in runs:
+        run.suite.check_data()
+    return runs
+
+
+def check_capabilities(backend: Backend, runs: Sequence[SuiteRun]) -> None:
+    """Fail before any suite runs when one needs what the backend cannot do (registered ``requires``)."""
+    for run in runs:
+        missing = [c for c in run.entry.extra.get("requires", ()) if c not in backend.capabilities]
+        if missing:
+            raise CapabilityError(
+                f"Suite '{run.name}' needs a model with {', '.join(repr(c) for c in missing)}; "
+                f"this backend has {sorted(backend.capabilities) or 'none'}.",
+                "Choose a unified model that generates images (the default model, janus-pro-7b).")
+
+
+def check_adapter(adapter: Path | None) -> None:
+    """The adapter folder (a run directory with ``adapter/`` or the adapter itself) must exist."""
+    if adapter is None:
+        return
+    folder = Path(adapter)
+    if not ((folder / "adapter" / "adapter_config.json").exists() or (folder / "adapter_config.json").exists()):
+        raise DataError(f"No PEFT adapter found in '{adapter}' (expected {folder / 'adapter' / 'adapter_config.json'}).",
+                        "Pass a run directory (with adapter/) or an adapter folder.")
+
+
+def load_model(cfg: DictConfig, adapter: str | Path | None = None, *, device: str | None = None) -> Backend:
+    """Build the configured backend on its device, with the adapter loaded (inference mode) when given."""
+    from ..game.build import build_backend, placement
+
+    backend = build_backend(cfg, placement(device or cfg.train.device, cfg.train.precision))
+    if adapter is not None:
+        from ..lora import load_adapter
+
+        load_adapter(backend, adapter)
+    backend.model.eval()
+    return backend
+
+
+def _run_suites(backend: Backend, runs: Sequence[SuiteRun], *, limit: int | None, batch_size: int,
+                cache_key: dict[str, Any] | None = None) -> tuple[dict[str, SuiteResult], dict[str, report.SuiteTiming]]:
+    """Evaluate each suite (with an answer cache per suite when ``cache_key`` is given), timing it."""
+    from .lm_eval_bridge import response_cache
+
+    results: dict[str, SuiteResult] = {}
+    timings: dict[str, report.SuiteTiming] = {}
+    model = backend.model
+    was_training = model.training
+    model.eval()
+    try:
+        for run in runs:
+            db = None
+            if cache_key is not None:
+                db = cache.cache_file(cache_key["model"], cache_key["adapter"],
+                                      cache.data_fingerprint(run.name, run.location))
+            start = time.perf_counter()
+            with response_cache(db) if db else nullcontext():
+                results[run.name] = run.suite.evaluate(backend, limit=limit, batch_size=batch_size)
+            timings[run.name] = report.SuiteTiming(time.perf_counter() - start, results[run.name].n)
+            t, rate = timings[run.name], results[run.name].details.get("samples_per_s", 0.0)
+            log.info("%s: %d samples in %.1f s (%.1f samples/s overall, %.1f samples/s answering)",
+                     run.name, t.n, t.seconds, t.samples_per_s, rate)
+    finally:
+        model.train(was_training)
+    return results, timings
+
+
+def evaluate_backend(backend: Backend, suite_names: Sequence[str], *, data_root: Path | None, limit: int | None,
+                     batch_size: int) -> dict[str, SuiteResult]:
+    """Score an already-loaded backend (e.g. before and after training); every suite's data is checked first."""
+    enable_offline()
+    runs = prepare_suites(suite_names, data_root)
+    check_capabilities(backend, runs)
+    return _run_suites(backend, runs, limit=limit, batch_size=batch_size)[0]
+
+
+def run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, data_root: Path | None,
+             limit: int | None, batch_size: int, output: Path, config_file: str | None) -> dict[str, SuiteResult]:
+    """``unigame eval``: check, load, evaluate, write ``results.json`` and predictions, print the table."""
+    from ..config import build_config
+
+    enable_offline()
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}.")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}.")
+    cfg = build_config(model, config_file, [])
+    check_adapter(adapter)
+    runs = prepare_suites(suites, data_root)
+    backend = load_model(cfg, adapter)
+    check_capabilities(backend, runs)
+    key = {"model": cache.model_fingerprint(cfg), "adapter": cache.adapter_fingerprint(adapter)}
+    results, timings = _run_suites(backend, runs, limit=limit, batch_size=batch_size, cache_key=key)
+    document = report.results_document(
+        results, timings, model=cfg.model or _default_model_name(), backend=OmegaConf.to_container(cfg.backend),
+        adapter=str(adapter) if adapter else None, data_root=str(data_root) if data_root else None,
+        limit=limit, batch_size=batch_size)
+    path = report.write_outputs(Path(output), document, results)
+    report.print_table(document)
+    log.info("results written to %s", path)
+    return results
+
+
+def _default_model_name() -> str:
+    defaults = [a.name for a in plugins.backends().aliases() if a.is_default]
+    return defaults[0] if defaults else "default"

@@ -1,0 +1,146 @@
+"""``unigame bench``: what a UniGame step costs next to an SFT step on the same batch.
+
+Every block is timed on the same random batch (median over ``steps`` repetitions after a warm-up,
+synchronised on GPU). The headline ratio is the *amortised* UniGame step: the mean cost per step
+over one cycle of the configured schedule (adversary turns every ``schedule.mine_every`` steps, a
+clean (+) buffer understander update every step). The un-amortised adversary turn is printed too.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from omegaconf import DictConfig
+from rich.table import Table
+
+from ..cli.common import out
+from ..interfaces import HardSamples, StepPlan, VQABatch
+from ..lora import attach_lora
+from . import build, couplings
+from .step import Players, StepMetrics, adversary_turn_, game_step, understander_turn_
+
+log = logging.getLogger(__name__)
+
+QUESTION = "what is the color of the object on the left side of the picture?"
+ANSWER = "red"
+
+
+@dataclass
+class Timing:
+    name: str
+    seconds: float
+    peak_gib: float
+
+
+class Timer:
+    """Collect blocks, then time them round-robin (one repetition of each per round), so that a
+    slow spell on a shared machine hits every block alike and the ratios stay honest."""
+
+    def __init__(self, device: torch.device, steps: int) -> None:
+        self.device, self.steps = device, steps
+        self.blocks: list[tuple[str, Callable[[], object], int]] = []
+
+    def __call__(self, name: str, fn: Callable[[], object], per: int = 1) -> None:
+        self.blocks.append((name, fn, per))
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def run(self) -> list[Timing]:
+        times: dict[str, list[float]] = {name: [] for name, _, _ in self.blocks}
+        peaks: dict[str, float] = {}
+        for name, fn, _ in self.blocks:  # warm-up and peak memory, block by block
+            if self.device.type == "cuda":
+                self._sync()
+                torch.cuda.reset_peak_memory_stats(self.device)
+            fn()
+            self._sync()
+            peaks[name] = torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else float("nan")
+        for _ in range(self.steps):
+            for name, fn, per in self.blocks:
+                self._sync()
+                t0 = time.perf_counter()
+                fn()
+                self._sync()
+                times[name].append((time.perf_counter() - t0) / per)
+        return [Timing(name, statistics.median(times[name]), peaks[name]) for name, _, _ in self.blocks]
+
+
+def run_bench(cfg: DictConfig, steps: int = 5, random_weights: bool = False) -> list[Timing]:
+    where = build.placement(cfg.train.device, cfg.train.precision)
+    extra = {"random_weights": True} if random_weights else {}
+    backend = build.build_backend(cfg, where, **extra)
+    peft_model, lora_params = attach_lora(backend, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout)
+    perturber = build.build_perturber(cfg, backend, where.device)
+    opt_u, _, opt_c, _ = build.optimizers(cfg, lora_params, perturber)
+    players = Players(
+        backend=backend, coupling=cfg.game.coupling, perturber=perturber, lora_params=lora_params, opt_u=opt_u,
+        opt_c=opt_c, gate=build.build_gate(cfg, where.device), buffer=build.build_buffer(cfg),
+        eps_max=cfg.game.eps_max, lambda_reg=cfg.game.lambda_reg, adversary_fraction=cfg.game.adversary_fraction,
+        buffer_fraction=cfg.game.buffer_fraction,
+        grad_clip=cfg.optim.grad_clip, hardness_reference=cfg.game.hardness_reference,
+    )
+    schedule = build.build_schedule(cfg)
+    b, s = int(cfg.train.batch_size), backend.image_size
+    gen = torch.Generator().manual_seed(0)
+    batch = VQABatch(torch.rand(b, 3, s, s, generator=gen).to(where.device), [QUESTION] * b, [ANSWER] * b, [str(i) for i in range(b)])
+    # Fill the buffer so the understander's turn pays for its draw, as it does in steady state.
+    players.buffer.push(HardSamples(batch.images.clone(), batch.questions, batch.answers, torch.full((b,), 1e3)))
+    timed = Timer(where.device, steps)
+    sft = StepPlan(adversary_updates=0, mine=False, eps_scale=1.0, beta=0.0)
+    adv_only = StepPlan(adversary_updates=1, mine=True, eps_scale=1.0, beta=0.0)
+    timed("SFT step (LoRA forward + backward + AdamW)", lambda: understander_turn_(players, batch, sft, StepMetrics()))
+    _parts(players, batch, timed, cfg.game.coupling)
+    if cfg.game.coupling != "none":
+        timed("adversary turn (1 perturber update + gate + mining)",
+              lambda: adversary_turn_(players, batch, adv_only, StepMetrics(eps=players.eps_max)))
+        timed("understander turn (clean + buffer draw)",
+              lambda: understander_turn_(players, batch, schedule.plan(10**9), StepMetrics()))
+    cycle = max(int(cfg.schedule.get("mine_every", 1)), 1)
+    start = int(cfg.schedule.get("start_step", 0))
+    timed(f"UniGame step, amortised over the schedule's {cycle}-step cycle",
+          lambda: [game_step(players, batch, schedule.plan(start + i)) for i in range(cycle)], per=cycle)
+    rows = timed.run()
+    _print(rows, cfg, backend, where)
+    return rows
+
+
+def _parts(p: Players, batch: VQABatch, timed: Timer, coupling: str) -> None:
+    if coupling != "decoder" or p.perturber is None:
+        return
+    be = p.backend
+    z = couplings.clean_representation(coupling, be, batch.images)
+    z_adv, _ = p.perturber(z, p.eps_max)
+    with torch.no_grad():
+        x_adv = be.decoder.decode(z_adv)
+        emb = be.understander.embed_images(x_adv)
+    perturber = p.perturber
+    timed("  encode (shared tokens)", lambda: be.encoder.encode(batch.images))
+    timed("  perturb", lambda: perturber(z, p.eps_max))
+    timed("  decode (forward)", lambda: torch.no_grad()(be.decoder.decode)(z_adv))
+    timed("  understanding encoder (forward)", lambda: torch.no_grad()(be.understander.embed_images)(x_adv))
+    timed("  LLM answer loss (forward)", lambda: torch.no_grad()(be.understander.answer_loss)(emb, batch.questions, batch.answers))
+    timed("  gate", lambda: p.gate.check(_gate_input(batch, x_adv, z, z_adv)))
+
+
+def _gate_input(batch: VQABatch, x_adv: torch.Tensor, z: torch.Tensor, z_adv: torch.Tensor):  # noqa: ANN202
+    from ..interfaces import GateInput
+
+    return GateInput(batch.images, x_adv, z, z_adv.detach(), [f"{q} {a}" for q, a in zip(batch.questions, batch.answers)])
+
+
+def _print(rows: list[Timing], cfg: DictConfig, backend: object, where: build.Placement) -> None:
+    sft = rows[0].seconds
+    device = torch.cuda.get_device_name(where.device) if where.device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    table = Table("block", "median s", "x SFT", "peak GiB", title=f"unigame bench: {cfg.model or cfg.backend.name} | "
+                  f"batch {cfg.train.batch_size} | {where.dtype} | {device}")
+    for r in rows:
+        table.add_row(r.name, f"{r.seconds:.4f}", f"{r.seconds / sft:.2f}", "-" if r.peak_gib != r.peak_gib else f"{r.peak_gib:.1f}")
+    out.print(table)
+    out.print(f"UniGame / SFT step cost ratio: {rows[-1].seconds / sft:.2f} (target <= 1.5)", highlight=False)
