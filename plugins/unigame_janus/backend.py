@@ -1,0 +1,156 @@
+"""``JanusBackend``: Janus / Janus-Pro on transformers' native ``JanusForConditionalGeneration``.
+
+One model, three roles: the VQ-16 tokenizer is the shared-token encoder and (continuous) decoder, and
+SigLIP + aligner + the Llama LLM is the understander. LoRA (attached by ``unigame_core.lora``) goes on
+the LLM's projections only, as ``lora_target_modules`` says.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from unigame_core.errors import ConfigError
+from unigame_core.interfaces import Backend
+
+from .loading import build_random, load_model, load_processor
+from .preprocess import JanusImageTransform, PixelNormalizer
+from .prompt import ChatLayout, PromptBuilder
+from .roles import Codebook, JanusUnderstander, JanusVQDecoder, JanusVQEncoder, Precision
+from .settings import JanusSettings
+
+log = logging.getLogger(__name__)
+
+#: peft ``target_modules`` regexes (full match on module names): the LLM's attention (and MLP)
+#: projections. SigLIP's ``vision_model...self_attn.q_proj`` never matches: it is not under ``language_model``.
+LORA_ATTENTION = r".*\blanguage_model\.layers\.\d+\.self_attn\.(q|k|v|o)_proj"
+LORA_ATTENTION_MLP = r".*\blanguage_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+
+
+def coerce_settings(settings: Any) -> JanusSettings:
+    """A ``JanusSettings`` from itself, a dict or an OmegaConf node (its ``name`` key is ignored)."""
+    if isinstance(settings, JanusSettings):
+        return settings
+    try:
+        from omegaconf import DictConfig, OmegaConf
+
+        if isinstance(settings, DictConfig):
+            settings = OmegaConf.to_container(settings, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    values = {k: v for k, v in dict(settings).items() if k != "name"}
+    known = {f.name for f in dataclasses.fields(JanusSettings)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(f"Invalid configuration key 'backend.{unknown[0]}': the Janus backend has no such setting.",
+                          f"Settings: {', '.join(sorted(known))}.")
+    return JanusSettings(**values)
+
+
+class JanusBackend(Backend):
+    """Janus-Pro weights plus their roles. Every base parameter is frozen; the model is in eval mode."""
+
+    def __init__(self, settings: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        self.settings = coerce_settings(settings)
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.dtype = dtype
+        if self.settings.random_weights:
+            self._model, self.processor = build_random(self.settings, self.device, dtype)
+        else:
+            self.processor = load_processor(self.settings)
+            self._model = load_model(self.settings, self.device, dtype)
+        self._model.requires_grad_(False).eval()
+        if self.settings.grad_checkpointing:
+            self.enable_grad_checkpointing()
+        self._build_roles()
+        log.info("janus: %s on %s in %s%s (%.1f M parameters)", self.settings.checkpoint, self.device,
+                 str(dtype).replace("torch.", ""), " with random weights" if self.settings.random_weights else "",
+                 sum(p.numel() for p in self._model.parameters()) / 1e6)
+
+    # ---- construction ------------------------------------------------------------------------------
+    def _build_roles(self) -> None:
+        model, config, s = self._model, self._model.config, self.settings
+        vision = config.vision_config
+        image = self.processor.image_processor
+        self._image_size = int(image.size["height"])
+        if self._image_size != vision.image_size:
+            raise ConfigError(f"Processor image size {self._image_size} does not match the model's {vision.image_size}.")
+        self.tokenizer = self.processor.tokenizer
+        self.normalize = PixelNormalizer(image.image_mean, image.image_std).to(self.device)
+        self.background = tuple(image.background_color)
+        self.min_size = int(image.min_size)
+        precision = Precision(self.device, self.dtype)
+        codebook = Codebook(model.model.vqmodel)
+        grid = vision.image_size // vision.patch_size
+        system = s.system_prompt if s.system_prompt is not None else self._default_system_prompt()
+        prompts = PromptBuilder(self.tokenizer, ChatLayout.from_processor(self.processor), system, vision.num_image_tokens)
+        self._encoder = JanusVQEncoder(model.model.vqmodel, codebook, self.normalize, precision, grid)
+        self._decoder = JanusVQDecoder(model.model.vqmodel, codebook, precision, grid, s.straight_through)
+        self._understander = JanusUnderstander(model, prompts, self.normalize, precision, s.max_new_tokens)
+
+    def _default_system_prompt(self) -> str:
+        from transformers.models.janus.processing_janus import DEFAULT_SYSTEM_PROMPT
+
+        return DEFAULT_SYSTEM_PROMPT if self.processor.use_default_system_prompt else ""
+
+    def enable_grad_checkpointing(self) -> None:
+        """Non-reentrant activation checkpointing on the LLM (it only acts in train mode; the LLM has no dropout)."""
+        lm = self._model.model.language_model
+        kwargs = {"use_reentrant": False}
+        if hasattr(lm, "activation_checkpointing_enable"):  # transformers >= 5.2x; the older name is deprecated
+            lm.activation_checkpointing_enable(kwargs)
+        else:  # pragma: no cover
+            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+        lm.train()
+
+    # ---- Backend contract --------------------------------------------------------------------------
+    @property
+    def model(self) -> nn.Module:
+        return self._model
+
+    @property
+    def encoder(self) -> JanusVQEncoder:
+        return self._encoder
+
+    @property
+    def decoder(self) -> JanusVQDecoder:
+        return self._decoder
+
+    @property
+    def understander(self) -> JanusUnderstander:
+        return self._understander
+
+    @property
+    def image_size(self) -> int:
+        return self._image_size
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({"text_to_image"})
+
+    def lora_target_modules(self, include_mlp: bool = False) -> str:
+        return LORA_ATTENTION_MLP if include_mlp else LORA_ATTENTION
+
+    def image_transform(self) -> JanusImageTransform:
+        return JanusImageTransform(self._image_size, self.background, self.min_size)
+
+    @torch.no_grad()
+    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float = 5.0, seed: int = 0) -> Tensor:
+        """Batched text-to-image (CFG, sampling seeded by ``seed``) -> ``(B, 3, S, S)`` in [0, 1], float32."""
+        texts = [self.processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": p}]}],
+                                                    add_generation_prompt=True) for p in prompts]
+        batch = self.processor(text=texts, generation_mode="image", padding=True, return_tensors="pt").to(self.device)
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            tokens = self._model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                          generation_mode="image", do_sample=True, guidance_scale=guidance_scale)
+        pixels = self._model.decode_image_tokens(tokens).permute(0, 3, 1, 2)
+        return ((pixels.float() + 1) / 2).clamp(0, 1)

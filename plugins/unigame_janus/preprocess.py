@@ -1,0 +1,81 @@
+"""Janus' image preprocessing in torch: the data-loader half (resize + pad, uint8) and the device half
+(normalise). Together they reproduce ``JanusImageProcessor`` exactly.
+
+The HF processor resizes the uint8 image so that its long side is ``S`` (bicubic, antialiased, short
+side ``max(round(short * S / long), min_size)``), pads it to a centred square with the background
+colour ``int(mean * 255)`` and only then rescales and normalises. :class:`JanusImageTransform` does
+the first two steps with the same torchvision call on uint8 tensors, so its output is bit-identical;
+:class:`PixelNormalizer` does the last step on ``[0, 1]`` pixels on the device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+
+class JanusImageTransform:
+    """``uint8 (3, H, W) -> uint8 (3, S, S)``: resize the long side to ``S``, pad to a centred square.
+
+    Picklable (a plain object), so it runs in data-loader workers.
+    """
+
+    def __init__(self, size: int, background: Sequence[int], min_size: int = 14) -> None:
+        self.size = int(size)
+        self.background = tuple(int(c) for c in background)
+        self.min_size = int(min_size)
+
+    def output_hw(self, height: int, width: int) -> tuple[int, int]:
+        """The resized (not yet padded) height and width, rounded exactly as the HF processor does."""
+        scale = self.size / max(height, width)
+        clip = min(self.min_size, self.size)
+        return max(round(height * scale), clip), max(round(width * scale), clip)
+
+    def __call__(self, image: Tensor) -> Tensor:
+        if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"expected a uint8 (3, H, W) RGB tensor, got {tuple(image.shape)} {image.dtype}")
+        height, width = self.output_hw(image.shape[1], image.shape[2])
+        resized = _resize_bicubic(image, height, width)
+        if height == width:
+            return resized
+        side = max(height, width)
+        canvas = torch.tensor(self.background, dtype=torch.uint8, device=image.device).view(3, 1, 1)
+        canvas = canvas.expand(3, side, side).clone()
+        top, left = (side - height) // 2, (side - width) // 2
+        canvas[:, top : top + height, left : left + width] = resized
+        return canvas
+
+    def __repr__(self) -> str:
+        return f"JanusImageTransform(size={self.size}, background={self.background}, min_size={self.min_size})"
+
+
+def _resize_bicubic(image: Tensor, height: int, width: int) -> Tensor:
+    """Antialiased bicubic resize of a uint8 image (torchvision's uint8 kernel, as the HF processor uses)."""
+    if (height, width) == tuple(image.shape[-2:]):
+        return image
+    try:
+        from torchvision.transforms.v2 import functional as tvF
+    except ImportError:  # pragma: no cover - torchvision ships with the HF Janus image processor
+        out = torch.nn.functional.interpolate(image[None].float(), size=(height, width), mode="bicubic",
+                                              antialias=True, align_corners=False)
+        return out[0].round().clamp(0, 255).to(torch.uint8)
+    return tvF.resize(image, [height, width], interpolation=tvF.InterpolationMode.BICUBIC, antialias=True)
+
+
+class PixelNormalizer(torch.nn.Module):
+    """``[0, 1]`` pixels -> the model's input normalisation ``(x - mean) / std`` (differentiable)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, pixels: Tensor) -> Tensor:
+        return (pixels.float() - self.mean) / self.std
+
+
+def to_unit(images: Tensor) -> Tensor:
+    """uint8 images -> float ``[0, 1]`` pixels (the roles' input convention)."""
+    return images.float() / 255.0

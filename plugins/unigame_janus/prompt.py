@@ -1,0 +1,111 @@
+"""Janus' chat layout, read from the checkpoint's own chat template, and batched prompt tokenisation.
+
+A single-image VQA turn in Janus-Pro reads (system prompt first, when the processor uses one)::
+
+    <bos>{system}<|User|>: <begin_of_image><image_placeholder>x576<end_of_image>\\n{question}\\n\\n<|Assistant|>: {answer}<eos>
+
+The template is rendered once with sentinels to find the text around the image and the question, so
+every batch is tokenised with plain string concatenation, no per-sample template rendering. Special
+tokens (``<begin_of_image>``, ``<end_of_image>``) split the text exactly where the pieces meet, so
+tokenising the pieces equals tokenising the whole prompt (the tests check it against the processor).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+_Q = "\x00QUESTION\x00"
+_A = "\x00ANSWER\x00"
+
+
+@dataclass(frozen=True)
+class ChatLayout:
+    """The strings around the image block, the question and the answer in one chat turn."""
+
+    head: str = "<|User|>: "  # system prompt excluded
+    between: str = "\n"  # after the image block, before the question
+    tail: str = "\n\n<|Assistant|>:"  # after the question
+    answer_prefix: str = " "  # before the answer
+
+    @classmethod
+    def from_processor(cls, processor: Any) -> ChatLayout:
+        """Read the layout from ``processor.chat_template``; Janus' defaults when it has none."""
+        if not processor.chat_template:
+            return cls()
+        image = processor.image_token
+        user = {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": _Q}]}
+        prompt = processor.apply_chat_template([user], add_generation_prompt=True, tokenize=False)
+        full = processor.apply_chat_template(
+            [user, {"role": "assistant", "content": [{"type": "text", "text": _A}]}], tokenize=False
+        )
+        head, rest = prompt.split(image, 1)
+        between, tail = rest.split(_Q, 1)
+        answer_prefix = full[len(prompt):].split(_A, 1)[0] if full.startswith(prompt) else " "
+        return cls(head=head, between=between, tail=tail, answer_prefix=answer_prefix)
+
+
+@dataclass
+class TokenBatch:
+    """Left-padded token ids of a batch; ``answer_mask`` marks the answer tokens (the CE targets)."""
+
+    input_ids: Tensor  # (B, L) long
+    attention_mask: Tensor  # (B, L) long, 0 on the left padding
+    answer_mask: Tensor  # (B, L) bool
+
+    @property
+    def position_ids(self) -> Tensor:
+        """Positions that ignore the left padding (each sample's first real token is at 0)."""
+        return (self.attention_mask.cumsum(-1) - 1).clamp_(min=0)
+
+    def image_index(self, image_token_id: int) -> Tensor:
+        """Flat ``(B * L)`` positions of the image placeholders, sample by sample, in order."""
+        return (self.input_ids.flatten() == image_token_id).nonzero().squeeze(1)
+
+    def answer_index(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(flat positions that predict an answer token, those answer tokens, their sample index).
+
+        Computed on the CPU where the batch is built, so the device never waits on a boolean mask.
+        """
+        sample, column = self.answer_mask.nonzero(as_tuple=True)
+        width = self.input_ids.shape[1]
+        return sample * width + column - 1, self.input_ids[sample, column], sample
+
+
+class PromptBuilder:
+    """Turns questions (and answers) into Janus chat token ids with ``num_image_tokens`` placeholders."""
+
+    def __init__(self, tokenizer: Any, layout: ChatLayout, system_prompt: str, num_image_tokens: int) -> None:
+        self.tokenizer = tokenizer
+        self.layout = layout
+        self.image_token_id = tokenizer.convert_tokens_to_ids(tokenizer.image_token)
+        boi = tokenizer.convert_tokens_to_ids(tokenizer.boi_token)
+        eoi = tokenizer.convert_tokens_to_ids(tokenizer.eoi_token)
+        prefix = tokenizer(system_prompt + layout.head)["input_ids"]  # adds BOS as the tokenizer does
+        self.prefix_ids: list[int] = [*prefix, boi, *([self.image_token_id] * num_image_tokens), eoi]
+        self.eos_id: int = tokenizer.eos_token_id
+        self.pad_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def build(self, questions: Sequence[str], answers: Sequence[str] | None = None) -> TokenBatch:
+        """Prompt (+ answer + EOS) per sample, left-padded; without answers: generation prompts."""
+        lay = self.layout
+        prompts = self._encode([f"{lay.between}{q.strip()}{lay.tail}" for q in questions])
+        if answers is None:
+            targets: list[list[int]] = [[] for _ in prompts]
+        else:
+            if len(answers) != len(questions):
+                raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
+            targets = [ids + [self.eos_id] for ids in self._encode([f"{lay.answer_prefix}{a.strip()}" for a in answers])]
+        rows = [self.prefix_ids + p + t for p, t in zip(prompts, targets)]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([[self.pad_id] * (width - len(r)) + r for r in rows], dtype=torch.long)
+        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+        answer = torch.tensor([[False] * (width - len(t)) + [True] * len(t) for t in targets], dtype=torch.bool)
+        return TokenBatch(ids, attention, answer)
