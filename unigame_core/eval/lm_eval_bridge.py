@@ -44,6 +44,11 @@ from ..interfaces import Backend  # noqa: E402
 
 log = logging.getLogger(__name__)
 
+#: One batch ready for the model: request indices, ``[0, 1]`` pixels on the device, questions.
+Batch = tuple[list[int], torch.Tensor | None, list[str]]
+
+PROGRESS_EVERY_S = 30.0  # seconds between progress lines during long generations
+
 _CACHE_DB: ContextVar[str | None] = ContextVar("unigame_eval_cache_db", default=None)
 
 
@@ -108,7 +113,7 @@ def _image_key(visual: Any) -> Any:
         except OSError:
             return [str(visual), None]
     if isinstance(visual, torch.Tensor):
-        return bytes(visual.detach().to(torch.uint8 if visual.dtype == torch.uint8 else torch.float32).cpu().numpy().tobytes())
+        return load_visual(visual, "tensor").cpu().numpy().tobytes()
     return visual
 
 
@@ -122,7 +127,10 @@ class UnigameLM(LM):
     """Answers lm-eval's multimodal generation requests with a unigame backend, in batches.
 
     Built either around a loaded backend (``UnigameLM(backend, batch_size=32)``) or, from the ``lm_eval``
-    command line, from unigame names: ``--model unigame --model_args model=janus-pro-7b,adapter=runs/x``.
+    command line, from unigame names: ``--model unigame --model_args model=janus-pro-7b,adapter=runs/x``
+    (``config=FILE.yaml`` for backend settings; ``device``, ``batch_size`` come from lm-eval's own flags,
+    ``max_batch_size`` is accepted and ignored). ``max_new_tokens`` applies when a task sets no
+    ``max_gen_toks``; ``stats`` reports what was generated and how fast.
     """
 
     MULTIMODAL = True
@@ -143,9 +151,7 @@ class UnigameLM(LM):
     ) -> None:
         super().__init__()
         if backend is None:
-            from .runner import load_model
-
-            backend = load_model(model, adapter, config, device=device)[1]
+            backend = _backend_from_names(model, adapter, config, device)
         self.backend = backend
         self.batch_size = max(1, _as_int(batch_size, 16))
         self.max_new_tokens = int(max_new_tokens)
@@ -180,6 +186,7 @@ class UnigameLM(LM):
                 self.stats.cached += 1
                 continue
             groups.setdefault(self._settings(req), []).append(i)
+        todo, done, last_report = sum(len(v) for v in groups.values()), 0, time.perf_counter()
         for (max_new, until), indices in groups.items():
             for batch_idx, pixels, questions in self._batches(requests, indices):
                 start = time.perf_counter()
@@ -192,9 +199,10 @@ class UnigameLM(LM):
                     answers[i] = _cut(text, until)
                     if keys[i] is not None:
                         self._cache[keys[i]] = answers[i]
-                for i in indices:
-                    if answers[i] is None:
-                        answers[i] = UNREADABLE
+                done += len(batch_idx)
+                if time.perf_counter() - last_report > PROGRESS_EVERY_S:
+                    last_report = time.perf_counter()
+                    log.info("answered %d/%d (%.1f samples/s)", done, todo, self.stats.samples_per_s)
             if self._cache is not None:
                 self._cache.commit()
         if self.stats.generated:
@@ -218,7 +226,7 @@ class UnigameLM(LM):
         visual = req.args[2].get("visual") if len(req.args) > 2 and isinstance(req.args[2], dict) else None
         return hash_args("generate_until", [context, kwargs, _image_key(visual)])
 
-    def _prepare(self, requests: Sequence[Instance], indices: list[int], pool: ThreadPoolExecutor) -> tuple[list[int], torch.Tensor | None, list[str]]:
+    def _prepare(self, requests: Sequence[Instance], indices: list[int], pool: ThreadPoolExecutor) -> Batch:
         """Decode and transform one batch (in worker threads); unreadable images are left out."""
         images = list(pool.map(lambda i: self._load(requests[i]), indices))
         kept = [(i, img) for i, img in zip(indices, images) if img is not None]
@@ -241,7 +249,7 @@ class UnigameLM(LM):
             self.stats.unreadable += 1
             return None
 
-    def _batches(self, requests: Sequence[Instance], indices: list[int]) -> Iterator[tuple[list[int], torch.Tensor | None, list[str]]]:
+    def _batches(self, requests: Sequence[Instance], indices: list[int]) -> Iterator[Batch]:
         """Batches of ``batch_size``; the next batch's images decode while the model runs."""
         chunks = [indices[k:k + self.batch_size] for k in range(0, len(indices), self.batch_size)]
         with ThreadPoolExecutor(self.decode_threads) as pool, ThreadPoolExecutor(1) as ahead:
@@ -257,6 +265,19 @@ class UnigameLM(LM):
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+
+
+def _backend_from_names(model: str | None, adapter: str | None, config: str | None, device: str | None) -> Backend:
+    """The ``lm_eval`` command line's way in: resolve and load a model by its unigame names."""
+    from ..config import build_config
+    from .runner import check_adapter, load_model
+
+    if device and device.startswith("cuda") and not torch.cuda.is_available():
+        log.warning("device %s requested but no CUDA GPU is available: using the CPU", device)
+        device = "cpu"
+    cfg = build_config(model, config, [])
+    check_adapter(Path(adapter) if adapter else None)
+    return load_model(cfg, adapter, device=device)
 
 
 def _cut(text: str, until: Sequence[str]) -> str:

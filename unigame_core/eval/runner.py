@@ -12,23 +12,22 @@ Order of work, so that a user's mistake costs seconds, not a model load:
 
 from __future__ import annotations
 
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from .. import plugins
+from ..errors import CapabilityError, ConfigError, DataError
+from ..interfaces import Backend, Suite, SuiteResult
+from ..registry import Entry
+from . import cache, report
 from .common import enable_offline
-
-import dataclasses  # noqa: E402
-import logging  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
-from contextlib import nullcontext  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from omegaconf import DictConfig, OmegaConf  # noqa: E402
-
-from .. import plugins  # noqa: E402
-from ..errors import CapabilityError, ConfigError, DataError  # noqa: E402
-from ..interfaces import Backend, Suite, SuiteResult  # noqa: E402
-from ..registry import Entry  # noqa: E402
-from . import cache, report  # noqa: E402
 
 log = logging.getLogger(__name__)
 

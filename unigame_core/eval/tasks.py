@@ -14,6 +14,7 @@ from .common import UNREADABLE, enable_offline
 
 enable_offline()  # before lm_eval imports datasets
 
+import functools  # noqa: E402
 import logging  # noqa: E402
 import math  # noqa: E402
 from collections.abc import Iterator, Mapping, Sequence  # noqa: E402
@@ -26,8 +27,6 @@ from lm_eval import evaluator  # noqa: E402
 from lm_eval.tasks import TaskManager  # noqa: E402
 
 from .lm_eval_bridge import UnigameLM  # noqa: E402
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -91,13 +90,22 @@ class _DropCustomDatasetHint(logging.Filter):
 
 @contextmanager
 def _quiet_lm_eval() -> Iterator[None]:
-    """Silence lm-eval's per-task ``custom_dataset`` hint while tasks load and run."""
+    """Silence lm-eval's per-task ``custom_dataset`` hint and its request-building bars while tasks run.
+
+    The bars are a module-level ``tqdm`` in ``lm_eval.api.task`` with no switch: swapped for the
+    duration only (our own logs report progress and samples/s).
+    """
+    import lm_eval.api.task as task_module
+
     task_log = logging.getLogger("lm_eval.api.task")
     hint = _DropCustomDatasetHint()
     task_log.addFilter(hint)
+    bar = task_module.tqdm
+    task_module.tqdm = functools.partial(bar, disable=True)
     try:
         yield
     finally:
+        task_module.tqdm = bar
         task_log.removeFilter(hint)
 
 

@@ -1,0 +1,139 @@
+"""The official-benchmark suites: VQAv2, POPE, MMMU, each a set of this package's lm-eval tasks.
+
+A suite checks its files (``check_data``, before any model loads), then runs its tasks through
+lm-eval with the backend wrapped in ``UnigameLM`` and reads metrics and per-sample predictions back.
+The metric code is this package's port of each benchmark's official script (``vqav2.py``,
+``pope.py``, ``mmmu.py``), wired into the task YAMLs in ``tasks/`` by ``lm_metrics.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from unigame_core.interfaces import Backend, Suite, SuiteResult
+
+from . import lm_docs
+from .mmmu import check_mmmu, mmmu_aggregate
+from .pope import CATEGORIES, read_pope
+from .vqav2 import read_vqav2
+
+if TYPE_CHECKING:
+    from unigame_core.eval.lm_eval_bridge import GenerationStats
+    from unigame_core.eval.tasks import TaskOutput
+
+log = logging.getLogger(__name__)
+
+TASKS_DIR = Path(__file__).parent / "tasks"
+
+
+class LMEvalSuite(Suite):
+    """Runs lm-eval tasks of this package with ``UnigameLM``; subclasses name the tasks and summarise."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, options: Any, data_root: Path | None = None) -> None:
+        self.options = options
+        self.data_root = Path(data_root) if data_root else None
+
+    def data_dir(self) -> Path:
+        """``options.path`` or ``<data_root>/<suite>`` (DataError when neither is known)."""
+        return lm_docs.data_dir(self.name, self.options.path, self.data_root)
+
+    def run(self, backend: Backend, tasks: Sequence[str], metadata: Mapping[str, Any], *, limit: int | None,
+            batch_size: int) -> tuple[dict[str, TaskOutput], GenerationStats]:
+        """Evaluate ``tasks`` with ``backend``; lm-eval (and datasets) are imported only here."""
+        from unigame_core.eval.lm_eval_bridge import UnigameLM
+        from unigame_core.eval.tasks import run_tasks
+
+        lm = UnigameLM(backend, batch_size=batch_size, max_new_tokens=self.options.max_new_tokens)
+        try:
+            outputs = run_tasks(lm, tasks, include_paths=[TASKS_DIR], metadata=metadata, limit=limit,
+                                max_new_tokens=self.options.max_new_tokens)
+        finally:
+            lm.close()
+        return outputs, lm.stats
+
+    def result(self, metrics: dict[str, float], outputs: Sequence[TaskOutput], stats: GenerationStats,
+               score_metric: str = "accuracy", **details: Any) -> SuiteResult:
+        """Bundle metrics, the predictions of ``outputs`` and the run's figures into a SuiteResult."""
+        from unigame_core.eval.tasks import predictions
+
+        rows = [row for output in outputs for row in predictions(output, score_metric)]
+        unreadable = sum(1 for row in rows if row.get("unreadable"))
+        if unreadable:
+            log.warning("%s: %d unreadable image(s) were scored as wrong", self.name, unreadable)
+        metrics["unreadable_images"] = float(unreadable)
+        details.update(generated=stats.generated, cached=stats.cached, generation_seconds=stats.seconds,
+                       samples_per_s=stats.samples_per_s)
+        return SuiteResult(metrics=metrics, n=len(rows), predictions=rows, details=details)
+
+
+class VQAv2Suite(LMEvalSuite):
+    """VQAv2: official VQA accuracy (percent), overall and per answer type."""
+
+    name = "vqav2"
+
+    def check_data(self) -> None:
+        read_vqav2(self.data_dir(), self.options.split)  # every file, every image path
+
+    def evaluate(self, backend: Backend, *, limit: int | None, batch_size: int) -> SuiteResult:
+        root = self.data_dir()
+        meta = {"vqav2_path": str(root), "vqav2_split": self.options.split, "limit": limit}
+        outputs, stats = self.run(backend, ["unigame_vqav2"], meta, limit=limit, batch_size=batch_size)
+        out = outputs["unigame_vqav2"]
+        return self.result(dict(out.metrics), [out], stats, data=str(root), split=self.options.split)
+
+
+class POPESuite(LMEvalSuite):
+    """POPE: per category and averaged over categories (unweighted, as POPE is reported)."""
+
+    name = "pope"
+
+    def categories(self) -> list[str]:
+        unknown = [c for c in self.options.categories if c not in CATEGORIES]
+        if unknown or not self.options.categories:
+            from unigame_core.errors import ConfigError
+
+            raise ConfigError(f"Unknown POPE categories {unknown}.", f"Choose among {', '.join(CATEGORIES)}.")
+        return list(self.options.categories)
+
+    def check_data(self) -> None:
+        read_pope(self.data_dir(), categories=tuple(self.categories()))
+
+    def evaluate(self, backend: Backend, *, limit: int | None, batch_size: int) -> SuiteResult:
+        root, categories = self.data_dir(), self.categories()
+        per_task = lm_docs.split_limit(limit, len(categories))
+        tasks = [f"unigame_pope_{c}" for c in categories]
+        outputs, stats = self.run(backend, tasks, {"pope_path": str(root), "limit": per_task},
+                                  limit=per_task, batch_size=batch_size)
+        metrics: dict[str, float] = {}
+        per_category = {c: outputs[t].metrics for c, t in zip(categories, tasks)}
+        for key in ("accuracy", "precision", "recall", "f1", "yes_ratio"):
+            metrics[key] = sum(m[key] for m in per_category.values()) / len(per_category)
+        for category, values in per_category.items():
+            metrics.update({f"{category}/{k}": v for k, v in values.items()})
+        return self.result(metrics, [outputs[t] for t in tasks], stats, data=str(root), categories=categories)
+
+
+class MMMUSuite(LMEvalSuite):
+    """MMMU: accuracy (fraction) overall and per subject; unparseable answers are wrong (no random pick)."""
+
+    name = "mmmu"
+
+    def check_data(self) -> None:
+        check_mmmu(self.data_dir(), self.options.split)
+
+    def evaluate(self, backend: Backend, *, limit: int | None, batch_size: int) -> SuiteResult:
+        root = self.data_dir()
+        meta = {"mmmu_path": str(root), "mmmu_split": self.options.split, "limit": limit}
+        outputs, stats = self.run(backend, ["unigame_mmmu"], meta, limit=limit, batch_size=batch_size)
+        out = outputs["unigame_mmmu"]
+        records = [s["accuracy"] for s in out.samples]
+        summary = mmmu_aggregate(records)
+        metrics = dict(out.metrics)
+        metrics.update({f"accuracy/{subject}": v for subject, v in summary["per_subject"].items()})
+        return self.result(metrics, [out], stats, data=str(root), split=self.options.split,
+                           per_subject_n=summary["per_subject_num"])

@@ -1,0 +1,140 @@
+"""``unigame eval`` end to end on the fake backend (Typer's CliRunner), and ``evaluate_backend``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from unigame_core.cli.main import app
+from unigame_core.errors import DataError
+from unigame_core.eval import runner
+from unigame_core.interfaces import SuiteResult
+from unigame_core.testing import FakeBackend
+
+ROW_KEYS = {"suite", "metric", "value", "n", "model", "adapter", "data"}
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _eval(*args: str) -> Any:
+    return CliRunner().invoke(app, ["eval", "--model", "fake-tiny", *args])
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_eval_official_suites_writes_results_predictions_and_table(data_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _eval("--suite", "vqav2,mmmu,pope", "--data-root", str(data_root), "--batch-size", "4", "--output", str(out))
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["schema_version"] == 1 and doc["model"] == "fake-tiny" and doc["adapter"] is None
+    assert doc["backend"]["name"] == "fake" and doc["data_root"] == str(data_root) and doc["batch_size"] == 4
+    assert {"unigame", "lm_eval", "torch", "python"} <= set(doc["versions"])
+    assert list(doc["suites"]) == ["vqav2", "mmmu", "pope"]
+    assert doc["suites"]["pope"]["n"] == 18 and doc["suites"]["pope"]["samples_per_s"] > 0
+    assert doc["suites"]["vqav2"]["data"] == str((data_root / "vqav2").resolve())
+    rows = doc["results"]
+    assert all(set(r) == ROW_KEYS and isinstance(r["value"], float) for r in rows)
+    metrics = {(r["suite"], r["metric"]) for r in rows}
+    assert {("vqav2", "accuracy"), ("vqav2", "accuracy_number"), ("mmmu", "accuracy/Art_Theory"),
+            ("pope", "f1"), ("pope", "adversarial/yes_ratio"), ("pope", "unreadable_images")} <= metrics
+    for suite, n in (("vqav2", 6), ("mmmu", 6), ("pope", 18)):
+        lines = read_jsonl(out / "predictions" / f"{suite}.jsonl")
+        assert len(lines) == n and {"id", "question", "prediction", "references", "score"} <= set(lines[0])
+    assert "vqav2" in result.stdout and "accuracy_yes_no" in result.stdout and "samples/s" in result.stdout
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_second_run_is_served_from_the_cache_keyed_by_model_and_data(data_root: Path, tmp_path: Path,
+                                                                     eval_cache: Path) -> None:
+    args = ("--suite", "pope", "--data-root", str(data_root), "--limit", "3")
+    assert _eval(*args, "--output", str(tmp_path / "a")).exit_code == 0
+    assert _eval(*args, "--output", str(tmp_path / "b")).exit_code == 0
+    first, second = (json.loads((tmp_path / d / "results.json").read_text()) for d in "ab")
+    assert second["suites"]["pope"]["details"]["cached"] == 3 and second["suites"]["pope"]["details"]["generated"] == 0
+    assert first["results"] == second["results"]
+    assert len(list(eval_cache.glob("pope-*.sqlite"))) == 1
+    other = tmp_path / "pope-copy"
+    shutil.copytree(data_root / "pope", other / "pope")
+    assert _eval("--suite", "pope", "--data-root", str(other), "--limit", "3", "--output", str(tmp_path / "c")).exit_code == 0
+    assert len(list(eval_cache.glob("pope-*.sqlite"))) == 2  # other data, other cache
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_missing_file_exits_2_naming_it_before_the_model_loads(data_root: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    broken = tmp_path / "data"
+    shutil.copytree(data_root, broken)
+    (broken / "pope" / "coco_pope_popular.json").unlink()
+    monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("the model must not load"))
+    result = _eval("--suite", "vqav2,pope", "--data-root", str(broken), "--output", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "coco_pope_popular.json" in result.output and "official POPE layout" in result.output
+    assert not (tmp_path / "out" / "results.json").exists()
+    no_root = _eval("--suite", "vqav2", "--output", str(tmp_path / "out"))
+    assert no_root.exit_code == 2 and "--data-root" in no_root.output
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_user_errors_exit_2(data_root: Path, tmp_path: Path) -> None:
+    out = str(tmp_path / "out")
+    unknown = _eval("--suite", "vqa2", "--data-root", str(data_root), "--output", out)
+    assert unknown.exit_code == 2 and "Did you mean 'vqav2'" in unknown.output
+    adapter = _eval("--suite", "pope", "--data-root", str(data_root), "--adapter", str(tmp_path), "--output", out)
+    assert adapter.exit_code == 2 and "No PEFT adapter" in adapter.output
+    no_gen = _eval("--suite", "pope,consistency", "--data-root", str(data_root), "--output", out)
+    assert no_gen.exit_code == 2 and "text_to_image" in no_gen.output
+    assert not (tmp_path / "out" / "results.json").exists()  # failed before any suite ran
+    path_on_shapes = _eval("--suite", "shapes=/somewhere", "--output", out)
+    assert path_on_shapes.exit_code == 2 and "takes no data path" in path_on_shapes.output
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_per_suite_path_and_adapter(data_root: Path, tmp_path: Path) -> None:
+    from unigame_core.lora import attach_lora
+
+    peft_model, _ = attach_lora(FakeBackend(), r=4, alpha=8, dropout=0.0)
+    peft_model.save_pretrained(str(tmp_path / "run" / "adapter"))
+    out = tmp_path / "out"
+    result = _eval("--suite", f"pope={data_root / 'pope'}", "--adapter", str(tmp_path / "run"), "--limit", "3",
+                   "--output", str(out))
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["adapter"] == str(tmp_path / "run") and doc["data_root"] is None
+    assert {r["adapter"] for r in doc["results"]} == {str(tmp_path / "run")}
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_shapes_and_consistency_from_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "--suite", "shapes,consistency", "--model", "fake-gen",
+                                      "--limit", "6", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "results.json").read_text())
+    metrics = {(r["suite"], r["metric"]) for r in doc["results"]}
+    assert {("shapes", "test_accuracy"), ("shapes", "shift_accuracy"), ("shapes", "attack_accuracy"),
+            ("consistency", "agreement"), ("consistency", "image_consistency")} <= metrics
+    assert doc["suites"]["shapes"]["n"] == 6 and doc["suites"]["consistency"]["n"] == 6
+    assert len(read_jsonl(out / "predictions" / "consistency.jsonl")) == 6
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_evaluate_backend_checks_all_data_first_and_restores_training_mode(
+        data_root: Path, tmp_path: Path, eval_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = FakeBackend()
+    backend.model.train()
+    results = runner.evaluate_backend(backend, ["pope", "mmmu"], data_root=data_root, limit=2, batch_size=4)
+    assert list(results) == ["pope", "mmmu"] and all(isinstance(r, SuiteResult) for r in results.values())
+    assert results["pope"].n == 3 and results["mmmu"].n == 2
+    assert backend.model.training and not eval_cache.exists()  # restored; never cached during training
+    from unigame_evals.suites import POPESuite
+
+    monkeypatch.setattr(POPESuite, "evaluate", lambda *a, **k: pytest.fail("no suite may run"))
+    with pytest.raises(DataError, match="v2_OpenEnded_mscoco_val2014_questions.json"):
+        runner.evaluate_backend(backend, ["pope", f"vqav2={tmp_path}"], data_root=data_root, limit=2, batch_size=4)

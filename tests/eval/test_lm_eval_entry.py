@@ -1,0 +1,35 @@
+"""``python -m unigame_core.lm_eval``: lm-eval's command line with the unigame model and tasks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import lm_eval.tasks
+import pytest
+
+from unigame_core import lm_eval as entry
+from unigame_evals.plugin import TASKS_DIR
+
+
+def test_task_folder_is_added_unless_given() -> None:
+    assert entry.task_paths() == [TASKS_DIR]
+    assert entry.with_task_paths(["run", "--tasks", "unigame_pope"]) == [
+        "run", "--tasks", "unigame_pope", "--include_path", TASKS_DIR]
+    assert entry.with_task_paths(["run", "--include_path=/x"]) == ["run", "--include_path=/x"]
+    assert entry.with_task_paths(["--help"]) == ["--help"]
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_lm_eval_run_with_the_unigame_model(data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["lm_eval"])
+    monkeypatch.setattr(lm_eval.tasks, "TaskManager", lm_eval.tasks.TaskManager)  # restored afterwards
+    entry.main(["run", "--model", "unigame", "--model_args", "model=fake-tiny", "--device", "cpu",
+                "--tasks", "unigame_pope_random", "--metadata", f"data_root={data_root}",
+                "--batch_size", "4", "--limit", "4", "--output_path", str(tmp_path / "out")])
+    assert lm_eval.tasks.TaskManager.__name__ == "IncludedTasksOnly"  # lm-eval's own tasks not indexed
+    (found,) = (tmp_path / "out").rglob("results_*.json")
+    results = json.loads(found.read_text())["results"]["unigame_pope_random"]
+    assert set(results) >= {"accuracy,none", "precision,none", "recall,none", "f1,none", "yes_ratio,none"}
+    assert 0.0 <= results["accuracy,none"] <= 1.0

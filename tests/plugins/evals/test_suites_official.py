@@ -1,0 +1,133 @@
+"""VQAv2, POPE and MMMU suites end to end through lm-eval, on tiny official-layout fixtures, with a
+scripted backend whose answers give known official scores."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unigame_core.errors import ConfigError, DataError
+from unigame_core.testing import FakeBackend
+from unigame_evals.fixtures import write_mmmu, write_pope, write_vqav2
+from unigame_evals.items import DataLayoutError
+from unigame_evals.options import MMMUOptions, POPEOptions, VQAv2Options
+from unigame_evals.suites import MMMUSuite, POPESuite, VQAv2Suite
+
+VQA_ANSWERS = {"Is there a cat": "yes", "How many dogs": "Two", "What color": "dark red"}
+
+
+def _vqa_answer(question: str) -> str:
+    return next(a for prefix, a in VQA_ANSWERS.items() if question.startswith(prefix))
+
+
+def test_vqav2_official_accuracy_by_answer_type(tmp_data: Path, backend: FakeBackend, script: Any) -> None:
+    write_vqav2(tmp_data / "vqav2", n=6)
+    calls = script(backend, _vqa_answer)
+    suite = VQAv2Suite(VQAv2Options(), tmp_data)
+    suite.check_data()
+    result = suite.evaluate(backend, limit=None, batch_size=4)
+    # yes/no: ten "yes" -> 1.0; number: "Two" vs six "2" + two "two" -> 1.0; other: "dark red" -> 0.3
+    assert result.metrics == pytest.approx({
+        "accuracy": 100 * 4.6 / 6, "accuracy_yes_no": 100.0, "accuracy_number": 100.0,
+        "accuracy_other": 30.0, "unreadable_images": 0.0})
+    assert result.n == 6 and calls == [(4, 10), (2, 10)]  # batched, the task's max_gen_toks
+    first = result.predictions[0]
+    assert set(first) >= {"id", "question", "prediction", "references", "score", "answer_type"}
+    assert first["id"] == "1000" and first["prediction"] == "yes" and first["references"] == ["yes"] * 10
+    assert first["question"].endswith("\nAnswer the question using a single word or phrase.")
+    assert [p["score"] for p in result.predictions] == pytest.approx([1.0, 1.0, 0.3] * 2)
+    assert result.details["data"] == str((tmp_data / "vqav2").resolve())
+
+
+def test_vqav2_limit_and_path_override(tmp_path: Path, backend: FakeBackend, script: Any) -> None:
+    root = write_vqav2(tmp_path / "elsewhere", n=6)
+    script(backend, _vqa_answer)
+    result = VQAv2Suite(VQAv2Options(path=str(root)), None).evaluate(backend, limit=2, batch_size=8)
+    assert result.n == 2 and [p["id"] for p in result.predictions] == ["1000", "1010"]
+    assert "accuracy_other" not in result.metrics  # no "other" question among the first two
+
+
+def test_corrupt_image_is_scored_wrong_and_counted(tmp_data: Path, backend: FakeBackend, script: Any,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    root = write_vqav2(tmp_data / "vqav2", n=3)
+    (root / "val2014" / "COCO_val2014_000000000100.jpg").write_bytes(b"not a jpeg at all")
+    calls = script(backend, _vqa_answer)
+    with caplog.at_level(logging.WARNING):
+        result = VQAv2Suite(VQAv2Options(), tmp_data).evaluate(backend, limit=None, batch_size=8)
+    assert calls == [(2, 10)]  # the unreadable sample never reaches the model
+    assert result.metrics["unreadable_images"] == 1.0
+    assert result.metrics["accuracy"] == pytest.approx(100 * 1.3 / 3)  # scored 0, still counted in n
+    bad = result.predictions[0]
+    assert bad["unreadable"] is True and bad["prediction"] == "" and bad["score"] == 0.0
+    assert "COCO_val2014_000000000100.jpg" in caplog.text
+
+
+def test_missing_file_and_missing_root(tmp_data: Path) -> None:
+    root = write_vqav2(tmp_data / "vqav2", n=2)
+    (root / "v2_mscoco_val2014_annotations.json").unlink()
+    with pytest.raises(DataLayoutError, match="v2_mscoco_val2014_annotations.json"):
+        VQAv2Suite(VQAv2Options(), tmp_data).check_data()
+    with pytest.raises(DataError, match="--data-root") as info:
+        VQAv2Suite(VQAv2Options(), None).check_data()
+    assert "--suite vqav2=PATH" in str(info.value)
+
+
+POPE_YES = ("cat", "car", "person")  # the fixture's objects of even items, whose label is "yes"
+
+
+def test_pope_per_category_and_average(tmp_data: Path, backend: FakeBackend, script: Any) -> None:
+    write_pope(tmp_data / "pope", n=6)
+    script(backend, lambda q: "Yes, there is." if any(o in q for o in POPE_YES) else "No.")
+    result = POPESuite(POPEOptions(), tmp_data).evaluate(backend, limit=None, batch_size=8)
+    assert result.n == 18
+    for prefix in ("", "random/", "popular/", "adversarial/"):
+        assert result.metrics[f"{prefix}accuracy"] == 1.0 and result.metrics[f"{prefix}f1"] == 1.0
+        assert result.metrics[f"{prefix}yes_ratio"] == 0.5
+    assert [p["id"] for p in result.predictions][:2] == ["random/1", "random/2"]
+    assert {p["category"] for p in result.predictions} == {"random", "popular", "adversarial"}
+
+
+def test_pope_always_yes_on_one_category_with_limit(tmp_data: Path, backend: FakeBackend, script: Any) -> None:
+    write_pope(tmp_data / "pope", n=6)
+    script(backend, lambda q: "Yes")
+    suite = POPESuite(POPEOptions(categories=["adversarial"]), tmp_data)
+    suite.check_data()
+    result = suite.evaluate(backend, limit=4, batch_size=8)
+    assert result.n == 4
+    assert result.metrics == pytest.approx({
+        "accuracy": 0.5, "precision": 0.5, "recall": 1.0, "f1": 2 / 3, "yes_ratio": 1.0,
+        "adversarial/accuracy": 0.5, "adversarial/precision": 0.5, "adversarial/recall": 1.0,
+        "adversarial/f1": 2 / 3, "adversarial/yes_ratio": 1.0, "unreadable_images": 0.0})
+    with pytest.raises(ConfigError, match="nonsense"):
+        POPESuite(POPEOptions(categories=["nonsense"]), tmp_data).check_data()
+
+
+MMMU_ANSWERS = {0: "(A)", 2: "B", 4: "The answer is A.", 1: "10", 3: "I think it is 31", 5: "so it is 50"}
+
+
+def test_mmmu_overall_and_per_subject(tmp_data: Path, backend: FakeBackend, script: Any) -> None:
+    write_mmmu(tmp_data / "mmmu", n=6)
+    script(backend, lambda q: MMMU_ANSWERS[int(re.search(r"Question (\d+)", q).group(1))])
+    suite = MMMUSuite(MMMUOptions(), tmp_data)
+    suite.check_data()
+    result = suite.evaluate(backend, limit=None, batch_size=4)
+    # Accounting rows 0, 2, 4 (gold A, C, A); Art_Theory rows 1, 3, 5 (gold 10, 30, 50)
+    assert result.metrics == pytest.approx({"accuracy": 4 / 6, "accuracy/Accounting": 2 / 3,
+                                            "accuracy/Art_Theory": 2 / 3, "unreadable_images": 0.0})
+    assert [p["score"] for p in result.predictions] == [1.0, 0.0, 1.0, 1.0, 0.0, 1.0]
+    assert result.predictions[1]["subject"] == "Accounting" and result.details["per_subject_n"] == {
+        "Accounting": 3, "Art_Theory": 3}
+
+
+def test_mmmu_unparseable_is_wrong_and_missing_parquet_named(tmp_data: Path, backend: FakeBackend,
+                                                              script: Any) -> None:
+    write_mmmu(tmp_data / "mmmu", n=2)
+    script(backend, lambda q: "no idea")
+    result = MMMUSuite(MMMUOptions(), tmp_data).evaluate(backend, limit=None, batch_size=4)
+    assert result.metrics["accuracy"] == 0.0
+    with pytest.raises(DataLayoutError, match="validation-00000-of-00001.parquet"):
+        MMMUSuite(MMMUOptions(), tmp_data / "nowhere").check_data()

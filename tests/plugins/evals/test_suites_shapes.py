@@ -1,0 +1,81 @@
+"""The shapes suite (test / shift / attack) and the consistency suite on the fake backends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from unigame_core.errors import CapabilityError, ConfigError
+from unigame_core.testing import FakeBackend
+from unigame_evals.options import ConsistencyOptions, ShapesOptions
+from unigame_evals.shapes_suites import ConsistencySuite, ShapesSuite, _pixels, shared_token_attack
+from unigame_shapes.world import ShapesWorld, caption_questions
+
+
+def _yes_share(split: str, n: int, seed: int = 0) -> float:
+    world = ShapesWorld(seed)
+    return sum(world.sample(split, i).answer == "yes" for i in range(n)) / n
+
+
+def test_shapes_accuracy_per_split(backend: FakeBackend, script: Any) -> None:
+    calls = script(backend, lambda q: "Yes.")
+    suite = ShapesSuite(ShapesOptions(samples=8, attack_steps=1), None)
+    suite.check_data()
+    result = suite.evaluate(backend, limit=None, batch_size=8)
+    assert result.n == 24 and calls == [(8, 4)] * 3  # test, shift, attack: one batch each
+    assert result.metrics == pytest.approx({
+        "test_accuracy": _yes_share("test", 8), "shift_accuracy": _yes_share("shift", 8),
+        "attack_accuracy": _yes_share("test", 8), "unreadable_images": 0.0})
+    ids = [p["id"] for p in result.predictions]
+    assert ids[0] == "shapes-0-test-0" and ids[8] == "shapes-0-shift-0" and ids[16] == "shapes-0-test-0-attack"
+    assert result.predictions[0]["question"] == ShapesWorld(0).sample("test", 0).question  # no suffix
+    assert {"kind", "score", "references"} <= set(result.predictions[0])
+
+
+def test_shapes_limit_is_shared_between_splits(backend: FakeBackend) -> None:
+    result = ShapesSuite(ShapesOptions(samples=50, attack_steps=1), None).evaluate(backend, limit=5, batch_size=4)
+    assert result.n == 6 and result.details["samples_per_split"] == 2
+    assert set(result.metrics) == {"test_accuracy", "shift_accuracy", "attack_accuracy", "unreadable_images"}
+    assert all(0.0 <= v <= 1.0 for k, v in result.metrics.items() if k.endswith("accuracy"))
+    with pytest.raises(ConfigError):
+        ShapesSuite(ShapesOptions(samples=0), None).check_data()
+
+
+def test_attack_stays_in_bound_and_raises_the_loss(backend: FakeBackend) -> None:
+    world = ShapesWorld(0)
+    samples = [world.sample("test", i) for i in range(4)]
+    pixels = _pixels(backend, [s.image for s in samples])
+    questions, answers = [s.question for s in samples], [s.answer for s in samples]
+    und = backend.understander
+    clean = backend.decoder.decode(backend.encoder.encode(pixels))
+    assert torch.allclose(shared_token_attack(backend, pixels, questions, answers, eps=0.0, steps=3), clean)
+    adv = shared_token_attack(backend, pixels, questions, answers, eps=0.5, steps=3)
+    assert adv.shape == pixels.shape and 0.0 <= float(adv.min()) and float(adv.max()) <= 1.0
+    with torch.no_grad():
+        before = und.answer_loss(und.embed_images(clean), questions, answers).sum()
+        after = und.answer_loss(und.embed_images(adv), questions, answers).sum()
+    assert after > before
+
+
+def test_consistency_agreement(generating_backend: FakeBackend, script: Any) -> None:
+    script(generating_backend, lambda q: "yes")
+    suite = ConsistencySuite(ConsistencyOptions(captions=4), None)
+    suite.check_data()
+    result = suite.evaluate(generating_backend, limit=None, batch_size=3)
+    world = ShapesWorld(0)
+    asked = [caption_questions(world.caption_sample("test", i)[1]) for i in range(4)]
+    answers = [a for qs in asked for _, a in qs]
+    assert result.n == len(answers) and result.details["images"] == 4
+    assert result.metrics["agreement"] == pytest.approx(answers.count("yes") / len(answers))
+    assert result.metrics["image_consistency"] == 0.0  # every image is asked "how many shapes?"
+    first = result.predictions[0]
+    assert first["id"] == "0/0" and first["image_id"] == "0" and first["caption"] == world.caption_sample("test", 0)[0]
+
+
+def test_consistency_limit_and_capability(generating_backend: FakeBackend, backend: FakeBackend) -> None:
+    result = ConsistencySuite(ConsistencyOptions(captions=50), None).evaluate(generating_backend, limit=5, batch_size=8)
+    assert result.n == 5 and result.details["images"] <= 2  # each caption asks at least 3 questions
+    with pytest.raises(CapabilityError, match="text_to_image"):
+        ConsistencySuite(ConsistencyOptions(), None).evaluate(backend, limit=2, batch_size=2)
