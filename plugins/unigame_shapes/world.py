@@ -97,7 +97,8 @@ def _check_split(split: str) -> None:
         raise ValueError(f"unknown split {split!r}; valid splits are {', '.join(SPLITS)}")
 
 
-def _place(rng: np.random.Generator, radii: list[float], tries: int = 100) -> list[tuple[float, float]] | None:
+def _place(rng: np.random.Generator, radii: list[float],
+           tries: int = 100) -> list[tuple[float, float]] | None:
     """Rejection-sample centres for the given radii, or ``None`` if it fails."""
     placed: list[tuple[float, float, float]] = []
     for r in radii:
