@@ -77,3 +77,65 @@ def test_a_hook_that_raises_names_its_plugin() -> None:
             plugins.buffers()
     finally:
         plugins.unregister_plugin("raising")
+
+
+def test_every_hook_registers_into_its_registry() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    module = types.ModuleType("all_hooks")
+    hello = typer.Typer()
+
+    @hello.command()
+    def hi() -> None:
+        typer.echo("hello from a plugin command")
+
+    module.hello_app = hello  # type: ignore[attr-defined]
+
+    @hookimpl
+    def unigame_register_backends(backends):  # noqa: ANN001, ANN202
+        backends.add("allhooks-backend", "unigame_core.testing:FakeBackend")
+
+    @hookimpl
+    def unigame_register_suites(suites):  # noqa: ANN001, ANN202
+        suites.add("allhooks-suite", "unigame_example.suite:ColourSuite")
+
+    @hookimpl
+    def unigame_register_validators(validators):  # noqa: ANN001, ANN202
+        validators.add("allhooks-gate", "unigame_core.game.gates:NoGate")
+
+    @hookimpl
+    def unigame_register_buffers(buffers):  # noqa: ANN001, ANN202
+        buffers.add("allhooks-buffer", "unigame_core.game.buffer:HardBuffer")
+
+    @hookimpl
+    def unigame_register_schedules(schedules):  # noqa: ANN001, ANN202
+        schedules.add("allhooks-schedule", "unigame_core.game.schedule:AlternatingSchedule")
+
+    @hookimpl
+    def unigame_register_datasets(datasets):  # noqa: ANN001, ANN202
+        datasets.add("allhooks-data", "unigame_core.testing:fake_dataset")
+
+    @hookimpl
+    def unigame_register_commands(commands):  # noqa: ANN001, ANN202
+        commands.add("allhooks-cmd", "all_hooks:hello_app", help="says hello")
+
+    for name, fn in list(locals().items()):
+        if name.startswith("unigame_register_"):
+            setattr(module, name, fn)
+    import sys
+
+    sys.modules["all_hooks"] = module
+    plugins.register_plugin(module, "allhooks")
+    try:
+        assert plugins.backends().get("allhooks-backend").plugin == "allhooks"
+        assert plugins.suites().get("allhooks-suite").load().__name__ == "ColourSuite"
+        assert plugins.validators().get("allhooks-gate").load().__name__ == "NoGate"
+        assert plugins.buffers().get("allhooks-buffer").load().__name__ == "HardBuffer"
+        assert plugins.schedules().get("allhooks-schedule").load().__name__ == "AlternatingSchedule"
+        assert len(plugins.datasets().get("allhooks-data").load()("5")) == 5
+        app = plugins.commands().get("allhooks-cmd").load()
+        assert "hello from a plugin command" in CliRunner().invoke(app, []).output
+    finally:
+        plugins.unregister_plugin("allhooks")
+        del sys.modules["all_hooks"]
