@@ -41,7 +41,6 @@ class GameConfig:
     adversary_fraction: float = 0.25  # share of each batch the adversary perturbs on its turn
     buffer_fraction: float = 0.25  # buffer draw per understander step, as a share of the batch
     hardness_reference: str = "none"  # none | round_trip: CE relative to the delta=0 decode
-    straight_through: bool = False  # re-quantise decoded tokens (backends that support it)
 
 
 @dataclass
@@ -82,7 +81,6 @@ class TrainConfig:
     checkpoint_every: int = 500  # 0 = only at the end / on interrupt
     keep_checkpoints: int = 2
     max_bad_steps: int = 20  # non-finite losses in a row before stopping
-    grad_checkpointing: bool = False
     eval_suites: list[str] = field(default_factory=list)  # suites scored before and after training
     eval_limit: int = 200  # samples per suite for those before/after scores
     eval_data_root: str = ""  # --data-root for those suites (empty: each suite's default)
@@ -145,8 +143,18 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         raise _wrap(exc) from exc
 
 
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
 def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
-    """Model alias / backend name / checkpoint folder -> (backend name, alias defaults)."""
+    """Model alias / backend name / checkpoint folder -> (backend name, defaults).
+
+    The defaults are the backend's own (``backends.add(..., defaults={...})``) under the alias's.
+    """
     if not model:
         default = [a for a in backends.aliases() if a.is_default]
         if not default:
@@ -154,7 +162,7 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
         model = default[0].name
     if model in backends:
         entry, alias = backends.resolve(model)
-        return entry.name, (alias.defaults if alias else {})
+        return entry.name, _deep_merge(entry.extra.get("defaults", {}), alias.defaults if alias else {})
     path = Path(model).expanduser()
     if path.is_dir():
         cfg_file = path / "config.json"
@@ -162,8 +170,9 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
             raise ConfigError(f"Model folder '{path}' has no config.json.", "Point --model at a checkpoint folder saved with save_pretrained.")
         model_type = json.loads(cfg_file.read_text()).get("model_type", "")
         for name in backends.names():
-            if model_type in backends.get(name).extra.get("model_types", ()):
-                return name, {"backend": {"checkpoint": str(path)}}
+            entry = backends.get(name)
+            if model_type in entry.extra.get("model_types", ()):
+                return name, _deep_merge(entry.extra.get("defaults", {}), {"backend": {"checkpoint": str(path)}})
         raise ConfigError(f"No backend loads checkpoints of model_type '{model_type}' (folder '{path}').")
     raise backends.unknown(model)
 

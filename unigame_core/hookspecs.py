@@ -27,7 +27,8 @@ def unigame_register_backends(backends: Registry) -> None:
     Call ``backends.add(name, "module:BackendClass", config=ConfigDataclass, model_types=(...))`` and
     ``backends.alias("my-model-7b", name, defaults={"backend": {"checkpoint": "org/My-Model-7B"}})``.
     ``model_types`` lists the ``config.json`` model types a local checkpoint folder may declare to be
-    loaded by this backend. The builder is called as ``BackendClass(config_instance, device=..., dtype=...)``.
+    loaded by this backend; ``defaults={...}`` (a nested run-config mapping) applies to every model of
+    this backend, aliases and checkpoint folders alike, under the alias's own defaults. The builder is called as ``BackendClass(config_instance, device=..., dtype=...)``.
     """
 
 
