@@ -177,6 +177,23 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
     raise backends.unknown(model)
 
 
+def _plain(layer: dict[str, Any]) -> dict[str, Any]:
+    return {k: (dict(v) if isinstance(v, dict) else v) for k, v in layer.items()}
+
+
+def _component_layers(node: Any, layers: list[Any]) -> dict[str, Any]:
+    """Merge a plugin-owned node across layers; a layer that switches ``name`` drops the options
+    lower layers gave the previous choice (``gate.name=none`` over a CLIP gate's settings)."""
+    merged: dict[str, Any] = dict(node or {})
+    for layer in layers:
+        if not layer:
+            continue
+        if "name" in layer and layer["name"] != merged.get("name"):
+            merged = {}
+        merged = _deep_merge(merged, dict(layer))
+    return merged
+
+
 def validate_component(node: Any, registry: Registry, key: str) -> DictConfig:
     """Check a ``{name: ..., **options}`` node against its plugin's config dataclass."""
     if not isinstance(node, (dict, DictConfig)) or "name" not in node:
@@ -211,8 +228,11 @@ def build_config(
     backend_name, alias_defaults = resolve_model(chosen, backends)
 
     base = OmegaConf.structured(RunConfig)
+    layers = [_plain(alias_defaults), _plain(file_cfg), _plain(over_cfg)]
+    components = {key: _component_layers(OmegaConf.to_container(base[key]), [lay.pop(key, None) for lay in layers])
+                  for key in COMPONENTS}
     try:
-        cfg = OmegaConf.merge(base, alias_defaults, file_cfg, over_cfg)
+        cfg = OmegaConf.merge(base, *layers, components)
     except OmegaConfBaseException as exc:
         raise _wrap(exc) from exc
     cfg.model = chosen or cfg.model

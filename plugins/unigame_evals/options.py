@@ -34,8 +34,9 @@ class MMMUOptions:
 class ShapesOptions:
     seed: int = 0  # the shapes world's seed (the default model is trained on seed 0's train split)
     samples: int = 200  # questions per split (test, shift, attack)
-    image_size: int = 64  # side of the rendered scenes
-    attack_eps: float = 0.02  # bound on ||delta|| per shared token, relative to the token's norm
+    image_size: int = 32  # side of the rendered scenes (the default model's resolution)
+    attack: str = "fixed"  # fixed: the shipped PGD split made once against the base model | adaptive: attack this model
+    attack_eps: float = 0.02  # adaptive only: bound on ||delta|| per shared token, relative to the token's norm
     attack_steps: int = 5  # normalised-gradient ascent steps of the attack
     attack_batch: int = 8  # images attacked at once (a backward pass: smaller than --batch-size)
     max_new_tokens: int = 4

@@ -7,7 +7,9 @@ batched, with the backend's own roles -- writes them as a parquet file of PNG by
 file to the task through the TaskManager's metadata (``generated_path``). Answering and scoring then
 go through lm-eval like every other task.
 
-Attack: the shared-token attack of the UniGame threat model. ``z = encode(x)``; ``delta`` (bounded per
+Attack: by default the FIXED split the shapes plugin ships (test images perturbed once by PGD in pixel
+space against the base model; the same images for every model evaluated, so before/after numbers are
+comparable). ``attack=adaptive`` instead runs the shared-token attack of the UniGame threat model. ``z = encode(x)``; ``delta`` (bounded per
 token by ``eps * ||z_i||``, like the perturber) takes ``attack_steps`` normalised-gradient ascent steps
 on the understander's answer loss through the model's own decoder; the image is ``decode(z + delta)``.
 """
@@ -96,6 +98,8 @@ class ShapesSuite(LMEvalSuite):
 
     def check_data(self) -> None:
         o = self.options
+        if o.attack not in ("fixed", "adaptive"):
+            raise ConfigError(f"Suite 'shapes': attack must be 'fixed' or 'adaptive', got '{o.attack}'.")
         if o.samples < 1 or o.attack_steps < 0 or o.attack_eps < 0 or o.attack_batch < 1:
             raise ConfigError("Suite 'shapes' needs samples >= 1, attack_batch >= 1, attack_steps >= 0 "
                               "and attack_eps >= 0.")
@@ -115,8 +119,10 @@ class ShapesSuite(LMEvalSuite):
                            attack={"eps": o.attack_eps, "steps": o.attack_steps})
 
     def write_attack(self, backend: Backend, n: int, batch_size: int, path: Path) -> str:
-        """Attack test samples ``0..n-1`` in batches; write ``{id, question, image (PNG), ...}`` rows."""
+        """The attack split as ``{id, question, image (PNG), ...}`` rows: the shipped one, or made now."""
         o = self.options
+        if o.attack == "fixed":
+            return self.write_fixed_attack(n, path)
         world = _world(o.seed, o.image_size)
         samples = [world.sample("test", i) for i in range(n)]
         rows: list[dict[str, Any]] = []
@@ -130,6 +136,19 @@ class ShapesSuite(LMEvalSuite):
                 rows.append({"id": f"{s.id}-attack", "question": s.question, "image": lm_docs.png_bytes(image),
                              "references": [s.answer], "target": s.answer, "kind": s.kind})
         log.info("shapes: attacked %d test images (eps %.3g, %d steps)", n, o.attack_eps, o.attack_steps)
+        return _write_parquet(rows, path)
+
+
+    @staticmethod
+    def write_fixed_attack(n: int, path: Path) -> str:
+        from unigame_shapes import assets
+        from unigame_shapes.attack import attack_samples
+
+        if not assets.ATTACK_FILE.exists():
+            raise DataError(f"The shapes attack split '{assets.ATTACK_FILE}' is missing.",
+                            "Run 'unigame shapes pretrain' or use attack=adaptive.")
+        rows = [{"id": s.id, "question": s.question, "image": lm_docs.png_bytes(s.image), "references": [s.answer],
+                 "target": s.answer, "kind": "attack"} for s in attack_samples()[:n]]
         return _write_parquet(rows, path)
 
 

@@ -53,3 +53,11 @@ class ShapesCaptionDataset(Dataset):
         s = self.world.sample(self.split, index)
         return {"id": s.id, "caption": s.caption, "image": _to_chw(s.image),
                 "questions": caption_questions(s.scene)}
+
+
+def shapes_source(location: str, *, image_errors: str = "skip", seed: int = 0) -> ShapesVQADataset:
+    """``--data shapes:SPLIT[@N]``: N samples (default 100000) of a split, rendered on the fly."""
+    from .assets import IMAGE_SIZE
+
+    split, _, size = (location or "train").partition("@")
+    return ShapesVQADataset(split, length=int(size or 100_000), seed=0, image_size=IMAGE_SIZE)

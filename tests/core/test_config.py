@@ -102,3 +102,12 @@ def test_backend_defaults_apply_to_aliases_names_and_folders(tmp_path: Path) -> 
     assert resolve_model("b-big", reg)[1] == {"game": {"hardness_reference": "round_trip"}, "backend": {"k": 2, "checkpoint": "org/big"}}
     (tmp_path / "config.json").write_text('{"model_type": "bt"}')
     assert resolve_model(str(tmp_path), reg)[1]["backend"] == {"k": 1, "checkpoint": str(tmp_path)}
+
+
+def test_switching_a_component_drops_the_previous_choices_options(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("gate:\n  name: cosine\n  threshold: 0.5\n")
+    cfg = build_config("janus-pro-7b", str(f), ["gate.name=none"])
+    assert dict(cfg.gate) == {"name": "none"}
+    cfg = build_config("janus-pro-7b", str(f), ["gate.threshold=0.7"])
+    assert cfg.gate.name == "cosine" and cfg.gate.threshold == 0.7

@@ -1,0 +1,54 @@
+"""``unigame shapes pretrain`` and ``unigame study ablation`` (torch is imported inside the commands)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from unigame_core.cli.common import user_errors
+
+shapes_app = typer.Typer(help="The shapes world.", no_args_is_help=True)
+study_app = typer.Typer(help="Studies on the shapes world.", no_args_is_help=True)
+
+
+@shapes_app.command("pretrain")
+@user_errors
+def pretrain_cmd(
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder to write (default: the shipped weights)."),
+    vq_steps: Optional[int] = typer.Option(None, help="VQ autoencoder steps."),
+    joint_steps: Optional[int] = typer.Option(None, help="Understanding + generation steps."),
+    clip_steps: Optional[int] = typer.Option(None, help="CLIP steps."),
+    seed: int = typer.Option(0, help="Seed (the shipped base uses 0)."),
+) -> None:
+    """Re-make the shipped base model, CLIP and attack split from scratch (deterministic, CPU)."""
+    from unigame_core.cli.common import out
+
+    from . import assets
+    from .pretrain import PretrainConfig, pretrain
+
+    cfg = PretrainConfig(seed=seed)
+    for name, value in (("vq_steps", vq_steps), ("joint_steps", joint_steps), ("clip_steps", clip_steps)):
+        if value is not None:
+            setattr(cfg, name, value)
+    quality = pretrain(cfg, output or assets.WEIGHTS)
+    out.print({k: round(v, 4) for k, v in quality.items()})
+
+
+@study_app.command("ablation")
+@user_errors
+def ablation_cmd(
+    output: Path = typer.Option(Path("runs/ablation"), "--output", "-o", help="Where the table, plot and runs go."),
+    rows: str = typer.Option("sft,embed-noise,embed-adv,decoder,decoder-cosine,decoder-clip,full",
+                             help="Comma-separated ablation presets (configs/ablations/*.yaml)."),
+    seeds: int = typer.Option(3, help="Seeds per row."),
+    steps: int = typer.Option(150, help="Training steps per run (equal for every row)."),
+    eval_samples: int = typer.Option(200, help="Questions per split when evaluating each run."),
+    consistency: int = typer.Option(32, help="Captions generated per run for the consistency score (0 = skip)."),
+) -> None:
+    """Run the paper's ablation rows at equal steps and seeds; write a markdown table and a plot."""
+    from .study import run_ablation
+
+    run_ablation(output, [r.strip() for r in rows.split(",") if r.strip()], seeds=seeds, steps=steps,
+                 eval_samples=eval_samples, consistency_captions=consistency)
