@@ -21,7 +21,7 @@ def _yes_share(split: str, n: int, seed: int = 0) -> float:
 
 def test_shapes_accuracy_per_split(backend: FakeBackend, script: Any) -> None:
     calls = script(backend, lambda q: "Yes.")
-    suite = ShapesSuite(ShapesOptions(samples=8, attack_steps=1), None)
+    suite = ShapesSuite(ShapesOptions(samples=8, attack="adaptive", attack_steps=1), None)
     suite.check_data()
     result = suite.evaluate(backend, limit=None, batch_size=8)
     assert result.n == 24 and calls == [(8, 4)] * 3  # test, shift, attack: one batch each
@@ -32,6 +32,18 @@ def test_shapes_accuracy_per_split(backend: FakeBackend, script: Any) -> None:
     assert ids[0] == "shapes-0-test-0" and ids[8] == "shapes-0-shift-0" and ids[16] == "shapes-0-test-0-attack"
     assert result.predictions[0]["question"] == ShapesWorld(0).sample("test", 0).question  # no suffix
     assert {"kind", "score", "references"} <= set(result.predictions[0])
+
+
+def test_fixed_attack_split_is_the_shipped_one(backend: FakeBackend, script: Any) -> None:
+    from unigame_shapes.attack import attack_samples
+
+    script(backend, lambda q: "Yes.")
+    result = ShapesSuite(ShapesOptions(samples=8), None).evaluate(backend, limit=None, batch_size=8)
+    shipped = attack_samples()[:8]
+    assert result.metrics["attack_accuracy"] == pytest.approx(sum(s.answer == "yes" for s in shipped) / 8)
+    assert [p["id"] for p in result.predictions[16:]] == [s.id for s in shipped]
+    with pytest.raises(ConfigError, match="attack"):
+        ShapesSuite(ShapesOptions(attack="pgd"), None).check_data()
 
 
 def test_shapes_limit_is_shared_between_splits(backend: FakeBackend) -> None:
