@@ -39,7 +39,7 @@ class GameConfig:
     lambda_reg: float = 80.0  # perturber's penalty on ||delta||^2
     beta: float = 1.0  # weight of the buffer loss for the understander
     adversary_fraction: float = 0.25  # share of each batch the adversary perturbs on its turn
-    buffer_fraction: float = 0.25  # buffer draw per understander step, as a share of the batch
+    buffer_fraction: float = 0.125  # buffer draw per understander step, as a share of the batch
     hardness_reference: str = "none"  # none | round_trip: CE relative to the delta=0 decode
 
 

@@ -100,6 +100,7 @@ def run_training(cfg: DictConfig, resume: bool = False) -> Path:
                          rank=dist_info.rank, world=dist_info.world, start_step=start, steps=t.steps,
                          num_workers=cfg.data.num_workers)
     step = start
+    last_pair = None  # the latest (clean, adversarial) images, for the sample grids
     progress = TrainProgress(total=t.steps, start=start, enabled=dist_info.main)
     try:
         with progress:
@@ -118,8 +119,10 @@ def run_training(cfg: DictConfig, resume: bool = False) -> Path:
                 progress.update(step, metrics, rate)
                 if dist_info.main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
                     _log_metrics(run_dir, step, metrics, rate, skipped_images)
-                if dist_info.main and t.sample_every and step % t.sample_every == 0 and metrics.adv_images is not None:
-                    save_pairs(batch.images, metrics.adv_images, run_dir / "samples" / f"step-{step}.png")
+                if metrics.adv_images is not None:
+                    last_pair = (batch.images[: len(metrics.adv_images)], metrics.adv_images)
+                if dist_info.main and t.sample_every and step % t.sample_every == 0 and last_pair is not None:
+                    save_pairs(*last_pair, run_dir / "samples" / f"step-{step}.png")
                 if bad_in_row >= t.max_bad_steps:
                     raise TrainingAborted(
                         f"Training stopped: {bad_in_row} steps in a row had non-finite losses.",

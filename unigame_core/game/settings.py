@@ -20,7 +20,7 @@ class HardBufferConfig:
 @dataclass
 class AlternatingConfig:
     adversary_updates: int = 1  # perturber passes per step
-    mine_every: int = 1  # push hard samples every N steps
+    mine_every: int = 2  # the adversary plays (and mines) every N steps
     eps_warmup: int = 0  # steps over which eps grows linearly from 0 to eps_max
     beta_warmup: int = 0  # steps over which beta grows linearly from 0 to game.beta
     start_step: int = 0  # steps of plain SFT before the adversary starts
