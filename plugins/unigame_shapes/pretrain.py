@@ -46,14 +46,14 @@ class PretrainConfig:
     vq_channels: int = 32
     codebook: int = 1024
     batch_size: int = 32
-    vq_steps: int = 1200
+    vq_steps: int = 1500
     vq_lr: float = 2e-3
-    decoder_steps: int = 0  # decoder refinement with the codes frozen (token ids unchanged)
+    decoder_steps: int = 1500  # decoder refinement with the codes frozen (token ids unchanged)
     decoder_lr: float = 1e-3
-    joint_steps: int = 2500
-    joint_lr: float = 1e-3
-    generation_weight: float = 1.0  # weight of the generation CE next to the understanding CE
-    segmentation_weight: float = 0.0  # auxiliary per-token scene labels on the vision tower (0 = off)
+    joint_steps: int = 3000
+    joint_lr: float = 2e-3
+    generation_weight: float = 0.5  # weight of the generation CE next to the understanding CE
+    segmentation_weight: float = 1.0  # auxiliary per-token scene labels on the vision tower (0 = off)
     cfg_drop: float = 0.1
     clip_steps: int = 800
     clip_lr: float = 1e-3

@@ -101,6 +101,7 @@ def run_training(cfg: DictConfig, resume: bool = False) -> Path:
                          num_workers=cfg.data.num_workers)
     step = start
     last_pair = None  # the latest (clean, adversarial) images, for the sample grids
+    last_adv: tuple[int, StepMetrics] | None = None  # the adversary's latest turn, for logs between turns
     progress = TrainProgress(total=t.steps, start=start, enabled=dist_info.main)
     try:
         with progress:
@@ -117,8 +118,10 @@ def run_training(cfg: DictConfig, resume: bool = False) -> Path:
                 step += 1
                 rate = len(batch) * dist_info.world / max(time.perf_counter() - tick, 1e-9)
                 progress.update(step, metrics, rate)
+                if metrics.ce_adv == metrics.ce_adv:  # the adversary played this step
+                    last_adv = (step, metrics)
                 if dist_info.main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
-                    _log_metrics(run_dir, step, metrics, rate, skipped_images)
+                    _log_metrics(run_dir, step, metrics, rate, skipped_images, last_adv)
                 if metrics.adv_images is not None:
                     last_pair = (batch.images[: len(metrics.adv_images)], metrics.adv_images)
                 if dist_info.main and t.sample_every and step % t.sample_every == 0 and last_pair is not None:
@@ -158,12 +161,15 @@ def _gather_rng(generator: torch.Generator) -> list[dict[str, Any]]:
     return gathered
 
 
-def _log_metrics(run_dir: Path, step: int, m: StepMetrics, rate: float, skipped_images: int) -> None:
+def _log_metrics(run_dir: Path, step: int, m: StepMetrics, rate: float, skipped_images: int,
+                 last_adv: tuple[int, StepMetrics] | None) -> None:
+    """One JSON line; the adversary's figures come from its latest turn (``adversary_step``)."""
+    adv_step, a = last_adv if last_adv is not None else (None, m)
     row = {
-        "step": step, "loss_u": m.loss_u, "ce_clean": m.ce_clean, "ce_buffer": m.ce_buffer, "ce_adv": m.ce_adv,
-        "delta_norm": m.delta_norm, "eps": m.eps, "beta": m.beta, "gate_pass": m.gate_pass, "mined": m.mined,
-        "buffer": m.buffer_size, "tau": m.tau, "skipped_updates": m.skipped, "skipped_images": skipped_images,
-        "samples_per_s": rate, "hardness": m.hardness,
+        "step": step, "loss_u": m.loss_u, "ce_clean": m.ce_clean, "ce_buffer": m.ce_buffer,
+        "adversary_step": adv_step, "ce_adv": a.ce_adv, "delta_norm": a.delta_norm, "gate_pass": a.gate_pass,
+        "mined": a.mined, "hardness": a.hardness, "eps": a.eps, "beta": m.beta, "buffer": m.buffer_size, "tau": m.tau,
+        "skipped_updates": m.skipped, "skipped_images": skipped_images, "samples_per_s": rate,
     }
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write(json.dumps({k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}) + "\n")
