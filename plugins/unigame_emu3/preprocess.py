@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
+from unigame_core.pixels import PixelNormalizer  # noqa: F401  (re-exported)
 
 
 class Emu3ImageTransform:
@@ -51,19 +52,3 @@ class Emu3ImageTransform:
 
     def __repr__(self) -> str:
         return f"Emu3ImageTransform(size={self.size}, background={self.background}, resample={self.resample})"
-
-
-class PixelNormalizer(torch.nn.Module):
-    """``[0, 1]`` pixels <-> the MoVQ's input space ``(x - mean) / std`` (differentiable both ways)."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-
-    def forward(self, pixels: Tensor) -> Tensor:
-        return (pixels.float() - self.mean) / self.std
-
-    def inverse(self, values: Tensor) -> Tensor:
-        """The MoVQ decoder's output -> ``[0, 1]`` pixels (clamped, as the processor's postprocess does)."""
-        return (values.float() * self.std + self.mean).clamp(0, 1)

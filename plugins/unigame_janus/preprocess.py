@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+from unigame_core.pixels import PixelNormalizer  # noqa: F401  (re-exported)
 
 
 class JanusImageTransform:
@@ -62,18 +63,6 @@ def _resize_bicubic(image: Tensor, height: int, width: int) -> Tensor:
                                               antialias=True, align_corners=False)
         return out[0].round().clamp(0, 255).to(torch.uint8)
     return tvF.resize(image, [height, width], interpolation=tvF.InterpolationMode.BICUBIC, antialias=True)
-
-
-class PixelNormalizer(torch.nn.Module):
-    """``[0, 1]`` pixels -> the model's input normalisation ``(x - mean) / std`` (differentiable)."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(list(std), dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
-
-    def forward(self, pixels: Tensor) -> Tensor:
-        return (pixels.float() - self.mean) / self.std
 
 
 def to_unit(images: Tensor) -> Tensor:
