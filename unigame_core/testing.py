@@ -232,6 +232,20 @@ def fake_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) ->
     return FakeVQA(int(location or 64), seed=seed)
 
 
+def script_answers(backend: Backend, answer: Callable[[str], str]) -> list[tuple[int, int]]:
+    """Make ``backend`` answer ``answer(question)`` (suite tests); returns each call's (batch size, max_new_tokens)."""
+    calls: list[tuple[int, int]] = []
+
+    def generate(pixels: Tensor, questions: Sequence[str], max_new_tokens: int = 16) -> list[str]:
+        assert pixels.dtype == torch.float32 and pixels.shape[1:] == (3, backend.image_size, backend.image_size)
+        assert 0.0 <= float(pixels.min()) and float(pixels.max()) <= 1.0
+        calls.append((len(questions), max_new_tokens))
+        return [answer(q) for q in questions]
+
+    backend.understander.generate = generate  # type: ignore[method-assign]
+    return calls
+
+
 def quick_overrides(output_dir: object, *extra: str) -> list[str]:
     """Config overrides for quick, deterministic CPU runs of the fake backend (tests, examples)."""
     return [

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
+
+from unigame_core.prompts import TokenBatch
 
 log = logging.getLogger(__name__)
 
@@ -62,20 +63,6 @@ class ChatLayout:
         between, tail = rest.split(_Q, 1)
         answer_prefix = full[len(prompt):].split(_A, 1)[0] if full.startswith(prompt) and _A in full else " "
         return cls(head=head, between=between, tail=tail, answer_prefix=answer_prefix)
-
-
-@dataclass
-class TokenBatch:
-    """Left-padded token ids of a batch; ``answer_mask`` marks the answer tokens (the CE targets)."""
-
-    input_ids: Tensor  # (B, L) long
-    attention_mask: Tensor  # (B, L) long, 0 on the left padding
-    answer_mask: Tensor  # (B, L) bool
-
-    @property
-    def position_ids(self) -> Tensor:
-        """Positions that ignore the left padding (each sample's first real token is at 0)."""
-        return (self.attention_mask.cumsum(-1) - 1).clamp_(min=0)
 
 
 class PromptBuilder:

@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from unigame_core.interfaces import Decoder, SharedTokenEncoder, Understander
+from unigame_core.prompts import TokenBatch, answer_cross_entropy
 
 from .movq import MoVQ
-from .prompt import PromptBuilder, TokenBatch
+from .prompt import PromptBuilder
 from .quantizer import Codebook, SoftQuantizer
 
 
@@ -131,13 +131,7 @@ class Emu3Understander(Understander):
             inputs_embeds=self._inputs_embeds(batch, image_embeds), attention_mask=mask,
             position_ids=batch.position_ids.to(self.device), use_cache=False,
         ).last_hidden_state
-        targets = batch.answer_mask.to(self.device)
-        predictors = targets.roll(-1, dims=1)  # the position before each answer token predicts it
-        logits = self.model.lm_head(hidden[predictors])  # (T, V): answer positions only
-        token_ce = F.cross_entropy(logits.float(), batch.input_ids.to(self.device)[targets], reduction="none")
-        sample = targets.nonzero()[:, 0]
-        totals = torch.zeros(len(questions), device=self.device).index_add_(0, sample, token_ce)
-        return totals / targets.sum(1).clamp(min=1)
+        return answer_cross_entropy(hidden, self.model.lm_head, batch, self.device)  # answer positions only
 
     @torch.no_grad()
     def generate(self, pixels: Tensor, questions: Sequence[str], max_new_tokens: int | None = None) -> list[str]:

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import Tensor
+
+from unigame_core.prompts import TokenBatch
 
 _Q = "\x00QUESTION\x00"
 _A = "\x00ANSWER\x00"
@@ -47,33 +48,6 @@ class ChatLayout:
         between, tail = rest.split(_Q, 1)
         answer_prefix = full[len(prompt):].split(_A, 1)[0] if full.startswith(prompt) else " "
         return cls(head=head, between=between, tail=tail, answer_prefix=answer_prefix)
-
-
-@dataclass
-class TokenBatch:
-    """Left-padded token ids of a batch; ``answer_mask`` marks the answer tokens (the CE targets)."""
-
-    input_ids: Tensor  # (B, L) long
-    attention_mask: Tensor  # (B, L) long, 0 on the left padding
-    answer_mask: Tensor  # (B, L) bool
-
-    @property
-    def position_ids(self) -> Tensor:
-        """Positions that ignore the left padding (each sample's first real token is at 0)."""
-        return (self.attention_mask.cumsum(-1) - 1).clamp_(min=0)
-
-    def image_index(self, image_token_id: int) -> Tensor:
-        """Flat ``(B * L)`` positions of the image placeholders, sample by sample, in order."""
-        return (self.input_ids.flatten() == image_token_id).nonzero().squeeze(1)
-
-    def answer_index(self) -> tuple[Tensor, Tensor, Tensor]:
-        """(flat positions that predict an answer token, those answer tokens, their sample index).
-
-        Computed on the CPU where the batch is built, so the device never waits on a boolean mask.
-        """
-        sample, column = self.answer_mask.nonzero(as_tuple=True)
-        width = self.input_ids.shape[1]
-        return sample * width + column - 1, self.input_ids[sample, column], sample
 
 
 class PromptBuilder:

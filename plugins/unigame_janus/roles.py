@@ -18,9 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from unigame_core.interfaces import Decoder, SharedTokenEncoder, Understander
+from unigame_core.prompts import TokenBatch, answer_cross_entropy
 
 from .preprocess import PixelNormalizer
-from .prompt import PromptBuilder, TokenBatch
+from .prompt import PromptBuilder
 
 
 class Precision:
@@ -148,12 +149,7 @@ class JanusUnderstander(Understander):
             attention_mask=batch.attention_mask.to(device, non_blocking=True),
             position_ids=batch.position_ids.to(device, non_blocking=True), use_cache=False,
         ).last_hidden_state
-        predictors, labels, sample = (t.to(device, non_blocking=True) for t in batch.answer_index())
-        # lm_head only at the positions that predict answer tokens: (T, V), never (B, L, V)
-        logits = self.model.lm_head(hidden.flatten(0, 1).index_select(0, predictors))
-        token_ce = F.cross_entropy(logits.float(), labels, reduction="none")
-        totals = torch.zeros(len(questions), device=device).index_add_(0, sample, token_ce)
-        return totals / batch.answer_mask.sum(1).to(device, non_blocking=True)
+        return answer_cross_entropy(hidden, self.model.lm_head, batch, device)  # lm_head at answer positions only
 
     @torch.no_grad()
     def generate(self, pixels: Tensor, questions: Sequence[str], max_new_tokens: int | None = None) -> list[str]:

@@ -15,7 +15,7 @@ import unigame_core.testing
 from unigame_core import plugins
 from unigame_core.hookspecs import hookimpl
 from unigame_core.registry import Registry
-from unigame_core.testing import FakeBackend
+from unigame_core.testing import FakeBackend, script_answers
 from unigame_evals.fixtures import write_mmmu, write_pope, write_vqav2
 
 
@@ -44,24 +44,10 @@ def _register_generating(backends: Registry) -> None:
 GENERATING_PLUGIN = types.SimpleNamespace(unigame_register_backends=_register_generating)
 
 
-def _script(backend: FakeBackend, answer: Callable[[str], str]) -> list[tuple[int, int]]:
-    """Make ``backend`` answer ``answer(question)``; returns the (batch size, max_new_tokens) of each call."""
-    calls: list[tuple[int, int]] = []
-
-    def generate(pixels: torch.Tensor, questions: Sequence[str], max_new_tokens: int = 16) -> list[str]:
-        assert pixels.dtype == torch.float32 and pixels.shape[1:] == (3, backend.image_size, backend.image_size)
-        assert 0.0 <= float(pixels.min()) and float(pixels.max()) <= 1.0
-        calls.append((len(questions), max_new_tokens))
-        return [answer(q) for q in questions]
-
-    backend.understander.generate = generate  # type: ignore[method-assign]
-    return calls
-
-
 @pytest.fixture
 def script() -> Callable[[FakeBackend, Callable[[str], str]], list[tuple[int, int]]]:
     """``script(backend, answer)`` makes the backend answer ``answer(question)`` and records its calls."""
-    return _script
+    return script_answers
 
 
 @pytest.fixture(autouse=True)

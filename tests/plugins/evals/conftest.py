@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from unigame_core.testing import FakeBackend
+from unigame_core.testing import FakeBackend, script_answers
 
 
 class FakeGeneratingBackend(FakeBackend):
@@ -22,23 +22,10 @@ class FakeGeneratingBackend(FakeBackend):
         return torch.rand(len(prompts), 3, self.image_size, self.image_size, generator=g)
 
 
-def _script(backend: FakeBackend, answer: Callable[[str], str]) -> list[tuple[int, int]]:
-    """Make ``backend`` answer ``answer(question)``; returns the (batch size, max_new_tokens) of each call."""
-    calls: list[tuple[int, int]] = []
-
-    def generate(pixels: torch.Tensor, questions: Sequence[str], max_new_tokens: int = 16) -> list[str]:
-        assert pixels.shape[1:] == (3, backend.image_size, backend.image_size)
-        calls.append((len(questions), max_new_tokens))
-        return [answer(q) for q in questions]
-
-    backend.understander.generate = generate  # type: ignore[method-assign]
-    return calls
-
-
 @pytest.fixture
 def script() -> Callable[[FakeBackend, Callable[[str], str]], list[tuple[int, int]]]:
     """``script(backend, answer)`` makes the backend answer ``answer(question)`` and records its calls."""
-    return _script
+    return script_answers
 
 
 @pytest.fixture(autouse=True)
