@@ -102,11 +102,30 @@ def _digest(folder: Path) -> str:
     return h.hexdigest()
 
 
+def test_joint_rows_ask_every_applicable_question_of_every_image() -> None:
+    from unigame_shapes.pretrain import joint_rows
+    from unigame_shapes.world import ShapesWorld, caption_questions
+
+    world = ShapesWorld(0, image_size=32)
+    samples = [world.sample("train", i) for i in range(6)]
+    index, qs, answers = joint_rows(world, samples, step=3, seed=0)
+    assert index == sorted(index) and set(index) == set(range(6))
+    for k, s in enumerate(samples):
+        mine = [(q, a) for i, q, a in zip(index, qs, answers) if i == k]
+        n = len(s.scene.objects)
+        assert sum(q.startswith("is there") for q, _ in mine) == 1
+        assert sum(" of the " in q for q, _ in mine) == (1 if n >= 2 else 0)  # the left/right relation
+        assert ("how many shapes are there?", ["zero", "one", "two", "three", "four"][n]) in mine
+        truth = dict(caption_questions(s.scene))
+        assert all(truth.get(q, a) == a for q, a in mine if q.startswith("what color"))
+    assert joint_rows(world, samples, step=3, seed=0) == (index, qs, answers)
+
+
 def test_pretrain_is_deterministic(tmp_path: Path) -> None:
     from unigame_shapes.pretrain import PretrainConfig, pretrain
 
     cfg = PretrainConfig(vq_steps=2, joint_steps=2, clip_steps=2, attack_n=4, attack_steps=1, eval_n=4,
-                         gen_eval_n=1, batch_size=4)
+                         gen_eval_n=1, batch_size=4, joint_batch_size=2, decoder_steps=2)
     a = pretrain(cfg, tmp_path / "a")
     b = pretrain(cfg, tmp_path / "b")
     assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
