@@ -19,21 +19,39 @@ def pretrain_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder to write (default: the shipped weights)."),
     vq_steps: Optional[int] = typer.Option(None, help="VQ autoencoder steps."),
     joint_steps: Optional[int] = typer.Option(None, help="Understanding + generation steps."),
+    joint_batch_size: Optional[int] = typer.Option(None, help="Images per understanding + generation step."),
     clip_steps: Optional[int] = typer.Option(None, help="CLIP steps."),
     seed: int = typer.Option(0, help="Seed (the shipped base uses 0)."),
+    device: str = typer.Option("cpu", help="cpu (bitwise reproducible) or cuda / cuda:N (seeded, much faster)."),
 ) -> None:
-    """Re-make the shipped base model, CLIP and attack split from scratch (deterministic, CPU)."""
-    from unigame_core.cli.common import out
+    """Re-make the shipped base model, CLIP and attack split from scratch (deterministic on CPU)."""
+    from unigame_core.cli.common import fail, out
 
     from . import assets
     from .pretrain import PretrainConfig, pretrain
 
-    cfg = PretrainConfig(seed=seed)
-    for name, value in (("vq_steps", vq_steps), ("joint_steps", joint_steps), ("clip_steps", clip_steps)):
+    check_device(device)
+    cfg = PretrainConfig(seed=seed, device=device)
+    for name, value in (("vq_steps", vq_steps), ("joint_steps", joint_steps), ("joint_batch_size", joint_batch_size),
+                        ("clip_steps", clip_steps)):
         if value is not None:
+            if value < 1:
+                fail(f"--{name.replace('_', '-')} must be at least 1, got {value}.")
             setattr(cfg, name, value)
     quality = pretrain(cfg, output or assets.WEIGHTS)
     out.print({k: round(v, 4) for k, v in quality.items()})
+
+
+def check_device(device: str) -> None:
+    """One clear sentence for a device this machine does not have."""
+    import torch
+
+    from unigame_core.cli.common import fail
+
+    if device != "cpu" and not (device == "cuda" or device.startswith("cuda:")):
+        fail(f"--device must be cpu, cuda or cuda:N, got {device!r}.")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        fail(f"--device {device} was asked for but this machine has no CUDA GPU; use --device cpu.")
 
 
 @study_app.command("ablation")

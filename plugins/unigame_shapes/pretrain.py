@@ -1,6 +1,7 @@
 """``unigame shapes pretrain``: make the tiny Janus-architecture UMM of the shapes world, from scratch.
 
-Deterministic (seeded, CPU). Stages, each a plain supervised loop on the world's own data:
+Deterministic on CPU (seeded; bitwise identical reruns); ``device="cuda"`` runs the same recipe on a GPU,
+seeded but not bitwise reproducible. Stages, each a plain supervised loop on the world's own data:
 
 1. VQ autoencoder (the generation decoder): L2-normalised latents and codebook as in Janus/LlamaGen,
    straight-through, commitment loss, dead-code restarts; reconstruction MSE + L1.
@@ -64,6 +65,7 @@ class PretrainConfig:
     attack_steps: int = 10
     eval_n: int = 256
     gen_eval_n: int = 64
+    device: str = "cpu"  # where every stage runs ("cuda" on a GPU machine); the weights are saved the same way
 
 
 def _images(world: ShapesWorld, split: str, start: int, n: int) -> Tensor:
@@ -93,11 +95,11 @@ def write_initial_checkpoint(out: Path, cfg: PretrainConfig) -> Path:
     return out
 
 
-def load_backend(folder: Path):  # noqa: ANN201
+def load_backend(folder: Path, device: str = "cpu"):  # noqa: ANN201
     from unigame_janus.backend import JanusBackend
     from unigame_janus.settings import JanusSettings
 
-    return JanusBackend(JanusSettings(checkpoint=str(folder)), device="cpu", dtype=torch.float32)
+    return JanusBackend(JanusSettings(checkpoint=str(folder)), device=device, dtype=torch.float32)
 
 
 # --------------------------------------------------------------------------------------------- stage 1
@@ -107,9 +109,9 @@ def train_vq(backend, world: ShapesWorld, cfg: PretrainConfig) -> float:  # noqa
     opt = torch.optim.Adam(vq.parameters(), lr=cfg.vq_lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.vq_steps)
     k = vq.quantize.embedding.weight.shape[0]
-    test = _images(world, "test", 0, 64)
+    test = _images(world, "test", 0, 64).to(cfg.device)
     for step in range(cfg.vq_steps):
-        x = _images(world, "train", step * cfg.batch_size, cfg.batch_size)
+        x = _images(world, "train", step * cfg.batch_size, cfg.batch_size).to(cfg.device)
         h = F.normalize(vq.quant_conv(vq.encoder(x * 2 - 1)).permute(0, 2, 3, 1), dim=-1)
         codes = F.normalize(vq.quantize.embedding.weight, dim=-1)
         ids = (h.reshape(-1, h.shape[-1]) @ codes.T).argmax(-1)
@@ -133,7 +135,7 @@ def _restart_dead_codes(vq, latents: Tensor, ids: Tensor, k: int) -> None:  # no
     dead = (torch.bincount(ids, minlength=k) == 0).nonzero().flatten()
     if len(dead):
         pool = latents.reshape(-1, latents.shape[-1])
-        vq.quantize.embedding.weight[dead] = pool[torch.randint(len(pool), (len(dead),))]
+        vq.quantize.embedding.weight[dead] = pool[torch.randint(len(pool), (len(dead),)).to(pool.device)]
 
 
 @torch.no_grad()
@@ -167,7 +169,7 @@ class CaptionPrompts:
 def generation_loss(backend, prompts: CaptionPrompts, captions: list[str], image_ids: Tensor, drop: Tensor) -> Tensor:  # noqa: ANN001
     """Teacher-forced CE of the generation head on the image tokens of each caption's image."""
     model = backend.model
-    ids, mask = prompts(captions, drop)
+    ids, mask = (t.to(image_ids.device) for t in prompts(captions, drop))
     text = model.get_input_embeddings()(ids)
     image = model.prepare_embeddings_for_image_generation(image_ids[:, :-1])
     embeds = torch.cat([text, image], dim=1)
@@ -215,7 +217,7 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
     left-to-right reading of every object that the single-word answers lack."""
     model = backend.model
     grid = cfg.image_size // cfg.patch_size
-    seg_head = torch.nn.Linear(model.config.text_config.hidden_size, 1 + 24) if cfg.segmentation_weight > 0 else None
+    seg_head = torch.nn.Linear(model.config.text_config.hidden_size, 1 + 24).to(cfg.device) if cfg.segmentation_weight > 0 else None
     trainable = [p for n, p in model.named_parameters() if not n.startswith("model.vqmodel.")]
     for p in trainable:
         p.requires_grad_(True)
@@ -230,19 +232,19 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
     for step in range(cfg.joint_steps):
         n = cfg.joint_batch_size
         samples = [world.sample("train", step * n + i) for i in range(n)]
-        x = torch.stack([torch.from_numpy(s.image).permute(2, 0, 1) for s in samples]).float() / 255
+        x = (torch.stack([torch.from_numpy(s.image).permute(2, 0, 1) for s in samples]).float() / 255).to(cfg.device)
         image_embeds = u.embed_images(x)
         index, qs, answers = joint_rows(world, samples, step, cfg.seed)
-        und = u.answer_loss(image_embeds[torch.tensor(index)], qs, answers).mean()
+        und = u.answer_loss(image_embeds[torch.tensor(index, device=x.device)], qs, answers).mean()
         if cfg.caption_weight > 0:
             und = und + cfg.caption_weight * u.answer_loss(image_embeds, [CAPTION_QUESTION] * n,
                                                            [s.caption for s in samples]).mean()
         if seg_head is not None:
-            labels = torch.stack([token_labels(s.scene, cfg.image_size, grid) for s in samples])
+            labels = torch.stack([token_labels(s.scene, cfg.image_size, grid) for s in samples]).to(x.device)
             und = und + cfg.segmentation_weight * F.cross_entropy(seg_head(image_embeds).flatten(0, 1), labels.flatten())
         with torch.no_grad():
             image_ids = backend.encoder.encode_tokens(x)
-        drop = torch.rand(n, generator=gen) < cfg.cfg_drop
+        drop = torch.rand(n, generator=gen) < cfg.cfg_drop  # CPU generator: same draws on any device
         gen_loss = generation_loss(backend, prompts, [s.caption for s in samples], image_ids, drop)
         loss = und + cfg.generation_weight * gen_loss
         opt.zero_grad(set_to_none=True)
@@ -265,9 +267,9 @@ def refine_decoder(backend, world: ShapesWorld, cfg: PretrainConfig) -> float:  
     vq.decoder.train()
     opt = torch.optim.Adam(params, lr=cfg.decoder_lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.decoder_steps, 1))
-    test = _images(world, "test", 0, 64)
+    test = _images(world, "test", 0, 64).to(cfg.device)
     for step in range(cfg.decoder_steps):
-        x = _images(world, "train", 3_000_000 + step * cfg.batch_size, cfg.batch_size)
+        x = _images(world, "train", 3_000_000 + step * cfg.batch_size, cfg.batch_size).to(cfg.device)
         z = backend.encoder.encode(x)  # unit codes, no gradient
         out = backend.decoder.decode(z)
         loss = F.mse_loss(out, x) + 0.5 * F.l1_loss(out, x)
@@ -293,21 +295,21 @@ def train_clip(world: ShapesWorld, cfg: PretrainConfig, out_dir: Path) -> Path:
                                 width=64, layers=2, text_width=32, text_layers=2, context=32)
     open_clip.add_model_config(config)
     torch.manual_seed(cfg.seed + 2)
-    model = open_clip.create_model(assets.CLIP_NAME, pretrained=None)
+    model = open_clip.create_model(assets.CLIP_NAME, pretrained=None).to(cfg.device)
     tokenizer = open_clip.get_tokenizer(assets.CLIP_NAME)
-    mean = torch.tensor(model.visual.image_mean or (0.48145466, 0.4578275, 0.40821073)).view(1, 3, 1, 1)
-    std = torch.tensor(model.visual.image_std or (0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
+    mean = torch.tensor(model.visual.image_mean or (0.48145466, 0.4578275, 0.40821073), device=cfg.device).view(1, 3, 1, 1)
+    std = torch.tensor(model.visual.image_std or (0.26862954, 0.26130258, 0.27577711), device=cfg.device).view(1, 3, 1, 1)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.clip_lr, weight_decay=0.1)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.clip_steps)
     model.train()
     n = 2 * cfg.batch_size
     for step in range(cfg.clip_steps):
         samples = [world.sample("train", 7_000_000 + step * n + i) for i in range(n)]
-        x = torch.stack([torch.from_numpy(s.image).permute(2, 0, 1) for s in samples]).float() / 255
+        x = (torch.stack([torch.from_numpy(s.image).permute(2, 0, 1) for s in samples]).float() / 255).to(cfg.device)
         img = F.normalize(model.encode_image((x - mean) / std), dim=-1)
-        txt = F.normalize(model.encode_text(tokenizer([s.caption for s in samples])), dim=-1)
+        txt = F.normalize(model.encode_text(tokenizer([s.caption for s in samples]).to(cfg.device)), dim=-1)
         logits = model.logit_scale.exp() * img @ txt.T
-        target = torch.arange(n)
+        target = torch.arange(n, device=cfg.device)
         loss = (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -316,7 +318,7 @@ def train_clip(world: ShapesWorld, cfg: PretrainConfig, out_dir: Path) -> Path:
         if (step + 1) % 100 == 0:
             log.info("clip %d/%d loss %.3f", step + 1, cfg.clip_steps, loss.item())
     weights = out_dir / f"{assets.CLIP_NAME}.safetensors"
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(weights))
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(weights))
     return weights
 
 
@@ -327,7 +329,7 @@ def make_attack_split(backend, world: ShapesWorld, cfg: PretrainConfig, path: Pa
     images, questions, answers, ids = [], [], [], []
     for start in range(0, cfg.attack_n, 64):
         samples = [world.sample("test", 5_000_000 + i) for i in range(start, min(start + 64, cfg.attack_n))]
-        x = torch.stack([torch.from_numpy(s.image).permute(2, 0, 1) for s in samples]).float() / 255
+        x = (torch.stack([torch.from_numpy(s.image).permute(2, 0, 1) for s in samples]).float() / 255).to(cfg.device)
         q, a = [s.question for s in samples], [s.answer for s in samples]
         adv = x.clone()
         step = cfg.attack_eps / 4
@@ -336,12 +338,26 @@ def make_attack_split(backend, world: ShapesWorld, cfg: PretrainConfig, path: Pa
             loss = u.answer_loss(u.embed_images(adv), q, a).sum()
             (grad,) = torch.autograd.grad(loss, adv)
             adv = (adv.detach() + step * grad.sign()).clamp(x - cfg.attack_eps, x + cfg.attack_eps).clamp(0, 1)
-        images.append((adv * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy())
+        images.append((adv * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
         questions += q
         answers += a
         ids += [s.id.replace("-test-", "-attack-") for s in samples]
-    np.savez_compressed(path, images=np.concatenate(images), questions=np.array(questions), answers=np.array(answers),
-                        ids=np.array(ids), eps=np.array(cfg.attack_eps))
+    save_npz(path, images=np.concatenate(images), questions=np.array(questions), answers=np.array(answers),
+             ids=np.array(ids), eps=np.array(cfg.attack_eps))
+
+
+def save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """``np.savez_compressed`` with fixed zip timestamps, so the same arrays always give the same bytes."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, array in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asanyarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buffer.getvalue())
 
 
 # --------------------------------------------------------------------------------------------- stage 5
@@ -350,7 +366,7 @@ def accuracy(backend, samples: list, batch: int = 64) -> float:  # noqa: ANN001
     right = 0
     for i in range(0, len(samples), batch):
         part = samples[i:i + batch]
-        x = torch.stack([torch.as_tensor(s[0]).permute(2, 0, 1) for s in part]).float() / 255
+        x = (torch.stack([torch.as_tensor(s[0]).permute(2, 0, 1) for s in part]).float() / 255).to(backend.device)
         preds = backend.understander.generate(x, [s[1] for s in part], max_new_tokens=3)
         right += sum(p.strip().lower() == s[2] for p, s in zip(preds, part))
     return right / max(len(samples), 1)
@@ -378,7 +394,7 @@ def measure(backend, world: ShapesWorld, cfg: PretrainConfig) -> dict[str, float
     def split(name: str) -> list:
         return [(s.image, s.question, s.answer) for s in (world.sample(name, 6_000_000 + i) for i in range(cfg.eval_n))]
 
-    test_images = _images(world, "test", 6_000_000, cfg.eval_n)
+    test_images = _images(world, "test", 6_000_000, cfg.eval_n).to(cfg.device)
     return {
         "vq_psnr_test_db": vq_psnr(backend, test_images),
         "accuracy_test": accuracy(backend, split("test")),
@@ -395,7 +411,7 @@ def pretrain(cfg: PretrainConfig, out_dir: Path = assets.WEIGHTS) -> dict[str, f
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     with tempfile.TemporaryDirectory() as tmp:
-        backend = load_backend(write_initial_checkpoint(Path(tmp) / "init", cfg))
+        backend = load_backend(write_initial_checkpoint(Path(tmp) / "init", cfg), cfg.device)
         psnr_db = train_vq(backend, world, cfg)
         log.info("VQ done: PSNR %.2f dB (%.0f s)", psnr_db, time.time() - t0)
         train_joint(backend, world, cfg)
@@ -404,10 +420,10 @@ def pretrain(cfg: PretrainConfig, out_dir: Path = assets.WEIGHTS) -> dict[str, f
         shutil.rmtree(janus_dir, ignore_errors=True)
         backend.model.save_pretrained(janus_dir)
         backend.processor.save_pretrained(janus_dir)
-    backend = load_backend(janus_dir)
+    backend = load_backend(janus_dir, cfg.device)
     log.info("decoder refinement: PSNR %.2f dB", refine_decoder(backend, world, cfg))
     backend.model.save_pretrained(janus_dir)
-    backend = load_backend(janus_dir)  # measure what ships, loaded the way users load it
+    backend = load_backend(janus_dir, cfg.device)  # measure what ships, loaded the way users load it
     train_clip(world, cfg, out_dir)
     make_attack_split(backend, world, cfg, out_dir / assets.ATTACK_FILE.name)
     quality = measure(backend, world, cfg)

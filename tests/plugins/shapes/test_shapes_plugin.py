@@ -132,3 +132,54 @@ def test_pretrain_is_deterministic(tmp_path: Path) -> None:
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
     assert (tmp_path / "a" / "janus" / "config.json").exists() and (tmp_path / "a" / "attack.npz").exists()
     torch.set_num_threads(max(1, torch.get_num_threads()))
+
+
+def test_pretrain_command_passes_its_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import unigame_shapes.pretrain as module
+
+    seen = {}
+
+    def fake_pretrain(cfg, out_dir):  # noqa: ANN001, ANN202
+        seen.update(cfg=cfg, out=out_dir)
+        return {"accuracy_test": 0.5}
+
+    monkeypatch.setattr(module, "pretrain", fake_pretrain)
+    result = runner.invoke(app, ["shapes", "pretrain", "-o", str(tmp_path), "--joint-steps", "7", "--joint-batch-size", "3",
+                                 "--seed", "2", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    cfg = seen["cfg"]
+    assert (cfg.joint_steps, cfg.joint_batch_size, cfg.seed, cfg.device, seen["out"]) == (7, 3, 2, "cpu", tmp_path)
+    assert cfg.vq_steps == module.PretrainConfig().vq_steps  # untouched options keep the recipe's defaults
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--device", "tpu"], "--device must be cpu, cuda or cuda:N"),
+    (["--joint-steps", "0"], "--joint-steps must be at least 1"),
+])
+def test_pretrain_command_rejects_bad_options(args: list[str], message: str, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["shapes", "pretrain", "-o", str(tmp_path), *args])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_pretrain_command_on_cuda_without_a_gpu_says_so(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["shapes", "pretrain", "-o", str(tmp_path), "--device", "cuda"])
+    assert result.exit_code == 2
+    assert "has no CUDA GPU" in " ".join(result.output.split())
+
+
+def test_attack_file_bytes_do_not_depend_on_the_clock(tmp_path: Path) -> None:
+    import zipfile
+
+    import numpy as np
+
+    from unigame_shapes.pretrain import save_npz
+
+    arrays = {"images": np.arange(24, dtype=np.uint8).reshape(2, 2, 2, 3), "answers": np.array(["yes", "two"])}
+    save_npz(tmp_path / "a.npz", **arrays)
+    with zipfile.ZipFile(tmp_path / "a.npz") as zf:
+        assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}  # no timestamp of the run
+    loaded = np.load(tmp_path / "a.npz")
+    assert (loaded["images"] == arrays["images"]).all() and loaded["answers"].tolist() == ["yes", "two"]
