@@ -22,7 +22,7 @@ def pretrain_cmd(
     joint_batch_size: Optional[int] = typer.Option(None, help="Images per understanding + generation step."),
     clip_steps: Optional[int] = typer.Option(None, help="CLIP steps."),
     seed: int = typer.Option(0, help="Seed (the shipped base uses 0)."),
-    device: str = typer.Option("cpu", help="cpu (bitwise reproducible) or cuda / cuda:N (seeded, much faster)."),
+    device: str = typer.Option("cpu", help="cpu (bitwise reproducible) or cuda / cuda:N (seeded, not bitwise reproducible)."),
 ) -> None:
     """Re-make the shipped base model, CLIP and attack split from scratch (deterministic on CPU)."""
     from unigame_core.cli.common import fail, out
