@@ -405,7 +405,21 @@ def measure(backend, world: ShapesWorld, cfg: PretrainConfig) -> dict[str, float
 
 # --------------------------------------------------------------------------------------------- main
 def pretrain(cfg: PretrainConfig, out_dir: Path = assets.WEIGHTS) -> dict[str, float]:
-    """Run every stage and write the base model, CLIP, attack split and quality.json into ``out_dir``."""
+    """Run every stage and write the base model, CLIP, attack split and quality.json into ``out_dir``.
+
+    On CPU, torch's deterministic algorithms are switched on for the run: without them two runs in one
+    process sometimes ended with vision-tower weights ~1e-9 apart (a backward kernel of the joint stage
+    accumulating in a thread-dependent order), and such differences grow over thousands of steps.
+    """
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(previous or cfg.device == "cpu")
+    try:
+        return _pretrain(cfg, out_dir)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+def _pretrain(cfg: PretrainConfig, out_dir: Path) -> dict[str, float]:
     torch.manual_seed(cfg.seed)
     world = ShapesWorld(cfg.seed, image_size=cfg.image_size)
     out_dir.mkdir(parents=True, exist_ok=True)
