@@ -68,8 +68,13 @@ class PretrainConfig:
     device: str = "cpu"  # where every stage runs ("cuda" on a GPU machine); the weights are saved the same way
 
 
-def _images(world: ShapesWorld, split: str, start: int, n: int) -> Tensor:
-    return torch.stack([torch.from_numpy(world.sample(split, i).image).permute(2, 0, 1) for i in range(start, start + n)]).float() / 255
+def pixels(images: list[np.ndarray], device: str | torch.device = "cpu") -> Tensor:
+    """``(H, W, 3)`` uint8 arrays -> one ``(B, 3, H, W)`` float batch in [0, 1] on ``device``."""
+    return (torch.stack([torch.as_tensor(im).permute(2, 0, 1) for im in images]).float() / 255).to(device)
+
+
+def _images(world: ShapesWorld, split: str, start: int, n: int, device: str = "cpu") -> Tensor:
+    return pixels([world.sample(split, i).image for i in range(start, start + n)], device)
 
 
 def psnr(a: Tensor, b: Tensor) -> float:
@@ -109,9 +114,9 @@ def train_vq(backend, world: ShapesWorld, cfg: PretrainConfig) -> float:  # noqa
     opt = torch.optim.Adam(vq.parameters(), lr=cfg.vq_lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.vq_steps)
     k = vq.quantize.embedding.weight.shape[0]
-    test = _images(world, "test", 0, 64).to(cfg.device)
+    test = _images(world, "test", 0, 64, cfg.device)
     for step in range(cfg.vq_steps):
-        x = _images(world, "train", step * cfg.batch_size, cfg.batch_size).to(cfg.device)
+        x = _images(world, "train", step * cfg.batch_size, cfg.batch_size, cfg.device)
         h = F.normalize(vq.quant_conv(vq.encoder(x * 2 - 1)).permute(0, 2, 3, 1), dim=-1)
         codes = F.normalize(vq.quantize.embedding.weight, dim=-1)
         ids = (h.reshape(-1, h.shape[-1]) @ codes.T).argmax(-1)
@@ -201,7 +206,7 @@ def token_labels(scene, size: int, grid: int) -> Tensor:  # noqa: ANN001
 CAPTION_QUESTION = "what is there?"  # words of the world's vocabulary; pretraining-only auxiliary prompt
 
 
-def joint_rows(world: ShapesWorld, samples: list, step: int, seed: int) -> tuple[list[int], list[str], list[str]]:
+def joint_rows(samples: list, step: int, seed: int) -> tuple[list[int], list[str], list[str]]:
     """Every applicable question of every image in the batch: ``(image index, question, answer)`` columns."""
     from .world import questions
 
@@ -232,9 +237,9 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
     for step in range(cfg.joint_steps):
         n = cfg.joint_batch_size
         samples = [world.sample("train", step * n + i) for i in range(n)]
-        x = (torch.stack([torch.from_numpy(s.image).permute(2, 0, 1) for s in samples]).float() / 255).to(cfg.device)
+        x = pixels([s.image for s in samples], cfg.device)
         image_embeds = u.embed_images(x)
-        index, qs, answers = joint_rows(world, samples, step, cfg.seed)
+        index, qs, answers = joint_rows(samples, step, cfg.seed)
         und = u.answer_loss(image_embeds[torch.tensor(index, device=x.device)], qs, answers).mean()
         if cfg.caption_weight > 0:
             und = und + cfg.caption_weight * u.answer_loss(image_embeds, [CAPTION_QUESTION] * n,
@@ -267,9 +272,9 @@ def refine_decoder(backend, world: ShapesWorld, cfg: PretrainConfig) -> float:  
     vq.decoder.train()
     opt = torch.optim.Adam(params, lr=cfg.decoder_lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(cfg.decoder_steps, 1))
-    test = _images(world, "test", 0, 64).to(cfg.device)
+    test = _images(world, "test", 0, 64, cfg.device)
     for step in range(cfg.decoder_steps):
-        x = _images(world, "train", 3_000_000 + step * cfg.batch_size, cfg.batch_size).to(cfg.device)
+        x = _images(world, "train", 3_000_000 + step * cfg.batch_size, cfg.batch_size, cfg.device)
         z = backend.encoder.encode(x)  # unit codes, no gradient
         out = backend.decoder.decode(z)
         loss = F.mse_loss(out, x) + 0.5 * F.l1_loss(out, x)
@@ -305,7 +310,7 @@ def train_clip(world: ShapesWorld, cfg: PretrainConfig, out_dir: Path) -> Path:
     n = 2 * cfg.batch_size
     for step in range(cfg.clip_steps):
         samples = [world.sample("train", 7_000_000 + step * n + i) for i in range(n)]
-        x = (torch.stack([torch.from_numpy(s.image).permute(2, 0, 1) for s in samples]).float() / 255).to(cfg.device)
+        x = pixels([s.image for s in samples], cfg.device)
         img = F.normalize(model.encode_image((x - mean) / std), dim=-1)
         txt = F.normalize(model.encode_text(tokenizer([s.caption for s in samples]).to(cfg.device)), dim=-1)
         logits = model.logit_scale.exp() * img @ txt.T
@@ -329,7 +334,7 @@ def make_attack_split(backend, world: ShapesWorld, cfg: PretrainConfig, path: Pa
     images, questions, answers, ids = [], [], [], []
     for start in range(0, cfg.attack_n, 64):
         samples = [world.sample("test", 5_000_000 + i) for i in range(start, min(start + 64, cfg.attack_n))]
-        x = (torch.stack([torch.from_numpy(s.image).permute(2, 0, 1) for s in samples]).float() / 255).to(cfg.device)
+        x = pixels([s.image for s in samples], cfg.device)
         q, a = [s.question for s in samples], [s.answer for s in samples]
         adv = x.clone()
         step = cfg.attack_eps / 4
@@ -366,7 +371,7 @@ def accuracy(backend, samples: list, batch: int = 64) -> float:  # noqa: ANN001
     right = 0
     for i in range(0, len(samples), batch):
         part = samples[i:i + batch]
-        x = (torch.stack([torch.as_tensor(s[0]).permute(2, 0, 1) for s in part]).float() / 255).to(backend.device)
+        x = pixels([s[0] for s in part], backend.device)
         preds = backend.understander.generate(x, [s[1] for s in part], max_new_tokens=3)
         right += sum(p.strip().lower() == s[2] for p, s in zip(preds, part))
     return right / max(len(samples), 1)
@@ -394,7 +399,7 @@ def measure(backend, world: ShapesWorld, cfg: PretrainConfig) -> dict[str, float
     def split(name: str) -> list:
         return [(s.image, s.question, s.answer) for s in (world.sample(name, 6_000_000 + i) for i in range(cfg.eval_n))]
 
-    test_images = _images(world, "test", 6_000_000, cfg.eval_n).to(cfg.device)
+    test_images = _images(world, "test", 6_000_000, cfg.eval_n, cfg.device)
     return {
         "vq_psnr_test_db": vq_psnr(backend, test_images),
         "accuracy_test": accuracy(backend, split("test")),
