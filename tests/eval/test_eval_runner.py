@@ -138,3 +138,36 @@ def test_evaluate_backend_checks_all_data_first_and_restores_training_mode(
     monkeypatch.setattr(POPESuite, "evaluate", lambda *a, **k: pytest.fail("no suite may run"))
     with pytest.raises(DataError, match="v2_OpenEnded_mscoco_val2014_questions.json"):
         runner.evaluate_backend(backend, ["pope", f"vqav2={tmp_path}"], data_root=data_root, limit=2, batch_size=4)
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_suite_options_from_the_command_line_are_applied_and_recorded(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["eval", "--suite", "shapes,consistency", "--model", "fake-gen", "--output", str(out),
+                                      "-O", "shapes.samples=5", "--suite-option", "consistency.captions=3"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["suites"]["shapes"]["options"]["samples"] == 5 and doc["suites"]["consistency"]["options"]["captions"] == 3
+    assert doc["suites"]["shapes"]["options"]["seed"] == 0  # untouched options keep their defaults
+    assert doc["suites"]["shapes"]["n"] == 3 * 5  # 5 questions on each of test, shift and attack
+    from unigame_shapes.world import ShapesWorld, caption_questions
+
+    world = ShapesWorld(0, image_size=32)  # every question of the first 3 captions of the test split
+    assert doc["suites"]["consistency"]["n"] == sum(len(caption_questions(world.caption_sample("test", i)[1]))
+                                                    for i in range(3))
+
+
+@pytest.mark.usefixtures("fake_plugins")
+@pytest.mark.parametrize(("option", "message"), [
+    ("shapes.sampels=5", "Suite 'shapes' has no option 'sampels'"),
+    ("pope.split=x", "names suite 'pope', which is not in --suite"),
+    ("shapes.samples=many", "Suite 'shapes':"),
+    ("shapes", "must look like SUITE.OPTION=VALUE"),
+])
+def test_bad_suite_options_exit_2_before_the_model_loads(option: str, message: str, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("the model must not load"))
+    result = CliRunner().invoke(app, ["eval", "--suite", "shapes", "--model", "fake-gen", "-O", option,
+                                      "--output", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())

@@ -20,6 +20,8 @@ def evaluate(
     batch_size: int = typer.Option(16, "--batch-size", help="Answers generated per batch."),
     output: Path = typer.Option(Path("runs/eval"), "--output", "-o", help="Where results.json and predictions go."),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config (backend settings)."),
+    suite_option: Optional[list[str]] = typer.Option(
+        None, "--suite-option", "-O", help="SUITE.OPTION=VALUE, repeatable, e.g. -O shapes.samples=500 (docs/evaluation.md)."),
 ) -> None:
     """Evaluate a model (optionally with a trained adapter) on one or more suites."""
     from ..eval.runner import run_eval
@@ -33,4 +35,5 @@ def evaluate(
         batch_size=batch_size,
         output=output,
         config_file=config,
+        suite_options=suite_option or [],
     )

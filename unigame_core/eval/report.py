@@ -5,7 +5,7 @@
     {"schema_version": 1, "created": ISO time, "model": str, "backend": {resolved settings},
      "adapter": str | null, "data_root": str | null, "limit": int | null, "batch_size": int,
      "versions": {"unigame": ..., "lm_eval": ..., "torch": ..., "python": ...},
-     "suites": {name: {"n", "data", "seconds", "samples_per_s", "details"}},
+     "suites": {name: {"n", "data", "seconds", "samples_per_s", "details", "options"}},
      "results": [{"suite", "metric", "value", "n", "model", "adapter", "data"}, ...]}
 
 Each predictions line: ``{"id", "question", "prediction", "references", "score", ...suite extras}``.

@@ -20,6 +20,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from .. import plugins
@@ -40,6 +41,7 @@ class SuiteRun:
     entry: Entry
     suite: Suite
     location: Path | None
+    options: Any = None  # the suite's options dataclass as built (recorded in results.json)
 
 
 def parse_suite_spec(spec: str) -> tuple[str, str]:
@@ -48,25 +50,59 @@ def parse_suite_spec(spec: str) -> tuple[str, str]:
     return name.strip(), path.strip()
 
 
-def prepare_suites(specs: Sequence[str], data_root: Path | None) -> list[SuiteRun]:
-    """Build every suite and check its data (DataError naming the missing file) before anything slow."""
+def parse_suite_options(settings: Sequence[str], suite_names: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """``["shapes.samples=500"]`` -> ``{"shapes": {"samples": 500}}`` (values read as YAML); each setting
+    must name one of ``suite_names``."""
+    out: dict[str, dict[str, Any]] = {}
+    for setting in settings:
+        key, sep, raw = setting.partition("=")
+        suite, dot, name = key.strip().partition(".")
+        if not (sep and dot and suite and name):
+            raise ConfigError(f"Suite option '{setting}' must look like SUITE.OPTION=VALUE, e.g. shapes.samples=500.")
+        if suite not in suite_names:
+            raise ConfigError(f"Suite option '{setting}' names suite '{suite}', which is not in --suite.",
+                              f"Evaluate it with --suite {','.join([*suite_names, suite])}.")
+        out.setdefault(suite, {})[name] = yaml.safe_load(raw) if raw.strip() else ""
+    return out
+
+
+def _with_options(name: str, options: Any, settings: dict[str, Any]) -> Any:
+    """``options`` (a suite's dataclass) with ``settings`` applied, type-checked by OmegaConf."""
+    if not settings:
+        return options
+    fields = [f.name for f in dataclasses.fields(options)] if options is not None else []
+    unknown = sorted(set(settings) - set(fields))
+    if unknown:
+        raise ConfigError(f"Suite '{name}' has no option '{unknown[0]}'.",
+                          f"Its options are: {', '.join(fields) or 'none'}.")
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(options), settings)
+    except Exception as exc:  # noqa: BLE001 - OmegaConf's validation errors, shown in one sentence
+        raise ConfigError(f"Suite '{name}': {str(exc).splitlines()[0]}") from None
+    return OmegaConf.to_object(merged)
+
+
+def prepare_suites(specs: Sequence[str], data_root: Path | None, settings: Sequence[str] = ()) -> list[SuiteRun]:
+    """Build every suite (with ``SUITE.OPTION=VALUE`` ``settings`` applied) and check its data (DataError
+    naming the missing file) before anything slow."""
     if not specs:
         raise ConfigError("No suite given.", f"Pass --suite with some of: {', '.join(plugins.suites().names())}.")
     registry = plugins.suites()
+    parsed = [parse_suite_spec(spec) for spec in specs]
+    chosen = parse_suite_options(settings, [name for name, _ in parsed])
     runs: list[SuiteRun] = []
-    for spec in specs:
-        name, path = parse_suite_spec(spec)
+    for spec, (name, path) in zip(specs, parsed):
         entry = registry.get(name)
         if any(r.name == entry.name for r in runs):
             raise ConfigError(f"Suite '{entry.name}' is given twice.")
-        options = entry.config() if entry.config is not None else None
+        options = _with_options(name, entry.config() if entry.config is not None else None, chosen.get(name, {}))
         fields = {f.name for f in dataclasses.fields(options)} if options is not None else set()
         if path:
             if "path" not in fields:
                 raise ConfigError(f"Suite '{name}' takes no data path (got '{spec}').", "Pass just the name.")
             options = dataclasses.replace(options, path=path)
         location = Path(path) if path else (data_root / name if data_root is not None and "path" in fields else None)
-        runs.append(SuiteRun(entry.name, entry, entry.load()(options, data_root), location))
+        runs.append(SuiteRun(entry.name, entry, entry.load()(options, data_root), location, options))
     for run in runs:
         run.suite.check_data()
     return runs
@@ -144,7 +180,8 @@ def evaluate_backend(backend: Backend, suite_names: Sequence[str], *, data_root:
 
 
 def run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, data_root: Path | None,
-             limit: int | None, batch_size: int, output: Path, config_file: str | None) -> dict[str, SuiteResult]:
+             limit: int | None, batch_size: int, output: Path, config_file: str | None,
+             suite_options: Sequence[str] = ()) -> dict[str, SuiteResult]:
     """``unigame eval``: check, load, evaluate, write ``results.json`` and predictions, print the table."""
     from ..config import build_config
 
@@ -155,7 +192,7 @@ def run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, dat
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}.")
     cfg = build_config(model, config_file, [])
     check_adapter(adapter)
-    runs = prepare_suites(suites, data_root)
+    runs = prepare_suites(suites, data_root, suite_options)
     backend = load_model(cfg, adapter)
     check_capabilities(backend, runs)
     key = {"model": cache.model_fingerprint(cfg), "adapter": cache.adapter_fingerprint(adapter)}
@@ -164,6 +201,9 @@ def run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, dat
         results, timings, model=cfg.model or _default_model_name(), backend=OmegaConf.to_container(cfg.backend),
         adapter=str(adapter) if adapter else None, data_root=str(data_root) if data_root else None,
         limit=limit, batch_size=batch_size)
+    for run in runs:
+        if run.options is not None:
+            document["suites"][run.name]["options"] = dataclasses.asdict(run.options)
     path = report.write_outputs(Path(output), document, results)
     report.print_table(document)
     log.info("results written to %s", path)
