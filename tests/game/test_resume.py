@@ -70,3 +70,19 @@ def test_nan_losses_stop_training_with_a_clear_message(fake_plugin: None, tmp_pa
         runner.run_training(cfg)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["skipped_updates"] > 0 for r in rows] == [True, True, True]
+
+
+def test_schedules_follow_the_step_count_without_torch_warnings_when_updates_are_skipped() -> None:
+    import warnings
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1 + s))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        runner.advance_schedules(sched, None)  # the optimizer has not stepped yet (a skipped first update)
+        runner.advance_schedules(sched)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1.0 / 3)
+    with pytest.warns(UserWarning, match="Detected call of"):  # what torch says without the helper
+        torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0),
+                                          lambda s: 1.0).step()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -111,9 +112,7 @@ def run_training(cfg: DictConfig, resume: bool = False) -> Path:
                 batch = to_device(raw, where.device)
                 plan = schedule.plan(step)
                 metrics = game_step(players, batch, plan) if len(batch) else StepMetrics(skipped=1)
-                sched_u.step()
-                if sched_c is not None:
-                    sched_c.step()
+                advance_schedules(sched_u, sched_c)
                 bad_in_row = bad_in_row + 1 if metrics.skipped else 0
                 step += 1
                 rate = len(batch) * dist_info.world / max(time.perf_counter() - tick, 1e-9)
@@ -198,3 +197,14 @@ def _report(before: dict[str, dict[str, float]], after: dict[str, dict[str, floa
             rows.append({"suite": suite, "metric": metric, "before": value, "after": new})
     out.print(table)
     (run_dir / "before_after.json").write_text(json.dumps(rows, indent=2))
+
+
+def advance_schedules(*schedulers: torch.optim.lr_scheduler.LRScheduler | None) -> None:
+    """One step of each learning-rate schedule. Schedules follow the game's step count, also on steps whose
+    update was skipped (a non-finite loss, or the adversary not playing yet), so torch's warning about a
+    schedule stepping before its optimizer does not apply and is silenced here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before")
+        for scheduler in schedulers:
+            if scheduler is not None:
+                scheduler.step()
