@@ -18,6 +18,7 @@ study_app = typer.Typer(help="Studies on the shapes world.", no_args_is_help=Tru
 def pretrain_cmd(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder to write (default: the shipped weights)."),
     vq_steps: Optional[int] = typer.Option(None, help="VQ autoencoder steps."),
+    vision_steps: Optional[int] = typer.Option(None, help="Vision tower steps (per-token labels) before the joint stage."),
     joint_steps: Optional[int] = typer.Option(None, help="Understanding + generation steps."),
     joint_batch_size: Optional[int] = typer.Option(None, help="Images per understanding + generation step."),
     clip_steps: Optional[int] = typer.Option(None, help="CLIP steps."),
@@ -32,8 +33,8 @@ def pretrain_cmd(
 
     check_device(device)
     cfg = PretrainConfig(seed=seed, device=device)
-    for name, value in (("vq_steps", vq_steps), ("joint_steps", joint_steps), ("joint_batch_size", joint_batch_size),
-                        ("clip_steps", clip_steps)):
+    for name, value in (("vq_steps", vq_steps), ("vision_steps", vision_steps), ("joint_steps", joint_steps),
+                        ("joint_batch_size", joint_batch_size), ("clip_steps", clip_steps)):
         if value is not None:
             if value < 1:
                 fail(f"--{name.replace('_', '-')} must be at least 1, got {value}.")

@@ -102,6 +102,24 @@ def _digest(folder: Path) -> str:
     return h.hexdigest()
 
 
+def test_vision_stage_targets_name_the_object_under_each_token() -> None:
+    from unigame_shapes.pretrain import token_labels, token_targets
+    from unigame_shapes.world import Obj, Scene
+
+    # listed right to left: the rank must follow x, not the order of the objects
+    square = Obj(shape="square", colour="blue", size="large", x=0.75, y=0.5)
+    circle = Obj(shape="circle", colour="red", size="large", x=0.25, y=0.5)
+    targets = token_targets(Scene(objects=(square, circle), background="black"), size=32, grid=8)
+    assert targets.shape == (64, 3)
+    assert targets[4 * 8 + 2].tolist() == [1, 1, 1]  # circle (shape 1), red (colour 1), leftmost (rank 1)
+    assert targets[4 * 8 + 6].tolist() == [2, 3, 2]  # square, blue (third colour), second from the left
+    assert targets[0].tolist() == [0, 0, 0]  # background corner
+    # the joint stage's combined (shape, colour) labels agree with the factorised targets token by token
+    combo = token_labels(Scene(objects=(square, circle), background="black"), size=32, grid=8)
+    assert torch.equal(combo > 0, targets[:, 0] > 0)
+    assert torch.equal(combo[combo > 0], (targets[:, 0][combo > 0] - 1) * 6 + targets[:, 1][combo > 0])
+
+
 def test_joint_rows_ask_every_applicable_question_of_every_image() -> None:
     from unigame_shapes.pretrain import joint_rows
     from unigame_shapes.world import ShapesWorld, caption_questions
@@ -124,7 +142,7 @@ def test_joint_rows_ask_every_applicable_question_of_every_image() -> None:
 def test_pretrain_is_deterministic(tmp_path: Path) -> None:
     from unigame_shapes.pretrain import PretrainConfig, pretrain
 
-    cfg = PretrainConfig(vq_steps=2, joint_steps=2, clip_steps=2, attack_n=4, attack_steps=1, eval_n=4,
+    cfg = PretrainConfig(vq_steps=2, vision_steps=2, joint_steps=2, clip_steps=2, attack_n=4, attack_steps=1, eval_n=4,
                          gen_eval_n=1, batch_size=4, joint_batch_size=2, decoder_steps=2)
     a = pretrain(cfg, tmp_path / "a")
     b = pretrain(cfg, tmp_path / "b")
@@ -145,11 +163,12 @@ def test_pretrain_command_passes_its_options(tmp_path: Path, monkeypatch: pytest
         return {"accuracy_test": 0.5}
 
     monkeypatch.setattr(module, "pretrain", fake_pretrain)
-    result = runner.invoke(app, ["shapes", "pretrain", "-o", str(tmp_path), "--joint-steps", "7", "--joint-batch-size", "3",
+    result = runner.invoke(app, ["shapes", "pretrain", "-o", str(tmp_path), "--joint-steps", "7", "--joint-batch-size", "3", "--vision-steps", "5",
                                  "--seed", "2", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     cfg = seen["cfg"]
-    assert (cfg.joint_steps, cfg.joint_batch_size, cfg.seed, cfg.device, seen["out"]) == (7, 3, 2, "cpu", tmp_path)
+    assert (cfg.joint_steps, cfg.joint_batch_size, cfg.vision_steps, cfg.seed, cfg.device, seen["out"]) == \
+        (7, 3, 5, 2, "cpu", tmp_path)
     assert cfg.vq_steps == module.PretrainConfig().vq_steps  # untouched options keep the recipe's defaults
 
 
