@@ -161,7 +161,7 @@ def test_suite_options_from_the_command_line_are_applied_and_recorded(tmp_path: 
 @pytest.mark.parametrize(("option", "message"), [
     ("shapes.sampels=5", "Suite 'shapes' has no option 'sampels'"),
     ("pope.split=x", "names suite 'pope', which is not in --suite"),
-    ("shapes.samples=many", "Suite 'shapes':"),
+    ("shapes.samples=many", "Suite option 'shapes.samples': Value 'many' of type 'str' could not be converted"),
     ("shapes", "must look like SUITE.OPTION=VALUE"),
 ])
 def test_bad_suite_options_exit_2_before_the_model_loads(option: str, message: str, tmp_path: Path,

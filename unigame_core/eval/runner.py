@@ -78,7 +78,8 @@ def _with_options(name: str, options: Any, settings: dict[str, Any]) -> Any:
     try:
         merged = OmegaConf.merge(OmegaConf.structured(options), settings)
     except Exception as exc:  # noqa: BLE001 - OmegaConf's validation errors, shown in one sentence
-        raise ConfigError(f"Suite '{name}': {str(exc).splitlines()[0]}") from None
+        key = getattr(exc, "full_key", "") or "?"
+        raise ConfigError(f"Suite option '{name}.{key}': {str(exc).splitlines()[0].rstrip('.')}.") from None
     return OmegaConf.to_object(merged)
 
 
