@@ -284,14 +284,15 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
     model = backend.model
     grid = cfg.image_size // cfg.patch_size
     seg_head = torch.nn.Linear(model.config.text_config.hidden_size, 1 + 24).to(cfg.device) if cfg.segmentation_weight > 0 else None
-    trainable = [p for n, p in model.named_parameters() if not n.startswith("model.vqmodel.")]
+    named = [(n, p) for n, p in model.named_parameters() if not n.startswith("model.vqmodel.")]
+    trainable = [p for _, p in named]
     for p in trainable:
         p.requires_grad_(True)
     model.train()
     model.model.vqmodel.eval()
     extra = list(seg_head.parameters()) if seg_head is not None else []
-    vision = [p for n, p in model.named_parameters() if n.startswith("model.vision_model.")]
-    rest = [p for n, p in model.named_parameters() if not n.startswith(("model.vqmodel.", "model.vision_model."))]
+    vision = [p for n, p in named if n.startswith("model.vision_model.")]
+    rest = [p for n, p in named if not n.startswith("model.vision_model.")]
     lrs = [cfg.joint_lr * cfg.joint_vision_lr_scale, cfg.joint_lr]
     opt = torch.optim.AdamW([{"params": vision, "lr": lrs[0]}, {"params": [*rest, *extra], "lr": lrs[1]}], weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lrs, total_steps=cfg.joint_steps, pct_start=0.05)

@@ -61,8 +61,9 @@ def results_document(
     data_root: str | None,
     limit: int | None,
     batch_size: int,
+    options: Mapping[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The content of ``results.json`` (see the module docstring)."""
+    """The content of ``results.json`` (see the module docstring); ``options``: each suite's options as run."""
     suites: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     for name, result in results.items():
@@ -70,6 +71,8 @@ def results_document(
         timing = timings.get(name, SuiteTiming(0.0, result.n))
         suites[name] = {"n": result.n, "data": data, "seconds": round(timing.seconds, 3),
                         "samples_per_s": round(timing.samples_per_s, 3), "details": result.details}
+        if options and name in options:
+            suites[name]["options"] = options[name]
         for metric, value in result.metrics.items():
             rows.append({"suite": name, "metric": metric, "value": float(value), "n": result.n,
                          "model": model, "adapter": adapter, "data": data})

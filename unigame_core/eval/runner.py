@@ -201,10 +201,8 @@ def run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, dat
     document = report.results_document(
         results, timings, model=cfg.model or _default_model_name(), backend=OmegaConf.to_container(cfg.backend),
         adapter=str(adapter) if adapter else None, data_root=str(data_root) if data_root else None,
-        limit=limit, batch_size=batch_size)
-    for run in runs:
-        if run.options is not None:
-            document["suites"][run.name]["options"] = dataclasses.asdict(run.options)
+        limit=limit, batch_size=batch_size,
+        options={r.name: dataclasses.asdict(r.options) for r in runs if r.options is not None})
     path = report.write_outputs(Path(output), document, results)
     report.print_table(document)
     log.info("results written to %s", path)
