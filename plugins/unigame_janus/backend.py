@@ -32,6 +32,17 @@ LORA_ATTENTION = r".*\blanguage_model\.layers\.\d+\.self_attn\.(q|k|v|o)_proj"
 LORA_ATTENTION_MLP = r".*\blanguage_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
 
 
+class MergeGuidance:
+    """Classifier-free guidance for any scale: ``(2B, V)`` scores -> ``uncond + scale * (cond - uncond)``."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def __call__(self, input_ids: Tensor, scores: Tensor) -> Tensor:
+        cond, uncond = scores.chunk(2)
+        return uncond + self.scale * (cond - uncond)
+
+
 def coerce_settings(settings: Any) -> JanusSettings:
     """A ``JanusSettings`` from itself, a dict or an OmegaConf node (its ``name`` key is ignored)."""
     if isinstance(settings, JanusSettings):
@@ -147,10 +158,16 @@ class JanusBackend(Backend):
         texts = [self.processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": p}]}],
                                                     add_generation_prompt=True) for p in prompts]
         batch = self.processor(text=texts, generation_mode="image", padding=True, return_tensors="pt").to(self.device)
+        from transformers import LogitsProcessorList
+
+        # transformers' Janus always runs the doubled (conditional, unconditional) batch but merges the two
+        # halves only for a scale above 1; at or below 1 the merge is done here (1 = conditional logits only).
+        guidance = {"guidance_scale": guidance_scale} if guidance_scale > 1 else {
+            "guidance_scale": 1.0, "logits_processor": LogitsProcessorList([MergeGuidance(guidance_scale)])}
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             tokens = self._model.generate(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                          generation_mode="image", do_sample=True, guidance_scale=guidance_scale)
+                                          generation_mode="image", do_sample=True, **guidance)
         pixels = self._model.decode_image_tokens(tokens).permute(0, 3, 1, 2)
         return ((pixels.float() + 1) / 2).clamp(0, 1)

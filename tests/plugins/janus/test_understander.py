@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -144,3 +145,24 @@ def test_text_to_image_batched_and_seeded(backend: JanusBackend) -> None:
     again = backend.generate_images(["a red circle", "two blue squares left of a triangle"], seed=0)
     other = backend.generate_images(["a red circle", "two blue squares left of a triangle"], seed=1)
     assert torch.equal(images, again) and not torch.equal(images, other)
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_text_to_image_without_amplified_guidance(backend: JanusBackend, scale: float) -> None:
+    """transformers' Janus merges its doubled batch only for a scale above 1; the backend merges it below."""
+    prompts = ["a red circle", "two blue squares left of a triangle"]
+    images = backend.generate_images(prompts, guidance_scale=scale, seed=0)
+    assert images.shape == (2, 3, backend.image_size, backend.image_size)
+    assert torch.equal(images, backend.generate_images(prompts, guidance_scale=scale, seed=0))
+    assert not torch.equal(images, backend.generate_images(prompts, guidance_scale=5.0, seed=0))
+
+
+def test_guidance_merge_matches_transformers_for_scales_above_one() -> None:
+    from transformers.generation.logits_process import ClassifierFreeGuidanceLogitsProcessor
+
+    from unigame_janus.backend import MergeGuidance
+
+    scores = torch.randn(4, 11, generator=torch.Generator().manual_seed(0))
+    ids = torch.zeros(2, 1, dtype=torch.long)  # one row per prompt; the scores hold both halves
+    torch.testing.assert_close(MergeGuidance(3.0)(ids, scores), ClassifierFreeGuidanceLogitsProcessor(3.0)(ids, scores))
+    torch.testing.assert_close(MergeGuidance(1.0)(ids, scores), scores[:2])  # scale 1: the conditional logits
