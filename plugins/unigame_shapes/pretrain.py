@@ -4,14 +4,15 @@ Deterministic on CPU (seeded; bitwise identical reruns); ``device="cuda"`` runs 
 seeded but not bitwise reproducible. Stages, each a plain supervised loop on the world's own data:
 
 1. VQ autoencoder (the generation decoder): L2-normalised latents and codebook as in Janus/LlamaGen,
-   straight-through, commitment loss, dead-code restarts; reconstruction MSE + L1.
+   straight-through, commitment loss, dead-code restarts; reconstruction MSE + L1. Then the decoder alone
+   is refined with encoder and codebook frozen (every image keeps its token ids; reconstructions sharpen).
 2. The SigLIP-style vision tower alone on per-token shape, colour and left-to-right rank labels (a
    discarded linear head). Then understanding and generation jointly (VQ frozen, the vision tower at a
    tenth of the learning rate): vision tower + aligner + Llama on the VQA pairs (answer CE through the
    backend's own ``answer_loss``), and the generation head on captions -> VQ tokens (10% of captions
-   dropped for classifier-free guidance).
-   Then the VQ decoder alone is refined with encoder and codebook frozen: every image keeps its token
-   ids, so the generation head stays valid while reconstructions sharpen.
+   dropped for classifier-free guidance). Optionally (``reconstruction_fraction``, off in the shipped
+   recipe) a share of the understanding images are their own VQ round trip (the decode of their token
+   ids), so the understander also reads images as the generation decoder draws them.
 3. A tiny CLIP (open_clip, custom config) on images and captions: the semantic gate.
 4. The ``attack`` split: PGD (L_inf) against the finished base understander on test images.
 5. Quality figures: PSNR, accuracy on test, and generated-image consistency, written to quality.json.
@@ -62,6 +63,7 @@ class PretrainConfig:
     generation_weight: float = 0.5  # weight of the generation CE next to the understanding CE
     segmentation_weight: float = 1.0  # auxiliary per-token scene labels on the vision tower (0 = off)
     caption_weight: float = 1.0  # auxiliary "what is there?" -> caption answers (0 = off)
+    reconstruction_fraction: float = 0.0  # share of understanding images shown as their VQ round trip (0 = off)
     cfg_drop: float = 0.1
     clip_steps: int = 800
     clip_lr: float = 1e-3
@@ -303,7 +305,13 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
         n = cfg.joint_batch_size
         samples = [world.sample("train", step * n + i) for i in range(n)]
         x = pixels([s.image for s in samples], cfg.device)
-        image_embeds = u.embed_images(x)
+        with torch.no_grad():
+            image_ids = backend.encoder.encode_tokens(x)
+            if cfg.reconstruction_fraction > 0:  # no draw when off: the shipped recipe's random stream is unchanged
+                x_und = _mix_reconstructions(backend, x, image_ids, torch.rand(n, generator=gen) < cfg.reconstruction_fraction)
+            else:
+                x_und = x
+        image_embeds = u.embed_images(x_und)
         index, qs, answers = joint_rows(samples, step, cfg.seed)
         und = u.answer_loss(image_embeds[torch.tensor(index, device=x.device)], qs, answers).mean()
         if cfg.caption_weight > 0:
@@ -312,8 +320,6 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
         if seg_head is not None:
             labels = torch.stack([token_labels(s.scene, cfg.image_size, grid) for s in samples]).to(x.device)
             und = und + cfg.segmentation_weight * F.cross_entropy(seg_head(image_embeds).flatten(0, 1), labels.flatten())
-        with torch.no_grad():
-            image_ids = backend.encoder.encode_tokens(x)
         drop = torch.rand(n, generator=gen) < cfg.cfg_drop  # CPU generator: same draws on any device
         gen_loss = generation_loss(backend, prompts, [s.caption for s in samples], image_ids, drop)
         loss = und + cfg.generation_weight * gen_loss
@@ -325,6 +331,14 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
         if (step + 1) % 100 == 0:
             log.info("joint %d/%d understanding CE %.3f generation CE %.3f", step + 1, cfg.joint_steps, und.item(), gen_loss.item())
     model.requires_grad_(False).eval()
+
+
+def _mix_reconstructions(backend, x: Tensor, image_ids: Tensor, pick: Tensor) -> Tensor:  # noqa: ANN001
+    """``x`` with the picked images replaced by their VQ round trip (decode of their own token ids)."""
+    if not pick.any():
+        return x
+    rec = backend.decoder.decode(backend.encoder.codebook.lookup(image_ids[pick.to(x.device)]))
+    return x.index_put((pick.nonzero().flatten().to(x.device),), rec)
 
 
 def refine_decoder(backend, world: ShapesWorld, cfg: PretrainConfig) -> float:  # noqa: ANN001
@@ -498,6 +512,7 @@ def _pretrain(cfg: PretrainConfig, out_dir: Path) -> dict[str, float]:
         backend = load_backend(write_initial_checkpoint(Path(tmp) / "init", cfg), cfg.device)
         psnr_db = train_vq(backend, world, cfg)
         log.info("VQ done: PSNR %.2f dB (%.0f s)", psnr_db, time.time() - t0)
+        log.info("decoder refinement: PSNR %.2f dB (%.0f s)", refine_decoder(backend, world, cfg), time.time() - t0)
         log.info("vision tower done: shape accuracy %.3f on object tokens (%.0f s)",
                  train_vision(backend, world, cfg), time.time() - t0)
         train_joint(backend, world, cfg)
@@ -506,9 +521,6 @@ def _pretrain(cfg: PretrainConfig, out_dir: Path) -> dict[str, float]:
         shutil.rmtree(janus_dir, ignore_errors=True)
         backend.model.save_pretrained(janus_dir)
         backend.processor.save_pretrained(janus_dir)
-    backend = load_backend(janus_dir, cfg.device)
-    log.info("decoder refinement: PSNR %.2f dB", refine_decoder(backend, world, cfg))
-    backend.model.save_pretrained(janus_dir)
     backend = load_backend(janus_dir, cfg.device)  # measure what ships, loaded the way users load it
     train_clip(world, cfg, out_dir)
     make_attack_split(backend, world, cfg, out_dir / assets.ATTACK_FILE.name)

@@ -139,6 +139,22 @@ def test_joint_rows_ask_every_applicable_question_of_every_image() -> None:
     assert joint_rows(samples, step=3, seed=0) == (index, qs, answers)
 
 
+def test_joint_stage_shows_the_picked_images_through_the_vq_round_trip() -> None:
+    from unigame_shapes.pretrain import _mix_reconstructions, load_backend, pixels
+    from unigame_shapes.world import ShapesWorld
+
+    backend = load_backend(assets.WEIGHTS / "janus")
+    x = pixels([ShapesWorld(0, image_size=assets.IMAGE_SIZE).sample("train", i).image for i in range(4)])
+    ids = backend.encoder.encode_tokens(x)
+    with torch.no_grad():
+        mixed = _mix_reconstructions(backend, x, ids, torch.tensor([True, False, True, False]))
+        round_trip = backend.decoder.decode(backend.encoder.encode(x))
+    assert torch.equal(mixed[[1, 3]], x[[1, 3]])  # unpicked images untouched
+    torch.testing.assert_close(mixed[[0, 2]], round_trip[[0, 2]])  # picked: the decode of their own tokens
+    assert (mixed[0] - x[0]).abs().max() > 0.05
+    assert _mix_reconstructions(backend, x, ids, torch.zeros(4, dtype=torch.bool)) is x
+
+
 def test_pretrain_is_deterministic(tmp_path: Path) -> None:
     from unigame_shapes.pretrain import PretrainConfig, pretrain
 
