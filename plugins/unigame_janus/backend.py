@@ -155,11 +155,11 @@ class JanusBackend(Backend):
     @torch.no_grad()
     def generate_images(self, prompts: Sequence[str], *, guidance_scale: float = 5.0, seed: int = 0) -> Tensor:
         """Batched text-to-image (CFG, sampling seeded by ``seed``) -> ``(B, 3, S, S)`` in [0, 1], float32."""
+        from transformers import LogitsProcessorList
+
         texts = [self.processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": p}]}],
                                                     add_generation_prompt=True) for p in prompts]
         batch = self.processor(text=texts, generation_mode="image", padding=True, return_tensors="pt").to(self.device)
-        from transformers import LogitsProcessorList
-
         # transformers' Janus always runs the doubled (conditional, unconditional) batch but merges the two
         # halves only for a scale above 1; at or below 1 the merge is done here (1 = conditional logits only).
         guidance = {"guidance_scale": guidance_scale} if guidance_scale > 1 else {

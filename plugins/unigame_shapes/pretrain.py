@@ -307,10 +307,10 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
         x = pixels([s.image for s in samples], cfg.device)
         with torch.no_grad():
             image_ids = backend.encoder.encode_tokens(x)
+            x_und = x
             if cfg.reconstruction_fraction > 0:  # no draw when off: the shipped recipe's random stream is unchanged
-                x_und = _mix_reconstructions(backend, x, image_ids, torch.rand(n, generator=gen) < cfg.reconstruction_fraction)
-            else:
-                x_und = x
+                pick = torch.rand(n, generator=gen) < cfg.reconstruction_fraction
+                x_und = _mix_reconstructions(backend, x, image_ids, pick)
         image_embeds = u.embed_images(x_und)
         index, qs, answers = joint_rows(samples, step, cfg.seed)
         und = u.answer_loss(image_embeds[torch.tensor(index, device=x.device)], qs, answers).mean()

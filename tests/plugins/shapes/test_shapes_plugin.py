@@ -155,6 +155,20 @@ def test_joint_stage_shows_the_picked_images_through_the_vq_round_trip() -> None
     assert _mix_reconstructions(backend, x, ids, torch.zeros(4, dtype=torch.bool)) is x
 
 
+@pytest.mark.parametrize("fraction", [0.0, 1.0])
+def test_joint_stage_mixes_reconstructions_only_when_asked(fraction: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    import unigame_shapes.pretrain as module
+    from unigame_shapes.world import ShapesWorld
+
+    picks = []
+    real = module._mix_reconstructions
+    monkeypatch.setattr(module, "_mix_reconstructions", lambda b, x, ids, pick: picks.append(pick) or real(b, x, ids, pick))
+    backend = module.load_backend(assets.WEIGHTS / "janus")
+    cfg = module.PretrainConfig(joint_steps=2, joint_batch_size=2, reconstruction_fraction=fraction)
+    module.train_joint(backend, ShapesWorld(0, image_size=assets.IMAGE_SIZE), cfg)
+    assert [p.tolist() for p in picks] == ([[True, True]] * 2 if fraction else [])
+
+
 def test_pretrain_is_deterministic(tmp_path: Path) -> None:
     from unigame_shapes.pretrain import PretrainConfig, pretrain
 
@@ -180,17 +194,19 @@ def test_pretrain_command_passes_its_options(tmp_path: Path, monkeypatch: pytest
 
     monkeypatch.setattr(module, "pretrain", fake_pretrain)
     result = runner.invoke(app, ["shapes", "pretrain", "-o", str(tmp_path), "--joint-steps", "7", "--joint-batch-size", "3", "--vision-steps", "5",
-                                 "--seed", "2", "--device", "cpu"])
+                                 "--seed", "2", "--device", "cpu", "--reconstruction-fraction", "0.25"])
     assert result.exit_code == 0, result.output
     cfg = seen["cfg"]
     assert (cfg.joint_steps, cfg.joint_batch_size, cfg.vision_steps, cfg.seed, cfg.device, seen["out"]) == \
         (7, 3, 5, 2, "cpu", tmp_path)
+    assert cfg.reconstruction_fraction == 0.25
     assert cfg.vq_steps == module.PretrainConfig().vq_steps  # untouched options keep the recipe's defaults
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--device", "tpu"], "--device must be cpu, cuda or cuda:N"),
     (["--joint-steps", "0"], "--joint-steps must be at least 1"),
+    (["--reconstruction-fraction", "1.5"], "--reconstruction-fraction must be between 0 and 1"),
 ])
 def test_pretrain_command_rejects_bad_options(args: list[str], message: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["shapes", "pretrain", "-o", str(tmp_path), *args])
