@@ -208,15 +208,6 @@ def token_objects(scene, size: int, grid: int) -> np.ndarray:  # noqa: ANN001
     return cover.argmax(0).reshape(-1)
 
 
-def token_labels(scene, size: int, grid: int) -> Tensor:  # noqa: ANN001
-    """Per vision token: 0 for background, else 1 + the (shape, colour) id of the object covering most of it."""
-    from .world import COLOURS, SHAPES
-
-    combos = {(sh, c): 1 + i for i, (sh, c) in enumerate((sh, c) for sh in SHAPES for c in COLOURS)}
-    ids = np.array([0] + [combos[(o.shape, o.colour)] for o in scene.objects])
-    return torch.from_numpy(ids[token_objects(scene, size, grid)])
-
-
 #: Classes of each per-token target of the vision stage (0 = background in each).
 VISION_TARGETS: dict[str, int] = {"shape": 5, "colour": 7, "rank": 5}
 
@@ -230,6 +221,12 @@ def token_targets(scene, size: int, grid: int) -> Tensor:  # noqa: ANN001
     for k, o in enumerate(scene.objects):
         table[k + 1] = (1 + SHAPES.index(o.shape), 1 + list(COLOURS).index(o.colour), 1 + order.index(k))
     return torch.from_numpy(table[token_objects(scene, size, grid)])
+
+
+def token_labels(scene, size: int, grid: int) -> Tensor:  # noqa: ANN001
+    """Per vision token: 0 for background, else 1 + the (shape, colour) id of the object covering most of it."""
+    shape, colour = token_targets(scene, size, grid)[:, :2].unbind(-1)
+    return torch.where(shape > 0, (shape - 1) * (VISION_TARGETS["colour"] - 1) + colour, 0)
 
 
 def train_vision(backend, world: ShapesWorld, cfg: PretrainConfig) -> float:  # noqa: ANN001

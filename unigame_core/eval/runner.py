@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from .. import plugins
 from ..errors import CapabilityError, ConfigError, DataError
@@ -77,7 +78,7 @@ def _with_options(name: str, options: Any, settings: dict[str, Any]) -> Any:
                           f"Its options are: {', '.join(fields) or 'none'}.")
     try:
         merged = OmegaConf.merge(OmegaConf.structured(options), settings)
-    except Exception as exc:  # noqa: BLE001 - OmegaConf's validation errors, shown in one sentence
+    except OmegaConfBaseException as exc:  # OmegaConf's validation errors, shown in one sentence
         key = getattr(exc, "full_key", "") or "?"
         raise ConfigError(f"Suite option '{name}.{key}': {str(exc).splitlines()[0].rstrip('.')}.") from None
     return OmegaConf.to_object(merged)
