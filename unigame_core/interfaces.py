@@ -177,8 +177,10 @@ class Backend(ABC):
         data-loader workers, matching the checkpoint's own processor."""
 
     @abstractmethod
-    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float = 5.0, seed: int = 0) -> Tensor:
+    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float | None = None, seed: int = 0) -> Tensor:
         """Text-to-image with the generation branch: ``(B, 3, S, S)`` in ``[0, 1]``.
+
+        ``guidance_scale`` is the classifier-free guidance scale; ``None`` means the checkpoint's own setting.
 
         Raise ``unigame_core.errors.CapabilityError`` when ``"text_to_image"`` is not a capability.
         """

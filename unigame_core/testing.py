@@ -206,7 +206,7 @@ class FakeBackend(Backend):
     def image_transform(self) -> Callable[[Tensor], Tensor]:
         return FakeTransform(self.settings.image_size)
 
-    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float = 5.0, seed: int = 0) -> Tensor:
+    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float | None = None, seed: int = 0) -> Tensor:
         raise CapabilityError("The fake backend cannot generate images.")
 
 

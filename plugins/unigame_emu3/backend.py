@@ -181,13 +181,17 @@ class Emu3Backend(Backend):
     def image_transform(self) -> Emu3ImageTransform:
         return Emu3ImageTransform(self._image_size, self.background, self.resample)
 
-    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float = 5.0, seed: int = 0) -> Tensor:
-        """Text-to-image with the generation branch (Emu3-Gen) -> ``(B, 3, S, S)`` in ``[0, 1]``, float32."""
+    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float | None = None, seed: int = 0) -> Tensor:
+        """Text-to-image with the generation branch (Emu3-Gen) -> ``(B, 3, S, S)`` in ``[0, 1]``, float32.
+
+        ``guidance_scale=None`` uses the checkpoint's ``generation_config.guidance_scale``, else 5."""
         if "text_to_image" not in self.capabilities:
             raise CapabilityError(
                 f"The Emu3 checkpoint '{self.settings.checkpoint}' is not set up for text-to-image.",
                 "Use --model emu3-gen, or set backend.text_to_image=true for an Emu3-Gen checkpoint.")
         from .text_to_image import generate_images
 
+        if guidance_scale is None:
+            guidance_scale = float(getattr(self._model.generation_config, "guidance_scale", None) or 5.0)
         return generate_images(self._model, self.processor, self._decoder, prompts, size=self._image_size,
                                guidance_scale=guidance_scale, seed=seed, negative_prompt=self.settings.negative_prompt)

@@ -7,6 +7,7 @@ line it is given as ``--suite vqav2=/data/vqa``. See docs/evaluation.md for each
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
 
 
 @dataclass
@@ -47,6 +48,6 @@ class ConsistencyOptions:
     seed: int = 0  # the shapes world's seed the captions come from
     split: str = "test"
     captions: int = 32  # images generated (each is asked several caption-derived questions)
-    guidance_scale: float = 5.0
+    guidance_scale: Optional[float] = None  # None: the checkpoint's own (generation_config.guidance_scale)
     generation_batch: int = 8  # images generated at once (capped by --batch-size)
     max_new_tokens: int = 4

@@ -153,9 +153,14 @@ class JanusBackend(Backend):
         return JanusImageTransform(self._image_size, self.background, self.min_size)
 
     @torch.no_grad()
-    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float = 5.0, seed: int = 0) -> Tensor:
-        """Batched text-to-image (CFG, sampling seeded by ``seed``) -> ``(B, 3, S, S)`` in [0, 1], float32."""
+    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float | None = None, seed: int = 0) -> Tensor:
+        """Batched text-to-image (CFG, sampling seeded by ``seed``) -> ``(B, 3, S, S)`` in [0, 1], float32.
+
+        ``guidance_scale=None`` uses the checkpoint's own (``generation_config.guidance_scale``; 5 for Janus-Pro)."""
         from transformers import LogitsProcessorList
+
+        if guidance_scale is None:
+            guidance_scale = float(self._model.generation_config.guidance_scale or 5.0)
 
         texts = [self.processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": p}]}],
                                                     add_generation_prompt=True) for p in prompts]

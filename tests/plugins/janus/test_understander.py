@@ -157,6 +157,17 @@ def test_text_to_image_without_amplified_guidance(backend: JanusBackend, scale: 
     assert not torch.equal(images, backend.generate_images(prompts, guidance_scale=5.0, seed=0))
 
 
+def test_text_to_image_defaults_to_the_checkpoints_guidance(backend: JanusBackend) -> None:
+    prompts = ["a red circle", "two blue squares left of a triangle"]
+    backend.model.generation_config.guidance_scale = 1.0
+    try:
+        images = backend.generate_images(prompts, seed=0)
+        assert torch.equal(images, backend.generate_images(prompts, guidance_scale=1.0, seed=0))
+        assert not torch.equal(images, backend.generate_images(prompts, guidance_scale=5.0, seed=0))
+    finally:
+        backend.model.generation_config.guidance_scale = 5
+
+
 def test_guidance_merge_matches_transformers_for_scales_above_one() -> None:
     from transformers.generation.logits_process import ClassifierFreeGuidanceLogitsProcessor
 
