@@ -22,8 +22,9 @@ def pretrain_cmd(
     joint_steps: Optional[int] = typer.Option(None, help="Understanding + generation steps."),
     joint_batch_size: Optional[int] = typer.Option(None, help="Images per understanding + generation step."),
     clip_steps: Optional[int] = typer.Option(None, help="CLIP steps."),
-    reconstruction_fraction: float = typer.Option(
-        0.0, help="Share of the joint stage's understanding images shown as their VQ round trip (shipped: 0)."),
+    reconstruction_fraction: Optional[float] = typer.Option(
+        None, help="Share of the joint stage's understanding images shown as the decode of their generation "
+                   "targets (shipped: 0.5)."),
     seed: int = typer.Option(0, help="Seed (the shipped base uses 0)."),
     device: str = typer.Option("cpu", help="cpu (bitwise reproducible) or cuda / cuda:N (seeded, not bitwise reproducible)."),
 ) -> None:
@@ -34,9 +35,11 @@ def pretrain_cmd(
     from .pretrain import PretrainConfig, pretrain
 
     check_device(device)
-    if not 0.0 <= reconstruction_fraction <= 1.0:
-        fail(f"--reconstruction-fraction must be between 0 and 1, got {reconstruction_fraction}.")
-    cfg = PretrainConfig(seed=seed, device=device, reconstruction_fraction=reconstruction_fraction)
+    cfg = PretrainConfig(seed=seed, device=device)
+    if reconstruction_fraction is not None:
+        if not 0.0 <= reconstruction_fraction <= 1.0:
+            fail(f"--reconstruction-fraction must be between 0 and 1, got {reconstruction_fraction}.")
+        cfg.reconstruction_fraction = reconstruction_fraction
     for name, value in (("vq_steps", vq_steps), ("vision_steps", vision_steps), ("joint_steps", joint_steps),
                         ("joint_batch_size", joint_batch_size), ("clip_steps", clip_steps)):
         if value is not None:

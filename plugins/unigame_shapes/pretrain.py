@@ -4,15 +4,17 @@ Deterministic on CPU (seeded; bitwise identical reruns); ``device="cuda"`` runs 
 seeded but not bitwise reproducible. Stages, each a plain supervised loop on the world's own data:
 
 1. VQ autoencoder (the generation decoder): L2-normalised latents and codebook as in Janus/LlamaGen,
-   straight-through, commitment loss, dead-code restarts; reconstruction MSE + L1. Then the decoder alone
-   is refined with encoder and codebook frozen (every image keeps its token ids; reconstructions sharpen).
+   straight-through, commitment loss, dead-code restarts; reconstruction MSE + L1. The generation
+   targets are then fixed (:class:`GenerationTargets`: the encoder's ids with flat background set to one
+   canonical code per background colour), and the decoder alone is refined with encoder and codebook
+   frozen, on both the encoder's own ids and the generation targets.
 2. The SigLIP-style vision tower alone on per-token shape, colour and left-to-right rank labels (a
    discarded linear head). Then understanding and generation jointly (VQ frozen, the vision tower at a
    tenth of the learning rate): vision tower + aligner + Llama on the VQA pairs (answer CE through the
-   backend's own ``answer_loss``), and the generation head on captions -> VQ tokens (10% of captions
-   dropped for classifier-free guidance). Optionally (``reconstruction_fraction``, off in the shipped
-   recipe) a share of the understanding images are their own VQ round trip (the decode of their token
-   ids), so the understander also reads images as the generation decoder draws them.
+   backend's own ``answer_loss``), half of the images shown as the decode of their generation targets
+   (``reconstruction_fraction``), so the understander also reads images as the generator draws them;
+   and the generation head on captions -> generation targets of its own batch of images (10% of
+   captions dropped for classifier-free guidance; the base ships guidance scale 2).
 3. A tiny CLIP (open_clip, custom config) on images and captions: the semantic gate.
 4. The ``attack`` split: PGD (L_inf) against the finished base understander on test images.
 5. Quality figures: PSNR, accuracy on test, and generated-image consistency, written to quality.json.
@@ -60,11 +62,13 @@ class PretrainConfig:
     joint_batch_size: int = 16  # images per joint step; each brings every applicable question
     joint_lr: float = 2e-3
     joint_vision_lr_scale: float = 0.1  # the vision tower's joint learning rate, relative to joint_lr
-    generation_weight: float = 0.5  # weight of the generation CE next to the understanding CE
+    generation_batch_size: int = 32  # captions per joint step for the generation head (their own images)
+    generation_weight: float = 1.0  # weight of the generation CE next to the understanding CE
     segmentation_weight: float = 1.0  # auxiliary per-token scene labels on the vision tower (0 = off)
     caption_weight: float = 1.0  # auxiliary "what is there?" -> caption answers (0 = off)
-    reconstruction_fraction: float = 0.0  # share of understanding images shown as their VQ round trip (0 = off)
+    reconstruction_fraction: float = 0.5  # share of understanding images shown as the decode of their generation targets
     cfg_drop: float = 0.1
+    guidance_scale: float = 2.0  # the base's classifier-free guidance (its generation_config), chosen on val captions
     clip_steps: int = 800
     clip_lr: float = 1e-3
     attack_n: int = 256
@@ -100,6 +104,7 @@ def write_initial_checkpoint(out: Path, cfg: PretrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     model = JanusForConditionalGeneration(config).eval()
     set_generation_defaults(model, tokenizer)
+    model.generation_config.guidance_scale = cfg.guidance_scale
     model.save_pretrained(out)
     processor = build_processor(tokenizer, cfg.image_size, config.vision_config.num_image_tokens)
     processor.use_default_system_prompt = False  # short prompts: the world needs no system prompt
@@ -157,6 +162,45 @@ def vq_psnr(backend, images: Tensor) -> float:  # noqa: ANN001
     out = backend.decoder.decode(backend.encoder.encode(images))
     backend.model.model.vqmodel.train(was)
     return psnr(out, images)
+
+
+def flat_tokens(x: Tensor, patch: int) -> tuple[Tensor, Tensor]:
+    """Per VQ token of ``x`` ``(B, 3, S, S)`` in [0, 1]: whether its ``patch`` x ``patch`` pixels are all
+    background, and the background colour as a 24-bit key (the top-left pixel: no object reaches it)."""
+    background = x[:, :, :1, :1]
+    flat = (F.max_pool2d((x - background).abs().amax(1, keepdim=True), patch) < 1e-3).flatten(1)
+    weights = torch.tensor([65536, 256, 1], device=x.device)
+    key = ((background.flatten(1) * 255).round().long() * weights).sum(-1)
+    return flat, key[:, None].expand_as(flat)
+
+
+class GenerationTargets:
+    """The token ids the generation head learns: the encoder's ids with every flat background token set to
+    one canonical code per background colour (the code the encoder gives such tokens most often).
+
+    The VQ encoder's global attention mixes nearby objects into background tokens, so it spreads flat
+    background over hundreds of codes per colour; a generator sampling among them draws ghost objects.
+    The decoder is refined on both forms (:func:`refine_decoder`), so the encoder's own ids still decode.
+    """
+
+    def __init__(self, backend, world: ShapesWorld, cfg: PretrainConfig, n: int = 1024) -> None:  # noqa: ANN001
+        self.patch = cfg.patch_size
+        counts: dict[int, Tensor] = {}
+        for start in range(0, n, 256):
+            x = _images(world, "train", 57_000_000 + start, min(256, n - start), cfg.device)
+            ids = backend.encoder.encode_tokens(x)
+            flat, key = flat_tokens(x, self.patch)
+            for k in key[flat].unique().tolist():
+                c = torch.bincount(ids[flat & (key == k)].cpu(), minlength=backend.encoder.codebook.vectors.shape[0])
+                counts[k] = counts.get(k, 0) + c
+        self.canonical = {k: int(c.argmax()) for k, c in sorted(counts.items())}
+
+    def __call__(self, x: Tensor, ids: Tensor) -> Tensor:
+        flat, key = flat_tokens(x, self.patch)
+        out = ids.clone()
+        for k, code in self.canonical.items():
+            out[flat & (key == k)] = code
+        return out
 
 
 # --------------------------------------------------------------------------------------------- stage 2
@@ -275,11 +319,12 @@ def joint_rows(samples: list, step: int, seed: int) -> tuple[list[int], list[str
     return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
 
 
-def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # noqa: ANN001
+def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig, targets: GenerationTargets) -> None:  # noqa: ANN001
     """Understanding + generation. Each image is asked all its questions at once (one vision pass, ~4x
     the answers). Two auxiliaries speed up learning and are pretraining-only: a per-token segmentation
     head on the vision tower (discarded afterwards) and "what is there?" -> caption answers, a dense,
-    left-to-right reading of every object that the single-word answers lack."""
+    left-to-right reading of every object that the single-word answers lack. The generation head learns
+    ``targets`` (canonical flat codes) of ``generation_batch_size`` captioned images of its own per step."""
     model = backend.model
     grid = cfg.image_size // cfg.patch_size
     seg_head = torch.nn.Linear(model.config.text_config.hidden_size, 1 + 24).to(cfg.device) if cfg.segmentation_weight > 0 else None
@@ -303,11 +348,10 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
         samples = [world.sample("train", step * n + i) for i in range(n)]
         x = pixels([s.image for s in samples], cfg.device)
         with torch.no_grad():
-            image_ids = backend.encoder.encode_tokens(x)
             x_und = x
-            if cfg.reconstruction_fraction > 0:  # no draw when off: the shipped recipe's random stream is unchanged
+            if cfg.reconstruction_fraction > 0:  # no draw when off
                 pick = torch.rand(n, generator=gen) < cfg.reconstruction_fraction
-                x_und = _mix_reconstructions(backend, x, image_ids, pick)
+                x_und = _mix_reconstructions(backend, x, targets(x, backend.encoder.encode_tokens(x)), pick)
         image_embeds = u.embed_images(x_und)
         index, qs, answers = joint_rows(samples, step, cfg.seed)
         und = u.answer_loss(image_embeds[torch.tensor(index, device=x.device)], qs, answers).mean()
@@ -317,8 +361,13 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
         if seg_head is not None:
             labels = torch.stack([token_labels(s.scene, cfg.image_size, grid) for s in samples]).to(x.device)
             und = und + cfg.segmentation_weight * F.cross_entropy(seg_head(image_embeds).flatten(0, 1), labels.flatten())
-        drop = torch.rand(n, generator=gen) < cfg.cfg_drop  # CPU generator: same draws on any device
-        gen_loss = generation_loss(backend, prompts, [s.caption for s in samples], image_ids, drop)
+        g = cfg.generation_batch_size
+        captioned = [world.sample("train", 40_000_000 + step * g + i) for i in range(g)]
+        with torch.no_grad():
+            xg = pixels([s.image for s in captioned], cfg.device)
+            image_ids = targets(xg, backend.encoder.encode_tokens(xg))
+        drop = torch.rand(g, generator=gen) < cfg.cfg_drop  # CPU generator: same draws on any device
+        gen_loss = generation_loss(backend, prompts, [s.caption for s in captioned], image_ids, drop)
         loss = und + cfg.generation_weight * gen_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -331,15 +380,19 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig) -> None:  # no
 
 
 def _mix_reconstructions(backend, x: Tensor, image_ids: Tensor, pick: Tensor) -> Tensor:  # noqa: ANN001
-    """``x`` with the picked images replaced by their VQ round trip (decode of their own token ids)."""
+    """``x`` with the picked images replaced by the decode of ``image_ids`` (their generation targets)."""
     if not pick.any():
         return x
     rec = backend.decoder.decode(backend.encoder.codebook.lookup(image_ids[pick.to(x.device)]))
     return x.index_put((pick.nonzero().flatten().to(x.device),), rec)
 
 
-def refine_decoder(backend, world: ShapesWorld, cfg: PretrainConfig) -> float:  # noqa: ANN001
-    """Train post_quant_conv + decoder on frozen codes (same token ids), MSE + L1; returns test PSNR."""
+def refine_decoder(backend, world: ShapesWorld, cfg: PretrainConfig,  # noqa: ANN001
+                   targets: GenerationTargets | None = None) -> float:
+    """Train post_quant_conv + decoder on frozen codes (same token ids), MSE + L1; returns test PSNR.
+
+    With ``targets``, every second image of a batch is given as its generation targets (canonical flat
+    codes), so the decoder draws both the encoder's own ids and what the generation head emits."""
     torch.manual_seed(cfg.seed + 3)
     vq = backend.model.model.vqmodel
     params = [*vq.post_quant_conv.parameters(), *vq.decoder.parameters()]
@@ -351,8 +404,10 @@ def refine_decoder(backend, world: ShapesWorld, cfg: PretrainConfig) -> float:  
     test = _images(world, "test", 0, 64, cfg.device)
     for step in range(cfg.decoder_steps):
         x = _images(world, "train", 3_000_000 + step * cfg.batch_size, cfg.batch_size, cfg.device)
-        z = backend.encoder.encode(x)  # unit codes, no gradient
-        out = backend.decoder.decode(z)
+        ids = backend.encoder.encode_tokens(x)  # no gradient
+        if targets is not None:
+            ids = torch.where((torch.arange(len(ids), device=ids.device) % 2 == 1)[:, None], targets(x, ids), ids)
+        out = backend.decoder.decode(backend.encoder.codebook.lookup(ids))
         loss = F.mse_loss(out, x) + 0.5 * F.l1_loss(out, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -509,10 +564,13 @@ def _pretrain(cfg: PretrainConfig, out_dir: Path) -> dict[str, float]:
         backend = load_backend(write_initial_checkpoint(Path(tmp) / "init", cfg), cfg.device)
         psnr_db = train_vq(backend, world, cfg)
         log.info("VQ done: PSNR %.2f dB (%.0f s)", psnr_db, time.time() - t0)
-        log.info("decoder refinement: PSNR %.2f dB (%.0f s)", refine_decoder(backend, world, cfg), time.time() - t0)
+        targets = GenerationTargets(backend, world, cfg)
+        log.info("canonical flat codes per background colour: %s", targets.canonical)
+        log.info("decoder refinement: PSNR %.2f dB (%.0f s)", refine_decoder(backend, world, cfg, targets),
+                 time.time() - t0)
         log.info("vision tower done: shape accuracy %.3f on object tokens (%.0f s)",
                  train_vision(backend, world, cfg), time.time() - t0)
-        train_joint(backend, world, cfg)
+        train_joint(backend, world, cfg, targets)
         log.info("understanding + generation done (%.0f s)", time.time() - t0)
         janus_dir = out_dir / "janus"
         shutil.rmtree(janus_dir, ignore_errors=True)

@@ -139,7 +139,7 @@ def test_joint_rows_ask_every_applicable_question_of_every_image() -> None:
     assert joint_rows(samples, step=3, seed=0) == (index, qs, answers)
 
 
-def test_joint_stage_shows_the_picked_images_through_the_vq_round_trip() -> None:
+def test_joint_stage_shows_the_picked_images_as_the_decode_of_their_tokens() -> None:
     from unigame_shapes.pretrain import _mix_reconstructions, load_backend, pixels
     from unigame_shapes.world import ShapesWorld
 
@@ -150,9 +150,67 @@ def test_joint_stage_shows_the_picked_images_through_the_vq_round_trip() -> None
         mixed = _mix_reconstructions(backend, x, ids, torch.tensor([True, False, True, False]))
         round_trip = backend.decoder.decode(backend.encoder.encode(x))
     assert torch.equal(mixed[[1, 3]], x[[1, 3]])  # unpicked images untouched
-    torch.testing.assert_close(mixed[[0, 2]], round_trip[[0, 2]])  # picked: the decode of their own tokens
+    torch.testing.assert_close(mixed[[0, 2]], round_trip[[0, 2]])  # picked: the decode of the given tokens
     assert (mixed[0] - x[0]).abs().max() > 0.05
     assert _mix_reconstructions(backend, x, ids, torch.zeros(4, dtype=torch.bool)) is x
+
+
+def _targets(backend, n: int = 64):  # noqa: ANN001, ANN202
+    from unigame_shapes.pretrain import GenerationTargets, PretrainConfig
+    from unigame_shapes.world import ShapesWorld
+
+    return GenerationTargets(backend, ShapesWorld(0, image_size=assets.IMAGE_SIZE), PretrainConfig(), n=n)
+
+
+def test_flat_tokens_on_a_known_scene() -> None:
+    from unigame_shapes.pretrain import flat_tokens, pixels
+    from unigame_shapes.world import Obj, Scene, render
+
+    scene = Scene(objects=(Obj("square", "red", "small", 0.25, 0.25),), background="gray")
+    flat, key = flat_tokens(pixels([render(scene, 32), render(Scene((), "navy"), 32)]), patch=4)
+    assert flat.shape == key.shape == (2, 64)
+    grid = flat[0].view(8, 8)
+    covered = ~grid  # the square (half side 0.09 / sqrt 2 of 32 px, centred at pixel 8) covers tokens 1-2 x 1-2
+    assert covered[1:3, 1:3].all() and covered.sum() == 4
+    assert flat[1].all()
+    assert key[0].unique().tolist() == [128 * 65536 + 128 * 256 + 128] and key[1].unique().tolist() == [20 * 65536 + 25 * 256 + 80]
+
+
+def test_generation_targets_give_flat_background_one_code_per_colour() -> None:
+    from unigame_shapes.pretrain import flat_tokens, load_backend, pixels
+    from unigame_shapes.world import BACKGROUNDS, ShapesWorld
+
+    backend = load_backend(assets.WEIGHTS / "janus")
+    targets = _targets(backend)
+    assert len(targets.canonical) == len(BACKGROUNDS)
+    world = ShapesWorld(0, image_size=assets.IMAGE_SIZE)
+    x = pixels([world.sample("test", i).image for i in range(16)] + [world.sample("shift", 0).image])
+    ids = backend.encoder.encode_tokens(x)
+    out = targets(x, ids)
+    flat, key = flat_tokens(x, 4)
+    assert torch.equal(out[~flat], ids[~flat])  # object tokens keep the encoder's ids
+    for k, code in targets.canonical.items():
+        assert (out[flat & (key == k)] == code).all()
+    assert torch.equal(out[-1], ids[-1])  # an unseen (shift) background keeps its own codes
+    assert len(ids[:-1][flat[:-1]].unique()) > len(targets.canonical)  # the encoder's own ids do spread
+
+
+def test_decoder_refinement_sees_both_token_forms(monkeypatch: pytest.MonkeyPatch) -> None:
+    import unigame_shapes.pretrain as module
+    from unigame_shapes.world import ShapesWorld
+
+    backend = module.load_backend(assets.WEIGHTS / "janus")
+    targets = _targets(backend)
+    seen = []
+    real = backend.decoder.decode
+    monkeypatch.setattr(backend.decoder, "decode", lambda z: seen.append(backend.encoder.codebook.nearest(z)) or real(z))
+    cfg = module.PretrainConfig(decoder_steps=1, batch_size=4)
+    world = ShapesWorld(0, image_size=assets.IMAGE_SIZE)
+    module.refine_decoder(backend, world, cfg, targets)
+    x = module._images(world, "train", 3_000_000, 4)
+    ids = backend.encoder.encode_tokens(x)
+    assert torch.equal(seen[0][0::2], ids[0::2]) and torch.equal(seen[0][1::2], targets(x, ids)[1::2])
+    assert not torch.equal(seen[0][1::2], ids[1::2])
 
 
 @pytest.mark.parametrize("fraction", [0.0, 1.0])
@@ -160,13 +218,22 @@ def test_joint_stage_mixes_reconstructions_only_when_asked(fraction: float, monk
     import unigame_shapes.pretrain as module
     from unigame_shapes.world import ShapesWorld
 
-    picks = []
-    real = module._mix_reconstructions
-    monkeypatch.setattr(module, "_mix_reconstructions", lambda b, x, ids, pick: picks.append(pick) or real(b, x, ids, pick))
+    picks, losses = [], []
+    real_mix, real_loss = module._mix_reconstructions, module.generation_loss
+    monkeypatch.setattr(module, "_mix_reconstructions", lambda b, x, ids, pick: picks.append(pick) or real_mix(b, x, ids, pick))
+    monkeypatch.setattr(module, "generation_loss",
+                        lambda b, p, caps, ids, drop: losses.append((caps, ids)) or real_loss(b, p, caps, ids, drop))
     backend = module.load_backend(assets.WEIGHTS / "janus")
-    cfg = module.PretrainConfig(joint_steps=2, joint_batch_size=2, reconstruction_fraction=fraction)
-    module.train_joint(backend, ShapesWorld(0, image_size=assets.IMAGE_SIZE), cfg)
+    targets = _targets(backend, n=16)
+    cfg = module.PretrainConfig(joint_steps=2, joint_batch_size=2, generation_batch_size=3, reconstruction_fraction=fraction)
+    world = ShapesWorld(0, image_size=assets.IMAGE_SIZE)
+    module.train_joint(backend, world, cfg, targets)
     assert [p.tolist() for p in picks] == ([[True, True]] * 2 if fraction else [])
+    captions, ids = losses[1]  # step 1: its own captioned images, as generation targets
+    samples = [world.sample("train", 40_000_000 + 3 + i) for i in range(3)]
+    assert captions == [s.caption for s in samples] and ids.shape == (3, 64)
+    x = module.pixels([s.image for s in samples])
+    torch.testing.assert_close(ids, targets(x, backend.encoder.encode_tokens(x)))
 
 
 def test_pretrain_is_deterministic(tmp_path: Path) -> None:
