@@ -29,8 +29,9 @@ def _score(cfg, adapter: Path | None, eval_samples: int, captions: int) -> dict[
     if adapter is not None:
         load_adapter(backend, adapter)
     metrics = dict(evaluate_backend(backend, ["shapes"], data_root=None, limit=eval_samples * 3, batch_size=64)["shapes"].metrics)
-    if captions:  # the consistency limit counts questions: about four per generated image
-        consistency = evaluate_backend(backend, ["consistency"], data_root=None, limit=4 * captions, batch_size=32)
+    if captions:  # every question of ``captions`` generated images (a --limit would count questions)
+        consistency = evaluate_backend(backend, ["consistency"], data_root=None, limit=None, batch_size=32,
+                                       suite_options=[f"consistency.captions={captions}"])
         metrics["agreement"] = consistency["consistency"].metrics["agreement"]
     return {k: float(v) for k, v in metrics.items() if k in METRICS}
 

@@ -173,10 +173,11 @@ def _run_suites(backend: Backend, runs: Sequence[SuiteRun], *, limit: int | None
 
 
 def evaluate_backend(backend: Backend, suite_names: Sequence[str], *, data_root: Path | None, limit: int | None,
-                     batch_size: int) -> dict[str, SuiteResult]:
-    """Score an already-loaded backend (e.g. before and after training); every suite's data is checked first."""
+                     batch_size: int, suite_options: Sequence[str] = ()) -> dict[str, SuiteResult]:
+    """Score an already-loaded backend (e.g. before and after training); every suite's data is checked first.
+    ``suite_options`` are ``SUITE.OPTION=VALUE`` strings, as ``unigame eval -O`` takes them."""
     enable_offline()
-    runs = prepare_suites(suite_names, data_root)
+    runs = prepare_suites(suite_names, data_root, suite_options)
     check_capabilities(backend, runs)
     return _run_suites(backend, runs, limit=limit, batch_size=batch_size)[0]
 

@@ -302,3 +302,16 @@ def test_attack_file_bytes_do_not_depend_on_the_clock(tmp_path: Path) -> None:
         assert {i.date_time for i in zf.infolist()} == {(1980, 1, 1, 0, 0, 0)}  # no timestamp of the run
     loaded = np.load(tmp_path / "a.npz")
     assert (loaded["images"] == arrays["images"]).all() and loaded["answers"].tolist() == ["yes", "two"]
+
+
+def test_ablation_scores_consistency_on_the_asked_number_of_captions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from unigame_core.config import build_config
+    from unigame_janus.backend import JanusBackend
+    from unigame_shapes.study import _score
+
+    prompts: list[str] = []
+    real = JanusBackend.generate_images
+    monkeypatch.setattr(JanusBackend, "generate_images", lambda self, p, **kw: prompts.extend(p) or real(self, p, **kw))
+    scores = _score(build_config(None, None, ["train.eval_suites=[]"]), None, eval_samples=4, captions=3)
+    assert len(prompts) == 3  # three images, every one of their questions (not a question count)
+    assert 0.0 <= scores["agreement"] <= 1.0 and "test_accuracy" in scores
