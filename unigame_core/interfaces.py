@@ -137,6 +137,12 @@ class Understander(ABC):
         """Batched greedy answers (KV cache), one string per sample."""
 
 
+def checkpoint_guidance(model: Any, default: float = 5.0) -> float:
+    """The classifier-free guidance scale a checkpoint ships (``model.generation_config.guidance_scale``),
+    else ``default``: what ``Backend.generate_images(guidance_scale=None)`` uses."""
+    return float(getattr(getattr(model, "generation_config", None), "guidance_scale", None) or default)
+
+
 class Backend(ABC):
     """One model's weights and the roles it plays. Built as ``Backend(config, device=..., dtype=...)``."""
 

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from unigame_core.errors import CapabilityError, ConfigError
-from unigame_core.interfaces import Backend
+from unigame_core.interfaces import Backend, checkpoint_guidance
 
 from .loading import build_random, load_model, load_processor
 from .movq import MoVQ, pin_eval
@@ -192,6 +192,6 @@ class Emu3Backend(Backend):
         from .text_to_image import generate_images
 
         if guidance_scale is None:
-            guidance_scale = float(getattr(self._model.generation_config, "guidance_scale", None) or 5.0)
+            guidance_scale = checkpoint_guidance(self._model)
         return generate_images(self._model, self.processor, self._decoder, prompts, size=self._image_size,
                                guidance_scale=guidance_scale, seed=seed, negative_prompt=self.settings.negative_prompt)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from unigame_core.errors import ConfigError
-from unigame_core.interfaces import Backend
+from unigame_core.interfaces import Backend, checkpoint_guidance
 
 from .loading import build_random, load_model, load_processor
 from .preprocess import JanusImageTransform, PixelNormalizer
@@ -160,7 +160,7 @@ class JanusBackend(Backend):
         from transformers import LogitsProcessorList
 
         if guidance_scale is None:
-            guidance_scale = float(self._model.generation_config.guidance_scale or 5.0)
+            guidance_scale = checkpoint_guidance(self._model)
 
         texts = [self.processor.apply_chat_template([{"role": "user", "content": [{"type": "text", "text": p}]}],
                                                     add_generation_prompt=True) for p in prompts]

@@ -186,12 +186,13 @@ class GenerationTargets:
     def __init__(self, backend, world: ShapesWorld, cfg: PretrainConfig, n: int = 1024) -> None:  # noqa: ANN001
         self.patch = cfg.patch_size
         counts: dict[int, Tensor] = {}
+        k_codes = backend.encoder.codebook.vectors.shape[0]
         for start in range(0, n, 256):
             x = _images(world, "train", 57_000_000 + start, min(256, n - start), cfg.device)
             ids = backend.encoder.encode_tokens(x)
             flat, key = flat_tokens(x, self.patch)
             for k in key[flat].unique().tolist():
-                c = torch.bincount(ids[flat & (key == k)].cpu(), minlength=backend.encoder.codebook.vectors.shape[0])
+                c = torch.bincount(ids[flat & (key == k)].cpu(), minlength=k_codes)
                 counts[k] = counts.get(k, 0) + c
         self.canonical = {k: int(c.argmax()) for k, c in sorted(counts.items())}
 
