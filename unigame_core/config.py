@@ -120,7 +120,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         if preset.exists():
             p = preset
         else:
-            raise ConfigError(f"Config file '{path}' does not exist.", "Pass a YAML file or a preset name such as 'ablations/full'.")
+            raise ConfigError(
+                f"Config file '{path}' does not exist.", "Pass a YAML file or a preset name such as 'ablations/full'."
+            )
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -146,7 +148,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in top.items():
-        merged[key] = _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            _deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -167,7 +171,10 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
     if path.is_dir():
         cfg_file = path / "config.json"
         if not cfg_file.exists():
-            raise ConfigError(f"Model folder '{path}' has no config.json.", "Point --model at a checkpoint folder saved with save_pretrained.")
+            raise ConfigError(
+                f"Model folder '{path}' has no config.json.",
+                "Point --model at a checkpoint folder saved with save_pretrained.",
+            )
         model_type = json.loads(cfg_file.read_text()).get("model_type", "")
         for name in backends.names():
             entry = backends.get(name)
@@ -203,7 +210,9 @@ def validate_component(node: Any, registry: Registry, key: str) -> DictConfig:
     options = {k: v for k, v in dict(node).items() if k != "name"}
     if entry.config is None:
         if options:
-            raise ConfigError(f"Invalid configuration key '{key}.{next(iter(options))}': {key} '{name}' takes no options.")
+            raise ConfigError(
+                f"Invalid configuration key '{key}.{next(iter(options))}': {key} '{name}' takes no options."
+            )
         return OmegaConf.create({"name": name})
     try:
         typed = OmegaConf.merge(OmegaConf.structured(entry.config), options)
@@ -239,7 +248,9 @@ def build_config(
     backend_node = dict(cfg.backend)
     backend_node.setdefault("name", backend_name)
     if backend_node["name"] != backend_name:
-        raise ConfigError(f"backend.name '{backend_node['name']}' does not match model '{chosen}' (backend '{backend_name}').")
+        raise ConfigError(
+            f"backend.name '{backend_node['name']}' does not match model '{chosen}' (backend '{backend_name}')."
+        )
     cfg.backend = backend_node
     registries = {k: getattr(plugins, v)() for k, v in COMPONENTS.items()}
     for key, registry in registries.items():
@@ -265,7 +276,9 @@ def _check_values(cfg: DictConfig) -> None:
     ]
     for ok, key, expected in checks:
         if not ok:
-            raise ConfigError(f"Invalid configuration key '{key}': must be {expected}, got {OmegaConf.select(cfg, key)!r}.")
+            raise ConfigError(
+                f"Invalid configuration key '{key}': must be {expected}, got {OmegaConf.select(cfg, key)!r}."
+            )
 
 
 def to_yaml(cfg: DictConfig) -> str:

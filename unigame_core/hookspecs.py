@@ -28,7 +28,8 @@ def unigame_register_backends(backends: Registry) -> None:
     ``backends.alias("my-model-7b", name, defaults={"backend": {"checkpoint": "org/My-Model-7B"}})``.
     ``model_types`` lists the ``config.json`` model types a local checkpoint folder may declare to be
     loaded by this backend; ``defaults={...}`` (a nested run-config mapping) applies to every model of
-    this backend, aliases and checkpoint folders alike, under the alias's own defaults. The builder is called as ``BackendClass(config_instance, device=..., dtype=...)``.
+    this backend, aliases and checkpoint folders alike, under the alias's own defaults. The builder is
+    called as ``BackendClass(config_instance, device=..., dtype=...)``.
     """
 
 
@@ -64,7 +65,8 @@ def unigame_register_schedules(schedules: Registry) -> None:
     """Register game schedules (how the min-max updates alternate).
 
     Fires when the game is built. ``schedules.add(name, "module:ScheduleClass", config=...)``; the
-    class implements ``unigame_core.interfaces.GameSchedule`` and is built as ``ScheduleClass(cfg, beta=game.beta, total_steps=train.steps)``.
+    class implements ``unigame_core.interfaces.GameSchedule`` and is built as
+    ``ScheduleClass(cfg, beta=game.beta, total_steps=train.steps)``.
     """
 
 

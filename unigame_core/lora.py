@@ -16,18 +16,24 @@ log = logging.getLogger(__name__)
 
 def attach_lora(backend: Backend, r: int, alpha: int, dropout: float) -> tuple[PeftModel, list[torch.nn.Parameter]]:
     """Inject LoRA adapters in place into ``backend.model``; returns the PeftModel and the fp32 trainables."""
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=backend.lora_target_modules(), bias="none")
+    config = LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=backend.lora_target_modules(), bias="none"
+    )
     peft_model = get_peft_model(backend.model, config, autocast_adapter_dtype=True)
     return peft_model, _fp32_trainables(peft_model)
 
 
-def load_adapter(backend: Backend, path: str | Path, trainable: bool = False) -> tuple[PeftModel, list[torch.nn.Parameter]]:
+def load_adapter(
+    backend: Backend, path: str | Path, trainable: bool = False
+) -> tuple[PeftModel, list[torch.nn.Parameter]]:
     """Load a PEFT adapter (a run directory's ``adapter/`` or the folder itself) into ``backend.model``."""
     folder = Path(path)
     if (folder / "adapter" / "adapter_config.json").exists():
         folder = folder / "adapter"
     if not (folder / "adapter_config.json").exists():
-        raise DataError(f"No PEFT adapter found in '{path}'.", "Pass a run directory (with adapter/) or an adapter folder.")
+        raise DataError(
+            f"No PEFT adapter found in '{path}'.", "Pass a run directory (with adapter/) or an adapter folder."
+        )
     peft_model = PeftModel.from_pretrained(backend.model, str(folder), is_trainable=trainable)
     params = _fp32_trainables(peft_model) if trainable else []
     if not trainable:

@@ -184,8 +184,15 @@ class _Roles(SharedTokenEncoder, Decoder, Understander):
 
 
 class FakeBackend(Backend):
-    def __init__(self, settings: Any = None, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
-        s = settings if isinstance(settings, FakeSettings) else FakeSettings(**{k: v for k, v in dict(settings or {}).items() if k != "name"})
+
+    def __init__(
+        self, settings: Any = None, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+    ) -> None:
+        s = (
+            settings
+            if isinstance(settings, FakeSettings)
+            else FakeSettings(**{k: v for k, v in dict(settings or {}).items() if k != "name"})
+        )
         torch.manual_seed(s.seed)
         self.settings = s
         self._model = FakeUMM(s).to(device=device, dtype=dtype)
@@ -224,7 +231,8 @@ class FakeVQA(Dataset):
         name = list(COLOURS)[int(torch.randint(len(COLOURS), (1,), generator=g))]
         img = torch.zeros(3, self.size, self.size, dtype=torch.uint8)
         x, y = (int(v) for v in torch.randint(0, self.size // 2, (2,), generator=g))
-        img[:, y:y + self.size // 2, x:x + self.size // 2] = torch.tensor(COLOURS[name], dtype=torch.uint8)[:, None, None]
+        half = self.size // 2
+        img[:, y:y + half, x:x + half] = torch.tensor(COLOURS[name], dtype=torch.uint8)[:, None, None]
         return {"id": f"fake-{i}", "image": img, "question": "what color is the square?", "answer": name}
 
 

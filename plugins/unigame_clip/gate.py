@@ -58,7 +58,8 @@ class ClipGate(Validator):
 
     @torch.no_grad()
     def embed_images(self, pixels: Tensor) -> Tensor:
-        x = F.interpolate(pixels.float().to(self.device), size=self.size, mode="bicubic", align_corners=False).clamp(0, 1)
+        x = F.interpolate(pixels.float().to(self.device), size=self.size, mode="bicubic", align_corners=False)
+        x = x.clamp(0, 1)
         return F.normalize(self.model.encode_image((x - self.mean) / self.std).float(), dim=-1)
 
     @torch.no_grad()
@@ -85,9 +86,20 @@ def write_model_config(path: Path, *, embed_dim: int, image_size: int, patch: in
     """Write an open_clip model config JSON for a small custom CLIP (tests, the shapes world)."""
     cfg = {
         "embed_dim": embed_dim,
-        "vision_cfg": {"image_size": image_size, "layers": layers, "width": width, "patch_size": patch, "head_width": 32},
-        "text_cfg": {"context_length": context, "vocab_size": vocab, "width": text_width, "heads": max(1, text_width // 32),
-                     "layers": text_layers},
+        "vision_cfg": {
+            "image_size": image_size,
+            "layers": layers,
+            "width": width,
+            "patch_size": patch,
+            "head_width": 32,
+        },
+        "text_cfg": {
+            "context_length": context,
+            "vocab_size": vocab,
+            "width": text_width,
+            "heads": max(1, text_width // 32),
+            "layers": text_layers,
+        },
     }
     path.write_text(json.dumps(cfg, indent=2))
     return path

@@ -9,9 +9,10 @@ go through lm-eval like every other task.
 
 Attack: by default the FIXED split the shapes plugin ships (test images perturbed once by PGD in pixel
 space against the base model; the same images for every model evaluated, so before/after numbers are
-comparable). ``attack=adaptive`` instead runs the shared-token attack of the UniGame threat model. ``z = encode(x)``; ``delta`` (bounded per
-token by ``eps * ||z_i||``, like the perturber) takes ``attack_steps`` normalised-gradient ascent steps
-on the understander's answer loss through the model's own decoder; the image is ``decode(z + delta)``.
+comparable). ``attack=adaptive`` instead runs the shared-token attack of the UniGame threat model.
+``z = encode(x)``; ``delta`` (bounded per token by ``eps * ||z_i||``, like the perturber) takes
+``attack_steps`` normalised-gradient ascent steps on the understander's answer loss through the model's
+own decoder; the image is ``decode(z + delta)``.
 """
 
 from __future__ import annotations

@@ -92,7 +92,9 @@ class JanusBackend(Backend):
         image = self.processor.image_processor
         self._image_size = int(image.size["height"])
         if self._image_size != vision.image_size:
-            raise ConfigError(f"Processor image size {self._image_size} does not match the model's {vision.image_size}.")
+            raise ConfigError(
+                f"Processor image size {self._image_size} does not match the model's {vision.image_size}."
+            )
         self.tokenizer = self.processor.tokenizer
         self.normalize = PixelNormalizer(image.image_mean, image.image_std).to(self.device)
         self.background = tuple(image.background_color)
@@ -101,7 +103,9 @@ class JanusBackend(Backend):
         codebook = Codebook(model.model.vqmodel)
         grid = vision.image_size // vision.patch_size
         system = s.system_prompt if s.system_prompt is not None else self._default_system_prompt()
-        prompts = PromptBuilder(self.tokenizer, ChatLayout.from_processor(self.processor), system, vision.num_image_tokens)
+        prompts = PromptBuilder(
+            self.tokenizer, ChatLayout.from_processor(self.processor), system, vision.num_image_tokens
+        )
         self._encoder = JanusVQEncoder(model.model.vqmodel, codebook, self.normalize, precision, grid)
         self._decoder = JanusVQDecoder(model.model.vqmodel, codebook, precision, grid, s.straight_through)
         self._understander = JanusUnderstander(model, prompts, self.normalize, precision, s.max_new_tokens)

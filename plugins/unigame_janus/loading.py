@@ -25,7 +25,11 @@ _HINT = ("Download it first (`hf download {ckpt}`), point --model at a local che
 
 def hub_kwargs(settings: JanusSettings) -> dict[str, Any]:
     """The hub settings every ``from_pretrained`` call gets (HF_HUB_OFFLINE is honoured by transformers)."""
-    return {"revision": settings.revision, "cache_dir": settings.cache_dir, "local_files_only": settings.local_files_only}
+    return {
+        "revision": settings.revision,
+        "cache_dir": settings.cache_dir,
+        "local_files_only": settings.local_files_only,
+    }
 
 
 def source(settings: JanusSettings) -> str:

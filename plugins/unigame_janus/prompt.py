@@ -76,7 +76,9 @@ class PromptBuilder:
         else:
             if len(answers) != len(questions):
                 raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
-            targets = [ids + [self.eos_id] for ids in self._encode([f"{lay.answer_prefix}{a.strip()}" for a in answers])]
+            targets = [
+                ids + [self.eos_id] for ids in self._encode([f"{lay.answer_prefix}{a.strip()}" for a in answers])
+            ]
         rows = [self.prefix_ids + p + t for p, t in zip(prompts, targets)]
         width = max(len(r) for r in rows)
         ids = torch.tensor([[self.pad_id] * (width - len(r)) + r for r in rows], dtype=torch.long)

@@ -66,7 +66,8 @@ class JanusVQEncoder(SharedTokenEncoder):
 
     def __init__(self, vqmodel: Any, codebook: Codebook, normalize: PixelNormalizer, precision: Precision,
                  grid: int) -> None:
-        self.vqmodel, self.codebook, self.normalize, self.precision, self.grid = vqmodel, codebook, normalize, precision, grid
+        self.vqmodel, self.codebook, self.normalize = vqmodel, codebook, normalize
+        self.precision, self.grid = precision, grid
 
     @property
     def token_shape(self) -> tuple[int, int]:

@@ -16,17 +16,25 @@ study_app = typer.Typer(help="Studies on the shapes world.", no_args_is_help=Tru
 @shapes_app.command("pretrain")
 @user_errors
 def pretrain_cmd(
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder to write (default: the shipped weights)."),
+    output: Optional[Path] = typer.Option(
+        None, "--output", "-o", help="Folder to write (default: the shipped weights)."
+    ),
     vq_steps: Optional[int] = typer.Option(None, help="VQ autoencoder steps."),
-    vision_steps: Optional[int] = typer.Option(None, help="Vision tower steps (per-token labels) before the joint stage."),
+    vision_steps: Optional[int] = typer.Option(
+        None, help="Vision tower steps (per-token labels) before the joint stage."
+    ),
     joint_steps: Optional[int] = typer.Option(None, help="Understanding + generation steps."),
     joint_batch_size: Optional[int] = typer.Option(None, help="Images per understanding + generation step."),
     clip_steps: Optional[int] = typer.Option(None, help="CLIP steps."),
     reconstruction_fraction: Optional[float] = typer.Option(
-        None, help="Share of the joint stage's understanding images shown as the decode of their generation "
-                   "targets (shipped: 0.5)."),
+        None,
+        help="Share of the joint stage's understanding images shown as the decode of their generation "
+        "targets (shipped: 0.5).",
+    ),
     seed: int = typer.Option(0, help="Seed (the shipped base uses 0)."),
-    device: str = typer.Option("cpu", help="cpu (bitwise reproducible) or cuda / cuda:N (seeded, not bitwise reproducible)."),
+    device: str = typer.Option(
+        "cpu", help="cpu (bitwise reproducible) or cuda / cuda:N (seeded, not bitwise reproducible)."
+    ),
 ) -> None:
     """Re-make the shipped base model, CLIP and attack split from scratch (deterministic on CPU)."""
     from unigame_core.cli.common import fail, out

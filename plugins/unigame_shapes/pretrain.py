@@ -66,7 +66,8 @@ class PretrainConfig:
     generation_weight: float = 1.0  # weight of the generation CE next to the understanding CE
     segmentation_weight: float = 1.0  # auxiliary per-token scene labels on the vision tower (0 = off)
     caption_weight: float = 1.0  # auxiliary "what is there?" -> caption answers (0 = off)
-    reconstruction_fraction: float = 0.5  # share of understanding images shown as the decode of their generation targets
+    # share of understanding images shown as the decode of their generation targets
+    reconstruction_fraction: float = 0.5
     cfg_drop: float = 0.1
     guidance_scale: float = 2.0  # the base's classifier-free guidance (its generation_config), chosen on val captions
     clip_steps: int = 800
@@ -223,7 +224,8 @@ class CaptionPrompts:
         return ids.masked_fill(blank, self.pad), mask
 
 
-def generation_loss(backend, prompts: CaptionPrompts, captions: list[str], image_ids: Tensor, drop: Tensor) -> Tensor:  # noqa: ANN001
+def generation_loss(backend, prompts: CaptionPrompts, captions: list[str],  # noqa: ANN001
+                    image_ids: Tensor, drop: Tensor) -> Tensor:
     """Teacher-forced CE of the generation head on the image tokens of each caption's image."""
     model = backend.model
     ids, mask = (t.to(image_ids.device) for t in prompts(captions, drop))
@@ -286,7 +288,9 @@ def train_vision(backend, world: ShapesWorld, cfg: PretrainConfig) -> float:  # 
     vision.requires_grad_(True).train()
     params = [*vision.parameters(), *head.parameters()]
     opt = torch.optim.AdamW(params, lr=cfg.vision_lr, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.vision_lr, total_steps=max(cfg.vision_steps, 1), pct_start=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.vision_lr, total_steps=max(cfg.vision_steps, 1), pct_start=0.05
+    )
     right = total = 0
     for step in range(cfg.vision_steps):
         samples = [world.sample("train", 20_000_000 + step * cfg.batch_size + i) for i in range(cfg.batch_size)]
@@ -328,7 +332,11 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig, targets: Gener
     ``targets`` (canonical flat codes) of ``generation_batch_size`` captioned images of its own per step."""
     model = backend.model
     grid = cfg.image_size // cfg.patch_size
-    seg_head = torch.nn.Linear(model.config.text_config.hidden_size, 1 + 24).to(cfg.device) if cfg.segmentation_weight > 0 else None
+    seg_head = (
+        torch.nn.Linear(model.config.text_config.hidden_size, 1 + 24).to(cfg.device)
+        if cfg.segmentation_weight > 0
+        else None
+    )
     named = [(n, p) for n, p in model.named_parameters() if not n.startswith("model.vqmodel.")]
     trainable = [p for _, p in named]
     for p in trainable:
@@ -339,7 +347,9 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig, targets: Gener
     vision = [p for n, p in named if n.startswith("model.vision_model.")]
     rest = [p for n, p in named if not n.startswith("model.vision_model.")]
     lrs = [cfg.joint_lr * cfg.joint_vision_lr_scale, cfg.joint_lr]
-    opt = torch.optim.AdamW([{"params": vision, "lr": lrs[0]}, {"params": [*rest, *extra], "lr": lrs[1]}], weight_decay=0.01)
+    opt = torch.optim.AdamW(
+        [{"params": vision, "lr": lrs[0]}, {"params": [*rest, *extra], "lr": lrs[1]}], weight_decay=0.01
+    )
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lrs, total_steps=cfg.joint_steps, pct_start=0.05)
     prompts = CaptionPrompts(backend.processor)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
@@ -361,7 +371,9 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig, targets: Gener
                                                            [s.caption for s in samples]).mean()
         if seg_head is not None:
             labels = torch.stack([token_labels(s.scene, cfg.image_size, grid) for s in samples]).to(x.device)
-            und = und + cfg.segmentation_weight * F.cross_entropy(seg_head(image_embeds).flatten(0, 1), labels.flatten())
+            und = und + cfg.segmentation_weight * F.cross_entropy(
+                seg_head(image_embeds).flatten(0, 1), labels.flatten()
+            )
         g = cfg.generation_batch_size
         captioned = [world.sample("train", 40_000_000 + step * g + i) for i in range(g)]
         with torch.no_grad():
@@ -376,7 +388,13 @@ def train_joint(backend, world: ShapesWorld, cfg: PretrainConfig, targets: Gener
         opt.step()
         sched.step()
         if (step + 1) % 100 == 0:
-            log.info("joint %d/%d understanding CE %.3f generation CE %.3f", step + 1, cfg.joint_steps, und.item(), gen_loss.item())
+            log.info(
+                "joint %d/%d understanding CE %.3f generation CE %.3f",
+                step + 1,
+                cfg.joint_steps,
+                und.item(),
+                gen_loss.item(),
+            )
     model.requires_grad_(False).eval()
 
 
@@ -415,7 +433,9 @@ def refine_decoder(backend, world: ShapesWorld, cfg: PretrainConfig,  # noqa: AN
         opt.step()
         sched.step()
         if (step + 1) % 100 == 0:
-            log.info("decoder %d/%d loss %.4f psnr %.2f", step + 1, cfg.decoder_steps, loss.item(), vq_psnr(backend, test))
+            log.info(
+                "decoder %d/%d loss %.4f psnr %.2f", step + 1, cfg.decoder_steps, loss.item(), vq_psnr(backend, test)
+            )
     for p in params:
         p.requires_grad_(False)
     vq.eval()
@@ -434,8 +454,9 @@ def train_clip(world: ShapesWorld, cfg: PretrainConfig, out_dir: Path) -> Path:
     torch.manual_seed(cfg.seed + 2)
     model = open_clip.create_model(assets.CLIP_NAME, pretrained=None).to(cfg.device)
     tokenizer = open_clip.get_tokenizer(assets.CLIP_NAME)
-    mean = torch.tensor(model.visual.image_mean or (0.48145466, 0.4578275, 0.40821073), device=cfg.device).view(1, 3, 1, 1)
-    std = torch.tensor(model.visual.image_std or (0.26862954, 0.26130258, 0.27577711), device=cfg.device).view(1, 3, 1, 1)
+    mean = model.visual.image_mean or (0.48145466, 0.4578275, 0.40821073)
+    std = model.visual.image_std or (0.26862954, 0.26130258, 0.27577711)
+    mean, std = (torch.tensor(v, device=cfg.device).view(1, 3, 1, 1) for v in (mean, std))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.clip_lr, weight_decay=0.1)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.clip_steps)
     model.train()
@@ -521,7 +542,9 @@ def consistency(backend, world: ShapesWorld, n: int, seed: int = 0) -> float:  #
         images = backend.generate_images([c for c, _ in part], seed=seed + start)
         for img, (_, scene) in zip(images, part):
             qa = caption_questions(scene)
-            preds = backend.understander.generate(img[None].expand(len(qa), -1, -1, -1), [q for q, _ in qa], max_new_tokens=3)
+            preds = backend.understander.generate(
+                img[None].expand(len(qa), -1, -1, -1), [q for q, _ in qa], max_new_tokens=3
+            )
             right += sum(p.strip().lower() == a for p, (_, a) in zip(preds, qa))
             total += len(qa)
     return right / max(total, 1)
@@ -583,7 +606,9 @@ def _pretrain(cfg: PretrainConfig, out_dir: Path) -> dict[str, float]:
     quality = measure(backend, world, cfg)
     from .attack import attack_samples
 
-    quality["accuracy_attack"] = accuracy(backend, [(s.image, s.question, s.answer) for s in attack_samples(out_dir / assets.ATTACK_FILE.name)])
+    quality["accuracy_attack"] = accuracy(
+        backend, [(s.image, s.question, s.answer) for s in attack_samples(out_dir / assets.ATTACK_FILE.name)]
+    )
     quality["seconds"] = round(time.time() - t0)
     (out_dir / assets.QUALITY_FILE.name).write_text(json.dumps({"config": asdict(cfg), "quality": quality}, indent=2))
     log.info("quality: %s", quality)

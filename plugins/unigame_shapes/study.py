@@ -28,7 +28,9 @@ def _score(cfg, adapter: Path | None, eval_samples: int, captions: int) -> dict[
     backend = build.build_backend(cfg, build.placement(cfg.train.device, cfg.train.precision))
     if adapter is not None:
         load_adapter(backend, adapter)
-    metrics = dict(evaluate_backend(backend, ["shapes"], data_root=None, limit=eval_samples * 3, batch_size=64)["shapes"].metrics)
+    metrics = dict(
+        evaluate_backend(backend, ["shapes"], data_root=None, limit=eval_samples * 3, batch_size=64)["shapes"].metrics
+    )
     if captions:  # every question of ``captions`` generated images (a --limit would count questions)
         consistency = evaluate_backend(backend, ["consistency"], data_root=None, limit=None, batch_size=32,
                                        suite_options=[f"consistency.captions={captions}"])
@@ -87,7 +89,9 @@ def plot(results: dict[str, list[dict[str, float]]], path: Path) -> None:
     fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.5), sharey=False)
     for ax, metric in zip(axes, METRICS):
         means = [100 * statistics.mean([r.get(metric, float("nan")) for r in results[row]]) for row in rows]
-        stds = [100 * statistics.stdev([r[metric] for r in results[row]]) if len(results[row]) > 1 else 0.0 for row in rows]
+        stds = [
+            100 * statistics.stdev([r[metric] for r in results[row]]) if len(results[row]) > 1 else 0.0 for row in rows
+        ]
         ax.bar(range(len(rows)), means, yerr=stds, capsize=3, color="#4c72b0")
         ax.set_xticks(range(len(rows)), rows, rotation=60, ha="right", fontsize=8)
         ax.set_title(metric.replace("_", " "))

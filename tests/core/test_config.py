@@ -96,10 +96,18 @@ def test_backend_defaults_apply_to_aliases_names_and_folders(tmp_path: Path) -> 
     from unigame_core.registry import Registry
 
     reg: Registry = Registry("backend")
-    reg.add("b", "json:dumps", model_types=("bt",), defaults={"game": {"hardness_reference": "round_trip"}, "backend": {"k": 1}})
+    reg.add(
+        "b",
+        "json:dumps",
+        model_types=("bt",),
+        defaults={"game": {"hardness_reference": "round_trip"}, "backend": {"k": 1}},
+    )
     reg.alias("b-big", "b", defaults={"backend": {"checkpoint": "org/big", "k": 2}})
     assert resolve_model("b", reg) == ("b", {"game": {"hardness_reference": "round_trip"}, "backend": {"k": 1}})
-    assert resolve_model("b-big", reg)[1] == {"game": {"hardness_reference": "round_trip"}, "backend": {"k": 2, "checkpoint": "org/big"}}
+    assert resolve_model("b-big", reg)[1] == {
+        "game": {"hardness_reference": "round_trip"},
+        "backend": {"k": 2, "checkpoint": "org/big"},
+    }
     (tmp_path / "config.json").write_text('{"model_type": "bt"}')
     assert resolve_model(str(tmp_path), reg)[1]["backend"] == {"k": 1, "checkpoint": str(tmp_path)}
 

@@ -44,7 +44,10 @@ def test_corrupt_and_truncated_images_name_the_file(tmp_path: Path) -> None:
 def test_jsonl_source_skips_or_fails_on_bad_images(tmp_path: Path) -> None:
     write_image(tmp_path / "a.png")
     (tmp_path / "bad.png").write_bytes(b"junk")
-    rows = [{"image": "a.png", "question": "q1", "answer": "x"}, {"image": "bad.png", "question": "q2", "answers": ["y", "z", "y"]}]
+    rows = [
+        {"image": "a.png", "question": "q1", "answer": "x"},
+        {"image": "bad.png", "question": "q2", "answers": ["y", "z", "y"]},
+    ]
     f = tmp_path / "train.jsonl"
     f.write_text("\n".join(json.dumps(r) for r in rows))
     ds = jsonl_dataset(str(f))
@@ -64,7 +67,10 @@ def test_vqav2_training_layout(tmp_path: Path) -> None:
     (tmp_path / "v2_OpenEnded_mscoco_train2014_questions.json").write_text(
         json.dumps({"questions": [{"image_id": 42, "question": "what?", "question_id": 7}]}))
     (tmp_path / "v2_mscoco_train2014_annotations.json").write_text(
-        json.dumps({"annotations": [{"question_id": 7, "image_id": 42, "multiple_choice_answer": "cat", "answers": []}]}))
+        json.dumps(
+            {"annotations": [{"question_id": 7, "image_id": 42, "multiple_choice_answer": "cat", "answers": []}]}
+        )
+    )
     ds = vqav2_dataset(str(tmp_path))
     assert len(ds) == 1 and ds[0]["answer"] == "cat" and ds[0]["image"].shape[0] == 3
     with pytest.raises(DataError, match="v2_OpenEnded_mscoco_val2014_questions.json"):

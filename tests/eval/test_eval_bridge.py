@@ -86,7 +86,9 @@ def test_unreadable_image_answers_the_sentinel(script: Any, caplog: pytest.LogCa
     calls = script(backend, lambda q: "fine")
     lm = UnigameLM(backend, batch_size=8)
     with caplog.at_level(logging.WARNING):
-        answers = lm.generate_until([_request(0, _png((1, 1, 1))), _request(1, b"garbage"), _request(2, _png((2, 2, 2)))])
+        answers = lm.generate_until(
+            [_request(0, _png((1, 1, 1))), _request(1, b"garbage"), _request(2, _png((2, 2, 2)))]
+        )
     assert answers == ["fine", UNREADABLE, "fine"] and calls == [(2, 3)]
     assert lm.stats.unreadable == 1 and "task/1" in caplog.text
     with pytest.raises(CapabilityError, match="without an image"):

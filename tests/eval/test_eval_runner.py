@@ -30,7 +30,9 @@ def _eval(*args: str) -> Any:
 @pytest.mark.usefixtures("fake_plugins")
 def test_eval_official_suites_writes_results_predictions_and_table(data_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = _eval("--suite", "vqav2,mmmu,pope", "--data-root", str(data_root), "--batch-size", "4", "--output", str(out))
+    result = _eval(
+        "--suite", "vqav2,mmmu,pope", "--data-root", str(data_root), "--batch-size", "4", "--output", str(out)
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "results.json").read_text())
     assert doc["schema_version"] == 1 and doc["model"] == "fake-tiny" and doc["adapter"] is None
@@ -62,7 +64,8 @@ def test_second_run_is_served_from_the_cache_keyed_by_model_and_data(data_root: 
     assert len(list(eval_cache.glob("pope-*.sqlite"))) == 1
     other = tmp_path / "pope-copy"
     shutil.copytree(data_root / "pope", other / "pope")
-    assert _eval("--suite", "pope", "--data-root", str(other), "--limit", "3", "--output", str(tmp_path / "c")).exit_code == 0
+    third = _eval("--suite", "pope", "--data-root", str(other), "--limit", "3", "--output", str(tmp_path / "c"))
+    assert third.exit_code == 0
     assert len(list(eval_cache.glob("pope-*.sqlite"))) == 2  # other data, other cache
 
 
@@ -143,11 +146,13 @@ def test_evaluate_backend_checks_all_data_first_and_restores_training_mode(
 @pytest.mark.usefixtures("fake_plugins")
 def test_suite_options_from_the_command_line_are_applied_and_recorded(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["eval", "--suite", "shapes,consistency", "--model", "fake-gen", "--output", str(out),
-                                      "-O", "shapes.samples=5", "--suite-option", "consistency.captions=3"])
+    args = ["eval", "--suite", "shapes,consistency", "--model", "fake-gen", "--output", str(out),
+            "-O", "shapes.samples=5", "--suite-option", "consistency.captions=3"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "results.json").read_text())
-    assert doc["suites"]["shapes"]["options"]["samples"] == 5 and doc["suites"]["consistency"]["options"]["captions"] == 3
+    assert doc["suites"]["shapes"]["options"]["samples"] == 5
+    assert doc["suites"]["consistency"]["options"]["captions"] == 3
     assert doc["suites"]["shapes"]["options"]["seed"] == 0  # untouched options keep their defaults
     assert doc["suites"]["shapes"]["n"] == 3 * 5  # 5 questions on each of test, shift and attack
     from unigame_shapes.world import ShapesWorld, caption_questions

@@ -10,7 +10,9 @@ from unigame_core.interfaces import HardSamples
 def samples(hardness: list[float], tag: str = "") -> HardSamples:
     n = len(hardness)
     images = torch.stack([torch.full((3, 4, 4), i / 10) for i in range(n)])
-    return HardSamples(images, [f"q{tag}{i}" for i in range(n)], [f"a{tag}{i}" for i in range(n)], torch.tensor(hardness))
+    return HardSamples(
+        images, [f"q{tag}{i}" for i in range(n)], [f"a{tag}{i}" for i in range(n)], torch.tensor(hardness)
+    )
 
 
 def test_absolute_threshold_and_per_sample_labels() -> None:

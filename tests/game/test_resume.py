@@ -22,7 +22,9 @@ def losses(run: Path) -> dict[int, float]:
     return {r["step"]: r["loss_u"] for r in rows}
 
 
-def test_interrupt_then_resume_matches_uninterrupted(fake_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupt_then_resume_matches_uninterrupted(
+    fake_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     straight = tmp_path / "straight"
     runner.run_training(build_config("fake-tiny", None, quick_overrides(straight, *ARGS)))
 
@@ -55,7 +57,9 @@ def test_interrupt_then_resume_matches_uninterrupted(fake_plugin: None, tmp_path
     assert all(torch.equal(pa[k], pb[k]) for k in pa)
 
 
-def test_nan_losses_stop_training_with_a_clear_message(fake_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nan_losses_stop_training_with_a_clear_message(
+    fake_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from unigame_core.errors import TrainingAborted
 
     real_step = step_module.game_step

@@ -9,8 +9,11 @@ from unigame_core.interfaces import GateInput
 
 
 def test_schedule_stride_and_warmups() -> None:
-    s = AlternatingSchedule(AlternatingConfig(adversary_updates=2, mine_every=3, eps_warmup=4, beta_warmup=2, start_step=1),
-                            beta=0.5, total_steps=20)
+    s = AlternatingSchedule(
+        AlternatingConfig(adversary_updates=2, mine_every=3, eps_warmup=4, beta_warmup=2, start_step=1),
+        beta=0.5,
+        total_steps=20,
+    )
     p0 = s.plan(0)
     assert (p0.adversary_updates, p0.mine, p0.eps_scale, p0.beta) == (0, False, 0.0, 0.0)
     p1 = s.plan(1)

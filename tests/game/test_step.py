@@ -51,7 +51,8 @@ def test_perturber_steps_raise_ce_on_a_fixed_understander(fake_plugin: None, tmp
     assert all(q.grad is None for q in p.lora_params)
 
 
-def test_understander_steps_lower_clean_ce_and_never_touch_the_perturber(fake_plugin: None, tmp_path) -> None:  # noqa: ANN001
+def test_understander_steps_lower_clean_ce_and_never_touch_the_perturber(fake_plugin: None,  # noqa: ANN001
+                                                                           tmp_path) -> None:
     p, batch = make_players(fake_plugin, tmp_path)
     pert_before = [q.detach().clone() for q in p.perturber.parameters()]
 

@@ -15,13 +15,19 @@ def evaluate(
     suite: str = typer.Option(..., "--suite", "-s", help="Comma-separated suites, e.g. vqav2,mmmu,pope."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model alias, backend or checkpoint folder."),
     adapter: Optional[Path] = typer.Option(None, "--adapter", help="A run directory (or adapter folder) to load."),
-    data_root: Optional[Path] = typer.Option(None, "--data-root", help="Folder holding each suite's data (docs/evaluation.md)."),
+    data_root: Optional[Path] = typer.Option(
+        None, "--data-root", help="Folder holding each suite's data (docs/evaluation.md)."
+    ),
     limit: Optional[int] = typer.Option(None, "--limit", help="Evaluate at most N samples per suite."),
     batch_size: int = typer.Option(16, "--batch-size", help="Answers generated per batch."),
     output: Path = typer.Option(Path("runs/eval"), "--output", "-o", help="Where results.json and predictions go."),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config (backend settings)."),
     suite_option: Optional[list[str]] = typer.Option(
-        None, "--suite-option", "-O", help="SUITE.OPTION=VALUE, repeatable, e.g. -O shapes.samples=500 (docs/evaluation.md)."),
+        None,
+        "--suite-option",
+        "-O",
+        help="SUITE.OPTION=VALUE, repeatable, e.g. -O shapes.samples=500 (docs/evaluation.md).",
+    ),
 ) -> None:
     """Evaluate a model (optionally with a trained adapter) on one or more suites."""
     from ..eval.runner import run_eval

@@ -15,11 +15,17 @@ from .common import user_errors
 @user_errors
 def train(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model alias (janus-pro-7b), backend or checkpoint folder."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="Model alias (janus-pro-7b), backend or checkpoint folder."
+    ),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML file or preset (e.g. ablations/full)."),
-    data: Optional[str] = typer.Option(None, "--data", "-d", help="Training data: vqav2:DIR, jsonl:FILE or shapes:train."),
+    data: Optional[str] = typer.Option(
+        None, "--data", "-d", help="Training data: vqav2:DIR, jsonl:FILE or shapes:train."
+    ),
     output: Optional[str] = typer.Option(None, "--output", "-o", help="Run directory to write."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory from its last checkpoint."),
+    resume: Optional[Path] = typer.Option(
+        None, "--resume", help="Continue the run in this directory from its last checkpoint."
+    ),
 ) -> None:
     """Post-train a model with UniGame. Extra arguments are key=value config overrides (train.steps=20)."""
     overrides = list(ctx.args)
@@ -30,7 +36,9 @@ def train(
     if resume is not None:
         saved = resume / "config.yaml"
         if not saved.exists():
-            raise ConfigError(f"Cannot resume: '{saved}' does not exist.", "Pass the run directory of an earlier 'unigame train'.")
+            raise ConfigError(
+                f"Cannot resume: '{saved}' does not exist.", "Pass the run directory of an earlier 'unigame train'."
+            )
         config = str(saved) if config is None else config
         overrides.append(f"train.output_dir={resume}")
         if model is None:

@@ -50,6 +50,8 @@ def decode_image(source: str | Path | bytes, name: str | None = None) -> Tensor:
             img.load()
             rgb = to_rgb(img)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"Cannot decode image '{label}': the file is corrupt, truncated or not an image ({exc}).") from exc
+        raise DataError(
+            f"Cannot decode image '{label}': the file is corrupt, truncated or not an image ({exc})."
+        ) from exc
     array = np.asarray(rgb, dtype=np.uint8).copy()
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()

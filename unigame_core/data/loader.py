@@ -55,7 +55,11 @@ class Collate:
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         kept = [it for it in items if it["image"] is not None]
-        images = torch.stack([self.transform(it["image"]) for it in kept]) if kept else torch.empty(0, 3, 1, 1, dtype=torch.uint8)
+        images = (
+            torch.stack([self.transform(it["image"]) for it in kept])
+            if kept
+            else torch.empty(0, 3, 1, 1, dtype=torch.uint8)
+        )
         return {
             "images": images,
             "questions": [it["question"] for it in kept],
@@ -67,8 +71,15 @@ class Collate:
 
 def make_loader(dataset: Dataset, transform: Callable[[Tensor], Tensor], *, global_batch: int, seed: int,
                 rank: int, world: int, start_step: int, steps: int, num_workers: int) -> DataLoader:
-    sampler = StepBatchSampler(len(dataset), global_batch=global_batch, seed=seed, rank=rank, world=world,  # type: ignore[arg-type]
-                               start_step=start_step, steps=steps)
+    sampler = StepBatchSampler(
+        len(dataset),
+        global_batch=global_batch,
+        seed=seed,
+        rank=rank,
+        world=world,  # type: ignore[arg-type]
+        start_step=start_step,
+        steps=steps,
+    )
     return DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(transform), num_workers=num_workers,
                       persistent_workers=False, pin_memory=torch.cuda.is_available())
 

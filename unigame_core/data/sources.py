@@ -53,7 +53,9 @@ def jsonl_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) -
     """``{"image": path, "question": str, "answer": str | "answers": [str, ...], "id"?: str}`` per line."""
     path = Path(location).expanduser()
     if not path.is_file():
-        raise DataError(f"Training file '{path}' does not exist.", "Use --data jsonl:FILE with one JSON object per line.")
+        raise DataError(
+            f"Training file '{path}' does not exist.", "Use --data jsonl:FILE with one JSON object per line."
+        )
     triples = []
     for n, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
@@ -70,7 +72,9 @@ def jsonl_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) -
     return TripleDataset(triples, image_errors)
 
 
-def vqav2_dataset(location: str, *, image_errors: str = "skip", seed: int = 0, split: str = "train2014") -> TripleDataset:
+def vqav2_dataset(
+    location: str, *, image_errors: str = "skip", seed: int = 0, split: str = "train2014"
+) -> TripleDataset:
     """Official VQAv2: ``v2_OpenEnded_mscoco_{split}_questions.json``, ``v2_mscoco_{split}_annotations.json``,
     images in ``{split}/COCO_{split}_{image_id:012d}.jpg``. The target is ``multiple_choice_answer``."""
     root = Path(location).expanduser()

@@ -127,8 +127,10 @@ def check_adapter(adapter: Path | None) -> None:
         return
     folder = Path(adapter)
     if not ((folder / "adapter" / "adapter_config.json").exists() or (folder / "adapter_config.json").exists()):
-        raise DataError(f"No PEFT adapter found in '{adapter}' (expected {folder / 'adapter' / 'adapter_config.json'}).",
-                        "Pass a run directory (with adapter/) or an adapter folder.")
+        raise DataError(
+            f"No PEFT adapter found in '{adapter}' (expected {folder / 'adapter' / 'adapter_config.json'}).",
+            "Pass a run directory (with adapter/) or an adapter folder.",
+        )
 
 
 def load_model(cfg: DictConfig, adapter: str | Path | None = None, *, device: str | None = None) -> Backend:
@@ -144,8 +146,14 @@ def load_model(cfg: DictConfig, adapter: str | Path | None = None, *, device: st
     return backend
 
 
-def _run_suites(backend: Backend, runs: Sequence[SuiteRun], *, limit: int | None, batch_size: int,
-                cache_key: dict[str, Any] | None = None) -> tuple[dict[str, SuiteResult], dict[str, report.SuiteTiming]]:
+def _run_suites(
+    backend: Backend,
+    runs: Sequence[SuiteRun],
+    *,
+    limit: int | None,
+    batch_size: int,
+    cache_key: dict[str, Any] | None = None,
+) -> tuple[dict[str, SuiteResult], dict[str, report.SuiteTiming]]:
     """Evaluate each suite (with an answer cache per suite when ``cache_key`` is given), timing it."""
     from .lm_eval_bridge import response_cache
 

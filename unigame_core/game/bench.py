@@ -61,7 +61,9 @@ class Timer:
                 torch.cuda.reset_peak_memory_stats(self.device)
             fn()
             self._sync()
-            peaks[name] = torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else float("nan")
+            peaks[name] = (
+                torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else float("nan")
+            )
         for _ in range(self.steps):
             for name, fn, per in self.blocks:
                 self._sync()
@@ -89,7 +91,9 @@ def run_bench(cfg: DictConfig, steps: int = 5, random_weights: bool = False) -> 
     schedule = build.build_schedule(cfg)
     b, s = int(cfg.train.batch_size), backend.image_size
     gen = torch.Generator().manual_seed(0)
-    batch = VQABatch(torch.rand(b, 3, s, s, generator=gen).to(where.device), [QUESTION] * b, [ANSWER] * b, [str(i) for i in range(b)])
+    batch = VQABatch(
+        torch.rand(b, 3, s, s, generator=gen).to(where.device), [QUESTION] * b, [ANSWER] * b, [str(i) for i in range(b)]
+    )
     # Fill the buffer so the understander's turn pays for its draw, as it does in steady state.
     players.buffer.push(HardSamples(batch.images.clone(), batch.questions, batch.answers, torch.full((b,), 1e3)))
     timed = Timer(where.device, steps)
@@ -125,22 +129,36 @@ def _parts(p: Players, batch: VQABatch, timed: Timer, coupling: str) -> None:
     timed("  perturb", lambda: perturber(z, p.eps_max))
     timed("  decode (forward)", lambda: torch.no_grad()(be.decoder.decode)(z_adv))
     timed("  understanding encoder (forward)", lambda: torch.no_grad()(be.understander.embed_images)(x_adv))
-    timed("  LLM answer loss (forward)", lambda: torch.no_grad()(be.understander.answer_loss)(emb, batch.questions, batch.answers))
+    timed(
+        "  LLM answer loss (forward)",
+        lambda: torch.no_grad()(be.understander.answer_loss)(emb, batch.questions, batch.answers),
+    )
     timed("  gate", lambda: p.gate.check(_gate_input(batch, x_adv, z, z_adv)))
 
 
 def _gate_input(batch: VQABatch, x_adv: torch.Tensor, z: torch.Tensor, z_adv: torch.Tensor):  # noqa: ANN202
     from ..interfaces import GateInput
 
-    return GateInput(batch.images, x_adv, z, z_adv.detach(), [f"{q} {a}" for q, a in zip(batch.questions, batch.answers)])
+    return GateInput(
+        batch.images, x_adv, z, z_adv.detach(), [f"{q} {a}" for q, a in zip(batch.questions, batch.answers)]
+    )
 
 
 def _print(rows: list[Timing], cfg: DictConfig, backend: object, where: build.Placement) -> None:
     sft = rows[0].seconds
-    device = torch.cuda.get_device_name(where.device) if where.device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    device = (
+        torch.cuda.get_device_name(where.device)
+        if where.device.type == "cuda"
+        else f"CPU ({torch.get_num_threads()} threads)"
+    )
     table = Table("block", "median s", "x SFT", "peak GiB", title=f"unigame bench: {cfg.model or cfg.backend.name} | "
                   f"batch {cfg.train.batch_size} | {where.dtype} | {device}")
     for r in rows:
-        table.add_row(r.name, f"{r.seconds:.4f}", f"{r.seconds / sft:.2f}", "-" if r.peak_gib != r.peak_gib else f"{r.peak_gib:.1f}")
+        table.add_row(
+            r.name,
+            f"{r.seconds:.4f}",
+            f"{r.seconds / sft:.2f}",
+            "-" if r.peak_gib != r.peak_gib else f"{r.peak_gib:.1f}",
+        )
     out.print(table)
     out.print(f"UniGame / SFT step cost ratio: {rows[-1].seconds / sft:.2f} (target <= 1.5)", highlight=False)

@@ -45,7 +45,8 @@ def options(node: DictConfig, registry: Registry) -> Any:
     entry = registry.get(str(node.name))
     if entry.config is None:
         return None
-    opts = {k: v for k, v in OmegaConf.to_container(node, resolve=True).items() if k != "name"}  # type: ignore[union-attr]
+    values = OmegaConf.to_container(node, resolve=True)
+    opts = {k: v for k, v in values.items() if k != "name"}  # type: ignore[union-attr]
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(entry.config), opts))
 
 
@@ -55,7 +56,13 @@ def build_backend(cfg: DictConfig, where: Placement, **overrides: Any) -> Backen
     for key, value in overrides.items():
         setattr(settings, key, value)
     cls = registry.get(str(cfg.backend.name)).load()
-    log.info("loading backend '%s' (%s) on %s in %s", cfg.backend.name, getattr(settings, "checkpoint", ""), where.device, where.dtype)
+    log.info(
+        "loading backend '%s' (%s) on %s in %s",
+        cfg.backend.name,
+        getattr(settings, "checkpoint", ""),
+        where.device,
+        where.dtype,
+    )
     return cls(settings, device=where.device, dtype=where.dtype)
 
 
@@ -110,6 +117,8 @@ def optimizers(cfg: DictConfig, lora_params: list, perturber: Perturber | None) 
 def build_dataset(spec: str, image_errors: str, seed: int) -> Any:
     kind, _, location = spec.partition(":")
     if not kind:
-        raise ConfigError("No training data given.", "Pass --data KIND:LOCATION, e.g. --data vqav2:/data/vqav2 or jsonl:train.jsonl.")
+        raise ConfigError(
+            "No training data given.", "Pass --data KIND:LOCATION, e.g. --data vqav2:/data/vqav2 or jsonl:train.jsonl."
+        )
     factory = plugins.datasets().get(kind).load()
     return factory(location, image_errors=image_errors, seed=seed)

@@ -44,7 +44,9 @@ def save_perturber(module: torch.nn.Module | None, path: Path) -> None:
         save_file({k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}, str(path))
 
 
-def save_checkpoint(run_dir: Path, step: int, peft_model: Any, perturber: torch.nn.Module | None, state: dict[str, Any], keep: int) -> Path:
+def save_checkpoint(
+    run_dir: Path, step: int, peft_model: Any, perturber: torch.nn.Module | None, state: dict[str, Any], keep: int
+) -> Path:
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"

@@ -21,7 +21,10 @@ _TINY = 1e-12
 
 
 class Perturber(nn.Module):
-    def __init__(self, dim: int, hidden: int = 64, depth: int = 3, bound: str = "radial", init_scale: float = 1e-3) -> None:
+
+    def __init__(
+        self, dim: int, hidden: int = 64, depth: int = 3, bound: str = "radial", init_scale: float = 1e-3
+    ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError("depth must be >= 1")

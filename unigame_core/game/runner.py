@@ -179,7 +179,9 @@ def _evaluate(cfg: DictConfig, backend: Any, when: str) -> dict[str, dict[str, f
 
     log.info("evaluating %s training: %s", when, ", ".join(cfg.train.eval_suites))
     root = Path(cfg.train.eval_data_root) if cfg.train.eval_data_root else None
-    results = evaluate_backend(backend, list(cfg.train.eval_suites), data_root=root, limit=cfg.train.eval_limit, batch_size=32)
+    results = evaluate_backend(
+        backend, list(cfg.train.eval_suites), data_root=root, limit=cfg.train.eval_limit, batch_size=32
+    )
     return {name: r.metrics for name, r in results.items()}
 
 

@@ -131,7 +131,9 @@ def _round_trip_ce(p: Players, clean: Tensor, batch: VQABatch) -> Tensor:
     return p.backend.understander.answer_loss(embeds, batch.questions, batch.answers).float()
 
 
-def _mine(p: Players, batch: VQABatch, view: couplings.AdversarialView, sample: Tensor, hardness: Tensor, m: StepMetrics) -> None:
+def _mine(
+    p: Players, batch: VQABatch, view: couplings.AdversarialView, sample: Tensor, hardness: Tensor, m: StepMetrics
+) -> None:
     texts = [f"{q} {a}" for q, a in zip(batch.questions, batch.answers)]
     adv_pixels = sample if sample.dim() == 4 else batch.images
     verdict = p.gate.check(GateInput(batch.images, adv_pixels, view.clean_tokens, view.adv_tokens.detach(), texts))

@@ -14,12 +14,16 @@ from unigame_core.interfaces import GateInput
 @pytest.fixture(scope="module")
 def tiny_clip_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("clip") / "unigame-test-clip.json"
-    return write_model_config(path, embed_dim=16, image_size=32, patch=8, width=32, layers=1, text_width=32, text_layers=1)
+    return write_model_config(
+        path, embed_dim=16, image_size=32, patch=8, width=32, layers=1, text_width=32, text_layers=1
+    )
 
 
 def gate(config: Path, **kw: object) -> ClipGate:
     torch.manual_seed(0)
-    return ClipGate(ClipGateConfig(model="unigame-test-clip", pretrained="", model_config=str(config), **kw), "cpu")  # type: ignore[arg-type]
+    cfg = ClipGateConfig(model="unigame-test-clip", pretrained="", model_config=str(config),
+                         **kw)  # type: ignore[arg-type]
+    return ClipGate(cfg, "cpu")
 
 
 def test_low_similarity_is_discarded_high_is_kept(tiny_clip_config: Path) -> None:

@@ -17,7 +17,9 @@ class FakeGeneratingBackend(FakeBackend):
 
     capabilities = property(lambda self: frozenset({"text_to_image"}))
 
-    def generate_images(self, prompts: Sequence[str], *, guidance_scale: float | None = None, seed: int = 0) -> torch.Tensor:
+    def generate_images(
+        self, prompts: Sequence[str], *, guidance_scale: float | None = None, seed: int = 0
+    ) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
         return torch.rand(len(prompts), 3, self.image_size, self.image_size, generator=g)
 

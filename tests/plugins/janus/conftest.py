@@ -17,7 +17,9 @@ WORDS = ("red green blue circle square triangle left right of the one two three"
 @pytest.fixture(scope="session")
 def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny Janus checkpoint folder (config, safetensors, tokenizer, processor): 16 px, 16 image tokens."""
-    return write_tiny_checkpoint(tmp_path_factory.mktemp("janus") / "tiny-janus", words=WORDS, image_size=16, patch_size=4)
+    return write_tiny_checkpoint(
+        tmp_path_factory.mktemp("janus") / "tiny-janus", words=WORDS, image_size=16, patch_size=4
+    )
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +42,10 @@ def pixels(backend: JanusBackend) -> torch.Tensor:
 @pytest.fixture()
 def qa() -> tuple[list[str], list[str]]:
     """Questions and answers of different lengths (so batches need padding)."""
-    questions = ["what color is the circle?", "how many shapes are there?", "is the red square left of the blue circle?"]
+    questions = [
+        "what color is the circle?",
+        "how many shapes are there?",
+        "is the red square left of the blue circle?",
+    ]
     answers = ["red", "two", "yes , it is left of the blue circle"]
     return questions, answers

@@ -32,7 +32,9 @@ def test_hub_id_loads_from_cache_like_a_folder(tiny_ckpt: Path, backend: JanusBa
     _as_hub_cache(tiny_ckpt, tmp_path)
     hub = JanusBackend(JanusSettings(checkpoint=REPO, cache_dir=str(tmp_path), local_files_only=True))
     with torch.no_grad():
-        assert torch.equal(hub.decoder.decode(hub.encoder.encode(pixels)), backend.decoder.decode(backend.encoder.encode(pixels)))
+        assert torch.equal(
+            hub.decoder.decode(hub.encoder.encode(pixels)), backend.decoder.decode(backend.encoder.encode(pixels))
+        )
     assert hub.understander.prompts.prefix_ids == backend.understander.prompts.prefix_ids
 
 

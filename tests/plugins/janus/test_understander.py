@@ -33,7 +33,9 @@ def test_layout_is_read_from_the_chat_template(backend: JanusBackend) -> None:
 def test_prompt_ids_equal_the_processors(backend: JanusBackend, pixels: torch.Tensor, qa: QA) -> None:
     questions, answers = qa
     for q, a in zip(questions, answers):
-        assert torch.equal(backend.understander.prompts.build([q]).input_ids, _hf_inputs(backend, pixels[0], q)["input_ids"])
+        assert torch.equal(
+            backend.understander.prompts.build([q]).input_ids, _hf_inputs(backend, pixels[0], q)["input_ids"]
+        )
         full = backend.understander.prompts.build([q], [a])
         assert torch.equal(full.input_ids, _hf_inputs(backend, pixels[0], q, a)["input_ids"])
         n_answer = len(backend.tokenizer(" " + a, add_special_tokens=False)["input_ids"]) + 1  # + EOS
@@ -70,7 +72,9 @@ def test_each_sample_is_independent_of_batch_order_and_padding(backend: JanusBac
     with torch.no_grad():
         embeds = und.embed_images(pixels)
         batch = und.answer_loss(embeds, questions, answers)
-        alone = torch.cat([und.answer_loss(embeds[i : i + 1], questions[i : i + 1], answers[i : i + 1]) for i in range(3)])
+        alone = torch.cat(
+            [und.answer_loss(embeds[i : i + 1], questions[i : i + 1], answers[i : i + 1]) for i in range(3)]
+        )
         order = [2, 0, 1]
         permuted = und.answer_loss(embeds[order], [questions[i] for i in order], [answers[i] for i in order])
         # padded differently: the short sample next to a much longer neighbour
@@ -132,7 +136,9 @@ def test_generate_returns_one_string_per_sample_batch_invariant(backend: JanusBa
     answers = backend.understander.generate(pixels, questions, max_new_tokens=4)
     assert isinstance(answers, list) and len(answers) == 3 and all(isinstance(a, str) for a in answers)
     assert all(a == a.strip() for a in answers)
-    alone = [backend.understander.generate(pixels[i : i + 1], questions[i : i + 1], max_new_tokens=4)[0] for i in range(3)]
+    alone = [
+        backend.understander.generate(pixels[i : i + 1], questions[i : i + 1], max_new_tokens=4)[0] for i in range(3)
+    ]
     assert alone == answers
 
 

@@ -173,7 +173,8 @@ def test_flat_tokens_on_a_known_scene() -> None:
     covered = ~grid  # the square (half side 0.09 / sqrt 2 of 32 px, centred at pixel 8) covers tokens 1-2 x 1-2
     assert covered[1:3, 1:3].all() and covered.sum() == 4
     assert flat[1].all()
-    assert key[0].unique().tolist() == [128 * 65536 + 128 * 256 + 128] and key[1].unique().tolist() == [20 * 65536 + 25 * 256 + 80]
+    assert key[0].unique().tolist() == [128 * 65536 + 128 * 256 + 128]
+    assert key[1].unique().tolist() == [20 * 65536 + 25 * 256 + 80]
 
 
 def test_generation_targets_give_flat_background_one_code_per_colour() -> None:
@@ -203,7 +204,9 @@ def test_decoder_refinement_sees_both_token_forms(monkeypatch: pytest.MonkeyPatc
     targets = _targets(backend)
     seen = []
     real = backend.decoder.decode
-    monkeypatch.setattr(backend.decoder, "decode", lambda z: seen.append(backend.encoder.codebook.nearest(z)) or real(z))
+    monkeypatch.setattr(
+        backend.decoder, "decode", lambda z: seen.append(backend.encoder.codebook.nearest(z)) or real(z)
+    )
     cfg = module.PretrainConfig(decoder_steps=1, batch_size=4)
     world = ShapesWorld(0, image_size=assets.IMAGE_SIZE)
     module.refine_decoder(backend, world, cfg, targets)
@@ -220,12 +223,16 @@ def test_joint_stage_mixes_reconstructions_only_when_asked(fraction: float, monk
 
     picks, losses = [], []
     real_mix, real_loss = module._mix_reconstructions, module.generation_loss
-    monkeypatch.setattr(module, "_mix_reconstructions", lambda b, x, ids, pick: picks.append(pick) or real_mix(b, x, ids, pick))
+    monkeypatch.setattr(
+        module, "_mix_reconstructions", lambda b, x, ids, pick: picks.append(pick) or real_mix(b, x, ids, pick)
+    )
     monkeypatch.setattr(module, "generation_loss",
                         lambda b, p, caps, ids, drop: losses.append((caps, ids)) or real_loss(b, p, caps, ids, drop))
     backend = module.load_backend(assets.WEIGHTS / "janus")
     targets = _targets(backend, n=16)
-    cfg = module.PretrainConfig(joint_steps=2, joint_batch_size=2, generation_batch_size=3, reconstruction_fraction=fraction)
+    cfg = module.PretrainConfig(
+        joint_steps=2, joint_batch_size=2, generation_batch_size=3, reconstruction_fraction=fraction
+    )
     world = ShapesWorld(0, image_size=assets.IMAGE_SIZE)
     module.train_joint(backend, world, cfg, targets)
     assert [p.tolist() for p in picks] == ([[True, True]] * 2 if fraction else [])
@@ -260,8 +267,9 @@ def test_pretrain_command_passes_its_options(tmp_path: Path, monkeypatch: pytest
         return {"accuracy_test": 0.5}
 
     monkeypatch.setattr(module, "pretrain", fake_pretrain)
-    result = runner.invoke(app, ["shapes", "pretrain", "-o", str(tmp_path), "--joint-steps", "7", "--joint-batch-size", "3", "--vision-steps", "5",
-                                 "--seed", "2", "--device", "cpu", "--reconstruction-fraction", "0.25"])
+    args = ["shapes", "pretrain", "-o", str(tmp_path), "--joint-steps", "7", "--joint-batch-size", "3",
+            "--vision-steps", "5", "--seed", "2", "--device", "cpu", "--reconstruction-fraction", "0.25"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     cfg = seen["cfg"]
     assert (cfg.joint_steps, cfg.joint_batch_size, cfg.vision_steps, cfg.seed, cfg.device, seen["out"]) == \
