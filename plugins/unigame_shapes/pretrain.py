@@ -58,11 +58,11 @@ class PretrainConfig:
     decoder_lr: float = 1e-3
     vision_steps: int = 5000  # vision tower alone on per-token shape / colour / left-to-right rank labels
     vision_lr: float = 2e-3
-    joint_steps: int = 4000
+    joint_steps: int = 6000
     joint_batch_size: int = 16  # images per joint step; each brings every applicable question
     joint_lr: float = 2e-3
     joint_vision_lr_scale: float = 0.1  # the vision tower's joint learning rate, relative to joint_lr
-    generation_batch_size: int = 32  # captions per joint step for the generation head (their own images)
+    generation_batch_size: int = 64  # captions per joint step for the generation head (their own images)
     generation_weight: float = 1.0  # weight of the generation CE next to the understanding CE
     segmentation_weight: float = 1.0  # auxiliary per-token scene labels on the vision tower (0 = off)
     caption_weight: float = 1.0  # auxiliary "what is there?" -> caption answers (0 = off)
@@ -76,7 +76,7 @@ class PretrainConfig:
     attack_eps: float = 4 / 255
     attack_steps: int = 10
     eval_n: int = 256
-    gen_eval_n: int = 64
+    gen_eval_n: int = 256
     device: str = "cpu"  # where every stage runs ("cuda" on a GPU machine); the weights are saved the same way
 
 
