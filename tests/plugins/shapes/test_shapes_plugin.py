@@ -143,7 +143,7 @@ def test_joint_stage_shows_the_picked_images_as_the_decode_of_their_tokens() -> 
     from unigame_shapes.pretrain import _mix_reconstructions, load_backend, pixels
     from unigame_shapes.world import ShapesWorld
 
-    backend = load_backend(assets.WEIGHTS / "janus")
+    backend = load_backend(assets.JANUS_DIR)
     x = pixels([ShapesWorld(0, image_size=assets.IMAGE_SIZE).sample("train", i).image for i in range(4)])
     ids = backend.encoder.encode_tokens(x)
     with torch.no_grad():
@@ -181,7 +181,7 @@ def test_generation_targets_give_flat_background_one_code_per_colour() -> None:
     from unigame_shapes.pretrain import flat_tokens, load_backend, pixels
     from unigame_shapes.world import BACKGROUNDS, ShapesWorld
 
-    backend = load_backend(assets.WEIGHTS / "janus")
+    backend = load_backend(assets.JANUS_DIR)
     targets = _targets(backend)
     assert len(targets.canonical) == len(BACKGROUNDS)
     world = ShapesWorld(0, image_size=assets.IMAGE_SIZE)
@@ -200,7 +200,7 @@ def test_decoder_refinement_sees_both_token_forms(monkeypatch: pytest.MonkeyPatc
     import unigame_shapes.pretrain as module
     from unigame_shapes.world import ShapesWorld
 
-    backend = module.load_backend(assets.WEIGHTS / "janus")
+    backend = module.load_backend(assets.JANUS_DIR)
     targets = _targets(backend)
     seen = []
     real = backend.decoder.decode
@@ -228,7 +228,7 @@ def test_joint_stage_mixes_reconstructions_only_when_asked(fraction: float, monk
     )
     monkeypatch.setattr(module, "generation_loss",
                         lambda b, p, caps, ids, drop: losses.append((caps, ids)) or real_loss(b, p, caps, ids, drop))
-    backend = module.load_backend(assets.WEIGHTS / "janus")
+    backend = module.load_backend(assets.JANUS_DIR)
     targets = _targets(backend, n=16)
     cfg = module.PretrainConfig(
         joint_steps=2, joint_batch_size=2, generation_batch_size=3, reconstruction_fraction=fraction
