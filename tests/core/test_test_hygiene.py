@@ -1,0 +1,44 @@
+"""Running the tests must not leave the example plugin installed in the user's environment."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import conftest
+
+
+def _outside_view() -> str:
+    """What a fresh interpreter of this environment (without the tests' PYTHONPATH) sees of the plugin."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = ("import importlib.util, importlib.metadata as m;"
+            "print(importlib.util.find_spec('unigame_example') is not None,"
+            " any(d.metadata['Name'] == 'unigame-plugin-example' for d in m.distributions()))")
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_the_example_plugin_is_visible_to_the_tests_but_not_installed_in_the_environment() -> None:
+    names = {d.metadata["Name"] for d in importlib.metadata.distributions()}
+    assert "unigame-plugin-example" in names  # this session sees it (through sys.path)
+    assert _outside_view() == "False False"  # the environment itself does not
+
+
+def test_session_finish_takes_the_plugin_away(tmp_path: Path) -> None:
+    site = conftest.install_example_plugin(tmp_path)
+    assert (site / "unigame_example" / "plugin.py").exists()
+    saved = dict(conftest._session), os.environ.get("PYTHONPATH"), list(sys.path)
+    try:
+        conftest._session.update(dir=str(tmp_path), pythonpath=None)
+        sys.path.insert(0, str(site))
+        conftest.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]
+        assert str(site) not in sys.path and not tmp_path.exists()
+        assert "PYTHONPATH" not in os.environ
+    finally:
+        conftest._session.update(saved[0])
+        if saved[1] is not None:
+            os.environ["PYTHONPATH"] = saved[1]
+        sys.path[:] = saved[2]
