@@ -20,7 +20,8 @@ DEFAULTS = {
     "game": {"eps_max": 0.3, "lambda_reg": 1.0},
     "optim": {"lr_lora": 1e-3, "lr_perturber": 1e-2, "warmup_steps": 10},
     "lora": {"r": 8, "alpha": 16},
-    "train": {"steps": 150, "batch_size": 16, "output_dir": "runs/shapes", "log_every": 10, "sample_every": 50,
+    # No output_dir here: every model writes to the one documented default, train.output_dir = runs/unigame.
+    "train": {"steps": 150, "batch_size": 16, "log_every": 10, "sample_every": 50,
               "checkpoint_every": 0, "eval_suites": ["shapes", "consistency"], "eval_limit": 150},
 }
 
