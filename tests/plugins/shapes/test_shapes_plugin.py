@@ -74,7 +74,7 @@ def test_unigame_train_with_no_arguments_runs_end_to_end(tmp_path: Path, monkeyp
     result = runner.invoke(app, ["train", "train.steps=4", "train.eval_limit=24", "train.sample_every=2",
                                  ])
     assert result.exit_code == 0, result.output
-    run = tmp_path / "runs" / "shapes"
+    run = tmp_path / "runs" / "unigame"
     rows = json.loads((run / "before_after.json").read_text())
     metrics = {(r["suite"], r["metric"]) for r in rows}
     assert {("shapes", "test_accuracy"), ("shapes", "shift_accuracy"), ("shapes", "attack_accuracy")} <= metrics
