@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import plugins
+from .config_checks import check_values
 from .errors import ConfigError
 from .registry import Registry
 
@@ -101,7 +102,6 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-COUPLINGS = ("decoder", "embedding", "noise", "none")
 COMPONENTS = {"backend": "backends", "gate": "validators", "buffer": "buffers", "schedule": "schedules"}
 
 
@@ -255,30 +255,8 @@ def build_config(
     registries = {k: getattr(plugins, v)() for k, v in COMPONENTS.items()}
     for key, registry in registries.items():
         setattr(cfg, key, validate_component(cfg[key], registry, key))
-    _check_values(cfg)
+    check_values(cfg)
     return cfg
-
-
-def _check_values(cfg: DictConfig) -> None:
-    checks = [
-        (cfg.game.coupling in COUPLINGS, "game.coupling", f"one of {', '.join(COUPLINGS)}"),
-        (cfg.game.eps_max >= 0, "game.eps_max", "non-negative"),
-        (0 < cfg.game.adversary_fraction <= 1, "game.adversary_fraction", "in (0, 1]"),
-        (0 <= cfg.game.buffer_fraction <= 4, "game.buffer_fraction", "in [0, 4]"),
-        (cfg.game.hardness_reference in ("none", "round_trip"), "game.hardness_reference", "none or round_trip"),
-        (cfg.perturber.depth >= 1, "perturber.depth", "at least 1"),
-        (cfg.perturber.bound in ("radial", "direction"), "perturber.bound", "radial or direction"),
-        (cfg.train.steps >= 0, "train.steps", "non-negative"),
-        (cfg.train.batch_size >= 1, "train.batch_size", "at least 1"),
-        (cfg.train.precision in ("auto", "bf16", "fp32"), "train.precision", "auto, bf16 or fp32"),
-        (cfg.optim.scheduler in ("cosine", "constant"), "optim.scheduler", "cosine or constant"),
-        (cfg.data.image_errors in ("skip", "fail"), "data.image_errors", "skip or fail"),
-    ]
-    for ok, key, expected in checks:
-        if not ok:
-            raise ConfigError(
-                f"Invalid configuration key '{key}': must be {expected}, got {OmegaConf.select(cfg, key)!r}."
-            )
 
 
 def to_yaml(cfg: DictConfig) -> str:

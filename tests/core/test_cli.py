@@ -74,3 +74,17 @@ def test_config_show_prints_resolved_yaml() -> None:
 def test_version() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and "unigame 0.1.0" in result.output
+
+
+def test_nonsense_config_values_exit_2_naming_the_key_before_any_model_loads() -> None:
+    cases = {
+        "optim.lr_lora=-1e-3": "'optim.lr_lora': must be non-negative, got -0.001.",
+        "optim.lr_perturber=nan": "'optim.lr_perturber': must be a finite number, got nan.",
+        "game.eps_max=inf": "'game.eps_max': must be a finite number, got inf.",
+        "train.max_bad_steps=0": "'train.max_bad_steps': must be at least 1, got 0.",
+        "train.batch_size=0": "'train.batch_size': must be at least 1, got 0.",
+    }
+    for override, message in cases.items():
+        result = runner.invoke(app, ["train", "--model", "janus-pro-7b", "--data", "jsonl:none.jsonl", override])
+        assert result.exit_code == 2, (override, result.output)
+        assert message in result.output.replace("\n", "") and "Traceback" not in result.output, result.output

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,55 @@ def test_plugin_component_options_are_validated() -> None:
 def test_value_checks() -> None:
     with pytest.raises(ConfigError, match="game.coupling"):
         build_config("janus-pro-7b", None, ["game.coupling=pixels"])
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "expected"),
+    [
+        ("optim.lr_lora=-1e-4", "optim.lr_lora", "non-negative"),
+        ("optim.lr_perturber=-0.5", "optim.lr_perturber", "non-negative"),
+        ("train.max_bad_steps=0", "train.max_bad_steps", "at least 1"),
+        ("train.batch_size=0", "train.batch_size", "at least 1"),
+        ("train.steps=0", "train.steps", "at least 1"),
+        ("train.steps=-3", "train.steps", "at least 1"),
+        ("train.log_every=0", "train.log_every", "at least 1"),
+        ("train.keep_checkpoints=0", "train.keep_checkpoints", "at least 1"),
+        ("game.eps_max=-0.1", "game.eps_max", "non-negative"),
+        ("game.adversary_fraction=1.5", "game.adversary_fraction", "in (0, 1]"),
+        ("lora.dropout=1.0", "lora.dropout", "in [0, 1)"),
+        ("lora.r=0", "lora.r", "at least 1"),
+        ("optim.grad_clip=0", "optim.grad_clip", "positive"),
+        ("buffer.quantile=1.5", "buffer.quantile", "in [0, 1]"),
+        ("buffer.capacity=0", "buffer.capacity", "at least 1"),
+        ("buffer.tau_mode=median", "buffer.tau_mode", "absolute or quantile"),
+        ("schedule.mine_every=0", "schedule.mine_every", "at least 1"),
+    ],
+)
+def test_nonsense_values_fail_naming_the_key(override: str, key: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=rf"Invalid configuration key '{key}': must be {re.escape(expected)}, got"):
+        build_config("janus-pro-7b", None, [override])
+
+
+@pytest.mark.parametrize("value", ["nan", ".nan", "inf", "-inf", ".inf", "-.inf"])
+@pytest.mark.parametrize("key", ["optim.lr_lora", "game.eps_max", "buffer.tau", "gate.image_threshold"])
+def test_nan_and_inf_fail_in_any_float_key(key: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=rf"Invalid configuration key '{re.escape(key)}': must be a finite number"):
+        build_config("janus-pro-7b", None, [f"{key}={value}"])
+
+
+def test_nan_in_a_config_file_names_the_key(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("optim:\n  lr_perturber: .nan\n")
+    with pytest.raises(ConfigError, match="'optim.lr_perturber': must be a finite number, got nan"):
+        build_config("janus-pro-7b", str(f), [])
+
+
+def test_builtin_component_ranges_do_not_apply_to_other_components() -> None:
+    # gate.threshold is the cosine gate's; the CLIP gate's thresholds are not range-checked by the core
+    cfg = build_config("janus-pro-7b", None, ["gate.name=cosine", "gate.threshold=-1", "buffer.tau=-1e9"])
+    assert cfg.gate.threshold == -1 and cfg.buffer.tau == -1e9
+    with pytest.raises(ConfigError, match="'gate.threshold': must be in"):
+        build_config("janus-pro-7b", None, ["gate.name=cosine", "gate.threshold=1.5"])
 
 
 def test_unknown_model_suggests() -> None:
