@@ -1,8 +1,9 @@
 """VQAv2: the official VQA accuracy (``vqaEval.py`` semantics) and an official-layout reader.
 
-Answer processing follows the official VQA evaluation script (GT-Vision-Lab ``vqaEval.py``):
+Answer processing follows the official VQA evaluation script (GT-Vision-Lab/VQA,
+``PythonEvaluationTools/vqaEvaluation/vqaEval.py``, its Python 3 version):
 
-* prediction and references get ``'\\n'``/``'\\t'`` replaced by a space and are stripped;
+* the prediction gets ``'\\n'``/``'\\t'`` replaced by a space and is stripped;
 * ``processPunctuation``: each character of ``PUNCT`` is deleted when it touches a space in
   the input, or when the input contains a digit-comma-digit pattern, and replaced by a space
   otherwise; then periods not followed by a digit are removed (``PERIOD_STRIP``; the official
@@ -11,15 +12,19 @@ Answer processing follows the official VQA evaluation script (GT-Vision-Lab ``vq
 * ``processDigitArticle``: lower-case, split on whitespace, map number words (``MANUAL_MAP``),
   drop articles, expand contractions (``CONTRACTIONS``), join with single spaces.
 
-Quirk reproduced on purpose: the official script only runs ``processPunctuation`` and
-``processDigitArticle`` (on the prediction *and* the references) when the references are not
-all identical (``len(set(gtAnswers)) > 1``). When all ten humans typed the same string, the
-prediction must match it after whitespace stripping only: ``"Yes"`` scores 0 against ten
-``"yes"``. ``normalize_answer`` always applies the full processing; ``vqa_accuracy`` applies
-the official conditional one.
+Which side is normalised, as the official script does it: the *prediction* always goes
+through ``processPunctuation`` then ``processDigitArticle``; the ten human answers are compared
+raw when all ten are the same string, and otherwise go through ``processPunctuation`` only
+(never ``processDigitArticle``). Consequences kept on purpose: ``"two"`` scores 1.0 against ten
+``"2"``; ``"t-shirt"`` scores 0.0 against ten ``"t-shirt"`` (the prediction becomes ``"t shirt"``,
+the identical human answers stay as typed); ``"The Bus"`` scores 0.0 against ten ``"the bus"``.
+The human answers are not whitespace-stripped (the official files hold clean strings).
+``normalize_answer`` is the prediction-side processing.
 
 Accuracy of one question: the mean, over the ten leave-one-out subsets of nine references,
-of ``min(1, #matches / 3)``. Overall and per-answer-type accuracies are percentages.
+of ``min(1, #matches / 3)`` (the official script leaves out the one answer dict equal to the current
+one; VQAv2 answers carry distinct ``answer_id``s, so that is leaving out by position). Overall and
+per-answer-type accuracies are percentages rounded to 2 decimals, as the official ``setAccuracy``.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
 
 PROMPT_SUFFIX = "Answer the question using a single word or phrase."
 ANSWER_TYPES = ("yes/no", "number", "other")
+REPORT_DECIMALS = 2  # the official setAccuracy rounds percentages to 2 decimals
 
 # The official contraction table, entries exactly as in vqaEval.py (including its oddities,
 # e.g. capitalised keys that never match after lower-casing, and "somebody'd" -> "somebodyd").
@@ -116,23 +122,23 @@ def process_digit_article(text: str) -> str:
 
 
 def normalize_answer(s: str) -> str:
-    """Fully normalise one answer: whitespace, punctuation, digits, articles, contractions."""
+    """The official processing of a prediction: whitespace, punctuation, digits, articles, contractions."""
     return process_digit_article(process_punctuation(_clean_whitespace(s)))
 
 
 def vqa_accuracy(prediction: str, gt_answers: Sequence[str]) -> float:
     """Official VQA accuracy of one prediction against the human answers (usually 10).
 
-    Returns the mean over leave-one-out subsets of ``min(1, matches / 3)``, in ``[0, 1]``.
-    Normalisation is applied only when the references disagree (see the module docstring).
+    Returns the mean over leave-one-out subsets of ``min(1, matches / 3)``, in ``[0, 1]``. The
+    prediction is always normalised; the human answers get ``processPunctuation`` only, and only
+    when they are not all the same string (see the module docstring).
     """
     if not gt_answers:
         raise ValueError("vqa_accuracy needs at least one reference answer.")
-    gts = [_clean_whitespace(a) for a in gt_answers]
-    pred = _clean_whitespace(prediction)
+    pred = normalize_answer(prediction)
+    gts = [str(a) for a in gt_answers]
     if len(set(gts)) > 1:
-        gts = [process_digit_article(process_punctuation(a)) for a in gts]
-        pred = process_digit_article(process_punctuation(pred))
+        gts = [process_punctuation(a) for a in gts]
     total = 0.0
     for i in range(len(gts)):
         matches = sum(1 for j, g in enumerate(gts) if j != i and g == pred)
@@ -141,7 +147,7 @@ def vqa_accuracy(prediction: str, gt_answers: Sequence[str]) -> float:
 
 
 def aggregate(scores: list[float], answer_types: list[str]) -> dict[str, float]:
-    """Overall and per-answer-type accuracy, in percent.
+    """Overall and per-answer-type accuracy, in percent rounded to 2 decimals (the official report).
 
     Keys: ``"overall"`` plus each answer type present (``"yes/no"``, ``"number"``,
     ``"other"``). Empty input gives ``{"overall": 0.0}``.
@@ -153,12 +159,12 @@ def aggregate(scores: list[float], answer_types: list[str]) -> dict[str, float]:
     by_type: dict[str, list[float]] = defaultdict(list)
     for score, kind in zip(scores, answer_types):
         by_type[kind].append(score)
-    result = {"overall": 100.0 * sum(scores) / len(scores)}
+    result = {"overall": round(100.0 * sum(scores) / len(scores), REPORT_DECIMALS)}
     ordered = [k for k in ANSWER_TYPES if k in by_type]
     ordered += sorted(k for k in by_type if k not in ANSWER_TYPES)
     for kind in ordered:
         values = by_type[kind]
-        result[kind] = 100.0 * sum(values) / len(values)
+        result[kind] = round(100.0 * sum(values) / len(values), REPORT_DECIMALS)
     return result
 
 

@@ -57,19 +57,35 @@ def test_vqa_accuracy_leave_one_out_counts() -> None:
     assert vqa_accuracy("5", ["2"] * 4 + others[:6]) == 0.0
 
 
-def test_vqa_accuracy_normalises_when_answers_differ() -> None:
+def test_vqa_accuracy_normalises_the_prediction_and_punctuation_of_differing_answers() -> None:
+    # Answers differ: humans get processPunctuation only, so "two" stays "two" and never equals "2".
     gts = ["two"] * 3 + ["3"] * 7
-    assert vqa_accuracy("2", gts) == pytest.approx(0.9)
+    assert vqa_accuracy("2", gts) == 0.0
+    assert vqa_accuracy("two", gts) == 0.0  # the prediction becomes "2"
+    assert vqa_accuracy("3", gts) == pytest.approx(1.0)
     assert vqa_accuracy("Yes.", ["yes"] * 9 + ["no"]) == pytest.approx(1.0)
+    # mixed answers 2/2/6: two humans match -> 8 subsets see 2 matches, 2 subsets see 1 -> 0.6
+    assert vqa_accuracy("red", ["red"] * 2 + ["dark red"] * 2 + ["maroon"] * 6) == pytest.approx(0.6)
+    # "1,000" (digit-comma-digit: commas deleted) on both sides; "a dog" vs "dog": the article is dropped
+    # from the prediction only
+    assert vqa_accuracy("1,000", ["1,000"] * 3 + ["thousand"] * 7) == pytest.approx(0.9)
+    assert vqa_accuracy("a dog", ["dog"] * 7 + ["a dog"] * 3) == pytest.approx(1.0)
+    assert vqa_accuracy("a dog", ["a dog"] * 7 + ["dog"] * 3) == pytest.approx(0.9)
 
 
-def test_vqa_identical_answers_quirk() -> None:
-    # All ten references identical: the official script skips punctuation/digit/article
-    # processing, so only newline/tab replacement and stripping apply.
-    assert vqa_accuracy("Yes", ["yes"] * 10) == 0.0
-    assert vqa_accuracy("two", ["2"] * 10) == 0.0
+def test_vqa_identical_answers_are_compared_unprocessed() -> None:
+    # vqaEval.py: the prediction is always processed (punctuation, digits, articles, contractions);
+    # ten identical human answers are compared as typed.
+    assert vqa_accuracy("two", ["2"] * 10) == 1.0
+    assert vqa_accuracy("Yes", ["yes"] * 10) == 1.0
+    assert vqa_accuracy("yes.", ["yes"] * 10) == 1.0
+    assert vqa_accuracy("a dog", ["dog"] * 10) == 1.0
+    assert vqa_accuracy("1,000", ["1000"] * 10) == 1.0
     assert vqa_accuracy(" yes\n", ["yes"] * 10) == 1.0
-    assert vqa_accuracy("yes", ["yes"] * 10) == 1.0
+    assert vqa_accuracy("isnt", ["isn't"] * 10) == 1.0
+    assert vqa_accuracy("t-shirt", ["t-shirt"] * 10) == 0.0  # prediction "t shirt", humans "t-shirt"
+    assert vqa_accuracy("the bus", ["the bus"] * 10) == 0.0  # prediction "bus"
+    assert vqa_accuracy("2", ["two"] * 10) == 0.0
 
 
 def test_vqa_accuracy_rejects_empty_references() -> None:
@@ -81,6 +97,9 @@ def test_vqa_aggregate_percent_by_type() -> None:
     result = aggregate([1.0, 0.0, 0.9, 0.3], ["yes/no", "yes/no", "number", "other"])
     assert result == pytest.approx(
         {"overall": 55.0, "yes/no": 50.0, "number": 90.0, "other": 30.0})
+    # rounded to 2 decimals, as the official report
+    assert aggregate([1.0, 0.0, 0.0], ["other"] * 3) == {"overall": 33.33, "other": 33.33}
+    assert aggregate([1.0, 1.0, 0.0], ["number"] * 3) == {"overall": 66.67, "number": 66.67}
     assert list(result) == ["overall", "yes/no", "number", "other"]
     assert aggregate([], []) == {"overall": 0.0}
     with pytest.raises(ValueError):

@@ -54,14 +54,13 @@ def test_read_vqav2_fixture(tmp_path: Path) -> None:
 
 def test_vqav2_scores_on_fixture(tmp_path: Path) -> None:
     items = read_vqav2(write_vqav2(tmp_path, n=3))
-    # item 1: six "2", two "two" (-> "2"), "3", "4": 8 matches -> 1.0
+    # item 1: "Two" -> "2" matches six "2" (the two "two" stay as typed) -> 1.0
     # item 2: "dark red" matches one human answer -> 0.3
     scores = [score_item(items[0], "Yes"), score_item(items[1], "Two"),
               score_item(items[2], "dark red")]
-    assert scores == pytest.approx([0.0, 1.0, 0.3])  # item 0: identical-answers quirk
+    assert scores == pytest.approx([1.0, 1.0, 0.3])  # item 0: "Yes" is lower-cased, ten "yes" stay as typed
     result = aggregate(scores, [i.meta["answer_type"] for i in items])
-    assert result == pytest.approx(
-        {"overall": 130 / 3, "yes/no": 0.0, "number": 100.0, "other": 30.0})
+    assert result == {"overall": 76.67, "yes/no": 100.0, "number": 100.0, "other": 30.0}
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ scripted backend whose answers give known official scores."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
@@ -31,9 +32,8 @@ def test_vqav2_official_accuracy_by_answer_type(tmp_data: Path, backend: FakeBac
     suite.check_data()
     result = suite.evaluate(backend, limit=None, batch_size=4)
     # yes/no: ten "yes" -> 1.0; number: "Two" vs six "2" + two "two" -> 1.0; other: "dark red" -> 0.3
-    assert result.metrics == pytest.approx({
-        "accuracy": 100 * 4.6 / 6, "accuracy_yes_no": 100.0, "accuracy_number": 100.0,
-        "accuracy_other": 30.0, "unreadable_images": 0.0})
+    assert result.metrics == {"accuracy": 76.67, "accuracy_yes_no": 100.0, "accuracy_number": 100.0,
+                              "accuracy_other": 30.0, "unreadable_images": 0.0}  # 100 * 4.6 / 6, 2 decimals
     assert result.n == 6 and calls == [(4, 10), (2, 10)]  # batched, the task's max_gen_toks
     first = result.predictions[0]
     assert set(first) >= {"id", "question", "prediction", "references", "score", "answer_type"}
@@ -41,6 +41,50 @@ def test_vqav2_official_accuracy_by_answer_type(tmp_data: Path, backend: FakeBac
     assert first["question"].endswith("\nAnswer the question using a single word or phrase.")
     assert [p["score"] for p in result.predictions] == pytest.approx([1.0, 1.0, 0.3] * 2)
     assert result.details["data"] == str((tmp_data / "vqav2").resolve())
+
+
+# An official-layout fixture whose score was worked out by hand from vqaEval.py's definition:
+# (question, prediction, ten human answers, answer type, score of that question).
+HAND_SCORED = [
+    ("How many cups?", "Two", ["2"] * 10, "number", 1.0),                       # prediction -> "2"
+    ("What is he wearing?", "t-shirt", ["t-shirt"] * 10, "other", 0.0),          # "t shirt" vs raw "t-shirt"
+    ("Is it sunny?", "yes.", ["yes"] * 10, "yes/no", 1.0),                       # period stripped
+    ("What animal is it?", "a dog", ["dog"] * 7 + ["a dog"] * 3, "other", 1.0),  # 7 "dog" match
+    ("How many people?", "1,000", ["1000"] * 2 + ["1,000"] + ["thousand"] * 7, "number", 0.9),  # 3 "1000"
+    ("What color is the car?", "red", ["red"] * 2 + ["dark red"] * 2 + ["maroon"] * 6, "other", 0.6),
+    ("Is this correct?", "isnt", ["isn't"] * 10, "yes/no", 1.0),                # contraction expanded
+    ("What is this?", "The Bus", ["the bus"] * 10, "other", 0.0),               # "bus" vs raw "the bus"
+    ("What color is the sky?", "blue", ["blue"] + ["navy"] * 9, "other", 0.3),  # one match: 9 subsets see 1
+]
+
+
+def _write_official_vqav2(root: Path) -> None:
+    """``HAND_SCORED`` in the official VQAv2 file layout (one 8x8 JPEG per question)."""
+    from PIL import Image
+
+    (root / "val2014").mkdir(parents=True)
+    questions, annotations = [], []
+    for i, (question, _, answers, answer_type, _) in enumerate(HAND_SCORED):
+        image_id, qid = 500 + i, 5000 + i
+        Image.new("RGB", (8, 8), (20 * i, 0, 0)).save(root / "val2014" / f"COCO_val2014_{image_id:012d}.jpg")
+        questions.append({"image_id": image_id, "question": question, "question_id": qid})
+        annotations.append({"question_id": qid, "image_id": image_id, "answer_type": answer_type,
+                            "question_type": "what", "multiple_choice_answer": answers[0],
+                            "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": k + 1}
+                                        for k, a in enumerate(answers)]})
+    (root / "v2_OpenEnded_mscoco_val2014_questions.json").write_text(json.dumps({"questions": questions}))
+    (root / "v2_mscoco_val2014_annotations.json").write_text(json.dumps({"annotations": annotations}))
+
+
+def test_vqav2_matches_a_hand_computed_official_score(tmp_data: Path, backend: FakeBackend, script: Any) -> None:
+    _write_official_vqav2(tmp_data / "vqav2")
+    predictions = {question: prediction for question, prediction, *_ in HAND_SCORED}
+    script(backend, lambda q: predictions[q.split("\n")[0]])
+    result = VQAv2Suite(VQAv2Options(), tmp_data).evaluate(backend, limit=None, batch_size=4)
+    assert [p["score"] for p in result.predictions] == pytest.approx([row[-1] for row in HAND_SCORED])
+    # overall 5.8 / 9 = 64.444..%; number (1 + 0.9) / 2; other (0 + 1 + 0.6 + 0 + 0.3) / 5; yes/no 2 / 2
+    assert result.metrics == {"accuracy": 64.44, "accuracy_yes_no": 100.0, "accuracy_number": 95.0,
+                              "accuracy_other": 38.0, "unreadable_images": 0.0}
 
 
 def test_vqav2_limit_and_path_override(tmp_path: Path, backend: FakeBackend, script: Any) -> None:
@@ -60,7 +104,7 @@ def test_corrupt_image_is_scored_wrong_and_counted(tmp_data: Path, backend: Fake
         result = VQAv2Suite(VQAv2Options(), tmp_data).evaluate(backend, limit=None, batch_size=8)
     assert calls == [(2, 10)]  # the unreadable sample never reaches the model
     assert result.metrics["unreadable_images"] == 1.0
-    assert result.metrics["accuracy"] == pytest.approx(100 * 1.3 / 3)  # scored 0, still counted in n
+    assert result.metrics["accuracy"] == 43.33  # 100 * 1.3 / 3: scored 0, still counted in n
     bad = result.predictions[0]
     assert bad["unreadable"] is True and bad["prediction"] == "" and bad["score"] == 0.0
     assert "COCO_val2014_000000000100.jpg" in caplog.text
