@@ -112,3 +112,38 @@ def test_answer_cache_serves_repeats_but_never_unreadable(tmp_path: Path, script
         assert changed == ["cached answer"] and len(calls) == 2
         second.close()
     assert UnigameLM(backend)._cache is None  # outside the block: no cache
+
+
+class _Trap:
+    """Unpickling this creates ``path``: the proof that a cache payload was executed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.path), "w"))
+
+
+def test_answer_cache_never_unpickles_a_crafted_row(tmp_path: Path, script: Any) -> None:
+    import pickle
+    import sqlite3
+
+    backend = FakeBackend()
+    calls = script(backend, lambda q: "fresh answer")
+    request = _request(0, _png((5, 5, 5)))
+    db, marker = tmp_path / "answers.sqlite", tmp_path / "executed"
+    key = UnigameLM(backend)._cache_key(request)
+    with sqlite3.connect(db) as conn:  # a crafted cache file: the right key, a pickle as the answer
+        conn.execute("CREATE TABLE answers (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        conn.execute("INSERT INTO answers VALUES (?, ?)", (key, pickle.dumps(_Trap(marker))))
+        conn.execute('CREATE TABLE "unnamed" (key TEXT PRIMARY KEY, value BLOB)')  # sqlitedict's layout
+        conn.execute('INSERT INTO "unnamed" VALUES (?, ?)', (key, pickle.dumps(_Trap(marker))))
+    lm = UnigameLM(backend, cache_db=str(db))
+    assert lm.generate_until([request]) == ["fresh answer"]
+    lm.close()
+    assert not marker.exists() and lm.stats.cached == 0 and len(calls) == 1  # a miss, answered afresh
+    with sqlite3.connect(db) as conn:  # the row now holds the answer as JSON text
+        assert conn.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone() == ('"fresh answer"',)
+    again = UnigameLM(backend, cache_db=str(db))
+    assert again.generate_until([request]) == ["fresh answer"] and again.stats.cached == 1
+    again.close()

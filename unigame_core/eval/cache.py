@@ -8,6 +8,11 @@ content or path + size + mtime), so a changed image or question is never served 
 
 ``UNIGAME_EVAL_CACHE`` picks the folder (default ``~/.cache/unigame/eval``); ``UNIGAME_EVAL_CACHE=off``
 disables caching. ``unigame train``'s before/after scores are never cached (the weights change).
+
+:class:`AnswerCache` stores each answer as JSON text in a plain SQLite table, never as a pickle: a cache
+file is data that anyone with write access to the folder can craft, and unpickling it would run their
+code. A row that does not hold a JSON string (a pickle blob, an earlier format) is a miss and is
+overwritten by the fresh answer.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sqlite3
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -23,6 +29,8 @@ from omegaconf import DictConfig, OmegaConf
 
 CACHE_ENV = "UNIGAME_EVAL_CACHE"
 _OFF = ("off", "0", "false", "no", "none")
+#: Part of every cache file's key: files written by an earlier format (pickles) are never opened.
+CACHE_FORMAT = 2
 
 
 def cache_dir() -> Path | None:
@@ -93,6 +101,41 @@ def cache_file(model: dict[str, Any], adapter: dict[str, Any] | None, data: dict
     folder = cache_dir()
     if folder is None:
         return None
-    key = json.dumps({"model": model, "adapter": adapter, "data": data}, sort_keys=True, default=str)
+    key = json.dumps({"format": CACHE_FORMAT, "model": model, "adapter": adapter, "data": data},
+                     sort_keys=True, default=str)
     digest = hashlib.sha256(key.encode()).hexdigest()[:20]
     return folder / f"{data['suite']}-{digest}.sqlite"
+
+
+class AnswerCache:
+    """Generated answers by request key, as JSON strings in one SQLite table (see the module docstring).
+
+    Writes are batched: call :meth:`commit` after a batch and :meth:`close` at the end.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(path)
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+    def get(self, key: str) -> str | None:
+        """The cached answer, or None when absent or not a JSON string (never unpickled, never executed)."""
+        row = self._db.execute("SELECT value FROM answers WHERE key = ?", (key,)).fetchone()
+        if row is None or not isinstance(row[0], str):
+            return None
+        try:
+            value = json.loads(row[0])
+        except ValueError:
+            return None
+        return value if isinstance(value, str) else None
+
+    def put(self, key: str, answer: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO answers (key, value) VALUES (?, ?)", (key, json.dumps(answer)))
+
+    def commit(self) -> None:
+        self._db.commit()
+
+    def close(self) -> None:
+        self._db.commit()
+        self._db.close()

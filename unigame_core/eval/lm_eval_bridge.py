@@ -10,9 +10,10 @@ Per batch: decode (a thread pool, one batch ahead of the model), the backend's o
 ``image_transform`` (resize/pad to ``S``), stack, ``[0, 1]`` floats on the model's device, then one
 ``backend.understander.generate(pixels, questions, max_new_tokens)`` call. An image that cannot be
 decoded is answered with :data:`~unigame_core.eval.common.UNREADABLE` and a warning; task functions
-score that answer as wrong. Answers can be cached in a SQLite file (``cache_db`` or
-:func:`response_cache`), keyed by the request's text, generation settings and image (content for
-bytes, path + size + mtime for files); unreadable answers are never cached.
+score that answer as wrong. Answers can be cached in a SQLite file of JSON strings (``cache_db`` or
+:func:`response_cache`; :class:`~unigame_core.eval.cache.AnswerCache`, never pickles), keyed by the
+request's text, generation settings and image (content for bytes, path + size + mtime for files);
+unreadable answers are never cached.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from PIL import Image  # noqa: E402
 from ..data.images import decode_image, to_rgb  # noqa: E402
 from ..errors import CapabilityError, DataError  # noqa: E402
 from ..interfaces import Backend  # noqa: E402
+from .cache import AnswerCache  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +163,7 @@ class UnigameLM(LM):
         self.stats = GenerationStats()
         self._warned_sampling = False
         path = cache_db or _CACHE_DB.get()
-        self._cache: Any = None
-        if path:
-            from sqlitedict import SqliteDict
-
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self._cache = SqliteDict(str(path), autocommit=False)
+        self._cache = AnswerCache(path) if path else None
 
     # ------------------------------------------------------------------ lm-eval API
     def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
@@ -181,8 +178,9 @@ class UnigameLM(LM):
         keys = [self._cache_key(r) for r in requests] if self._cache is not None else [None] * len(requests)
         groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
         for i, req in enumerate(requests):
-            if keys[i] is not None and keys[i] in self._cache:
-                answers[i] = self._cache[keys[i]]
+            hit = self._cache.get(keys[i]) if self._cache is not None and keys[i] is not None else None
+            if hit is not None:
+                answers[i] = hit
                 self.stats.cached += 1
                 continue
             groups.setdefault(self._settings(req), []).append(i)
@@ -197,8 +195,8 @@ class UnigameLM(LM):
                 self.stats.generated += len(batch_idx)
                 for i, text in zip(batch_idx, texts):
                     answers[i] = _cut(text, until)
-                    if keys[i] is not None:
-                        self._cache[keys[i]] = answers[i]
+                    if self._cache is not None and keys[i] is not None:
+                        self._cache.put(keys[i], answers[i])
                 done += len(batch_idx)
                 if time.perf_counter() - last_report > PROGRESS_EVERY_S:
                     last_report = time.perf_counter()
