@@ -81,8 +81,17 @@ class GenerationStats:
 def load_visual(visual: Any, label: str) -> torch.Tensor:
     """A request's image (path, bytes, ``{"bytes", "path"}``, PIL image, tensor) -> uint8 ``(3, H, W)``.
 
-    Several images: the first one is used. Raises ``DataError`` when it cannot be decoded.
+    Several images: the first one is used. Raises ``DataError`` when it cannot be decoded, including an
+    image over PIL's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``), so it is skipped and counted
+    like any unreadable image instead of ending the run with a traceback.
     """
+    try:
+        return _load_visual(visual, label)
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"Image of request {label} is too large to decode safely ({exc}).") from None
+
+
+def _load_visual(visual: Any, label: str) -> torch.Tensor:
     if isinstance(visual, (list, tuple)):
         if not visual:
             raise DataError(f"Request {label} has an empty image list.")

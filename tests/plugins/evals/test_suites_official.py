@@ -175,3 +175,19 @@ def test_mmmu_unparseable_is_wrong_and_missing_parquet_named(tmp_data: Path, bac
     assert result.metrics["accuracy"] == 0.0
     with pytest.raises(DataLayoutError, match="validation-00000-of-00001.parquet"):
         MMMUSuite(MMMUOptions(), tmp_data / "nowhere").check_data()
+
+
+def test_decompression_bomb_is_a_counted_skip_not_a_traceback(tmp_data: Path, backend: FakeBackend, script: Any,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    from PIL import Image
+
+    root = write_vqav2(tmp_data / "vqav2", n=3)
+    Image.new("RGB", (64, 64)).save(root / "val2014" / "COCO_val2014_000000000101.jpg")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 is over twice the limit: PIL refuses it
+    calls = script(backend, _vqa_answer)
+    with caplog.at_level(logging.WARNING):
+        result = VQAv2Suite(VQAv2Options(), tmp_data).evaluate(backend, limit=None, batch_size=8)
+    assert calls == [(2, 10)] and result.n == 3 and result.metrics["unreadable_images"] == 1.0
+    assert result.predictions[1]["unreadable"] is True and result.predictions[1]["score"] == 0.0
+    assert "unigame_vqav2/1" in caplog.text and "too large to decode safely" in caplog.text
