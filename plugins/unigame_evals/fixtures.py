@@ -9,6 +9,10 @@ Item ``i`` (0-based) cycles through a few templates so readers and metrics see a
   ``image_id = 100 + i``, ``question_id = 10 * image_id``.
 * POPE: ``n`` lines per category; label "yes" for even ``i``, "no" for odd ``i``;
   ``question_id = i + 1``; image ``COCO_val2014_{200 + i:012d}.jpg``.
+* POPE as the Hugging Face parquet (``lmms-lab/POPE`` schema: ``id``, ``question_id``, ``question``,
+  ``answer``, ``image_source``, ``image`` as a ``{bytes, path}`` struct, ``category``): ``n`` questions
+  per category in one file ``<root>/data/test-00000-of-00001.parquet``, categories interleaved; label
+  "yes" for even ``i``; the object is ``("cat", "dog", "car")[i % 3]``; 8x8 PNG bytes.
 * MMMU: rows alternate between the subjects ``Accounting`` and ``Art_Theory``; even ``i``
   are multiple-choice (4 options, gold ``"ABCD"[i % 4]``), odd ``i`` open (gold ``str(10*i)``);
   every row has ``image_1`` (PNG bytes), rows with ``i % 3 == 0`` also ``image_2``.
@@ -22,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["MMMU_FIXTURE_SUBJECTS", "POPE_OBJECTS", "write_mmmu", "write_pope", "write_vqav2"]
+__all__ = ["MMMU_FIXTURE_SUBJECTS", "POPE_OBJECTS", "write_mmmu", "write_pope", "write_pope_parquet", "write_vqav2"]
 
 POPE_OBJECTS = ("cat", "dog", "car", "chair", "person", "bottle")
 MMMU_FIXTURE_SUBJECTS = ("Accounting", "Art_Theory")
@@ -94,6 +98,28 @@ def write_pope(root: Path, n: int = 6) -> Path:
         (root / f"coco_pope_{category}.json").write_text("\n".join(lines) + "\n",
                                                          encoding="utf-8")
     return root
+
+
+def write_pope_parquet(root: Path, n: int = 6, folder: str = "data") -> Path:
+    """Write ``n`` POPE questions per category as the Hugging Face parquet (``<root>/<folder>/...``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    schema = pa.schema([("id", pa.string()), ("question_id", pa.string()), ("question", pa.string()),
+                        ("answer", pa.string()), ("image_source", pa.string()), ("image", image),
+                        ("category", pa.string())])
+    rows = []
+    for i in range(n):
+        for category in ("adversarial", "popular", "random"):
+            source = f"COCO_val2014_{300 + i:012d}"
+            rows.append({"id": str(len(rows)), "question_id": str(i + 1), "answer": "yes" if i % 2 == 0 else "no",
+                         "question": f"Is there a {('cat', 'dog', 'car')[i % 3]} in the image?",
+                         "image_source": source, "category": category,
+                         "image": {"bytes": _encode(i, "PNG", size=8), "path": f"{source}.png"}})
+    (Path(root) / folder).mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), Path(root) / folder / "test-00000-of-00001.parquet")
+    return Path(root)
 
 
 def write_mmmu(root: Path, n: int = 6, split: str = "validation") -> Path:

@@ -19,7 +19,7 @@ class VQAv2Options:
 
 @dataclass
 class POPEOptions:
-    path: str = ""  # folder with coco_pope_<category>.json and val2014/ (default <data-root>/pope)
+    path: str = ""  # coco_pope_<category>.json + val2014/, or the HF parquet data/test-*.parquet (<data-root>/pope)
     categories: list[str] = field(default_factory=lambda: ["random", "popular", "adversarial"])
     max_new_tokens: int = 10
 

@@ -17,7 +17,7 @@ from unigame_core.interfaces import Backend, Suite, SuiteResult
 
 from . import lm_docs
 from .mmmu import check_mmmu, mmmu_aggregate
-from .pope import CATEGORIES, read_pope
+from .pope import CATEGORIES, check_pope
 from .vqav2 import read_vqav2
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class POPESuite(LMEvalSuite):
         return list(self.options.categories)
 
     def check_data(self) -> None:
-        read_pope(self.data_dir(), categories=tuple(self.categories()))
+        check_pope(self.data_dir(), categories=tuple(self.categories()))
 
     def evaluate(self, backend: Backend, *, limit: int | None, batch_size: int) -> SuiteResult:
         root, categories = self.data_dir(), self.categories()

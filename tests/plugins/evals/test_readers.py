@@ -1,4 +1,5 @@
-"""Readers on the tiny official-layout fixtures, and DataLayoutError on missing files."""
+"""Readers on the tiny official-layout fixtures (and the Hugging Face POPE parquet), and DataLayoutError on
+missing files."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from unigame_evals.fixtures import write_mmmu, write_pope, write_vqav2
+from unigame_core.errors import DataError
+from unigame_evals.fixtures import write_mmmu, write_pope, write_pope_parquet, write_vqav2
 from unigame_evals.items import DataLayoutError, EvalItem
 from unigame_evals.mmmu import read_mmmu, score_response
-from unigame_evals.pope import parse_yes_no, pope_metrics, read_pope
+from unigame_evals.pope import check_pope, parse_yes_no, pope_metrics, read_pope
 from unigame_evals.vqav2 import aggregate, read_vqav2, score_item
 
 SUFFIX = "Answer the question using a single word or phrase."
@@ -108,6 +110,47 @@ def test_pope_missing_file(tmp_path: Path) -> None:
     assert len(read_pope(root, categories=("random",))) == 2
     with pytest.raises(ValueError):
         read_pope(root, categories=("nonsense",))
+
+
+def test_read_pope_hugging_face_parquet(tmp_path: Path) -> None:
+    root = write_pope_parquet(tmp_path / "pope", n=4)
+    items = read_pope(root)
+    assert [i.id for i in items] == [f"{c}/{k}" for c in ("random", "popular", "adversarial") for k in "1234"]
+    first = items[0]
+    assert first.question == f"Is there a cat in the image?\n{SUFFIX}"
+    assert first.references == ("yes",) and items[1].references == ("no",)
+    assert first.meta == {"category": "random", "question_id": "1", "label": "yes",
+                          "image_file": "COCO_val2014_000000000300"}
+    assert isinstance(first.image, bytes)
+    with Image.open(io.BytesIO(first.image)) as img:
+        assert img.size == (8, 8)
+    assert len(read_pope(root, limit=5)) == 5
+    assert [i.id for i in read_pope(root, categories=("popular",))] == [f"popular/{k}" for k in "1234"]
+    check_pope(root)  # columns and categories, without reading the images
+
+
+def test_pope_parquet_layout_errors(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with pytest.raises(DataLayoutError, match="coco_pope_random.json") as info:
+        check_pope(tmp_path)  # neither layout: the message names both
+    assert "data/test-*.parquet" in str(info.value)
+    table = pq.read_table(write_pope_parquet(tmp_path / "a", n=2) / "data" / "test-00000-of-00001.parquet")
+    pq.write_table(table.drop_columns(["answer"]), tmp_path / "a" / "data" / "test-00000-of-00001.parquet")
+    with pytest.raises(DataError, match="has no column 'answer'"):
+        check_pope(tmp_path / "a")
+    only_random = table.filter(pa.compute.equal(table["category"], "random"))
+    (tmp_path / "b").mkdir()
+    pq.write_table(only_random, tmp_path / "b" / "test.parquet")  # parquet at the top of the folder
+    check_pope(tmp_path / "b", categories=("random",))
+    with pytest.raises(DataError, match="no question of category 'popular'"):
+        check_pope(tmp_path / "b")
+    bad = table.set_column(table.schema.get_field_index("answer"), "answer", pa.array(["maybe"] * len(table)))
+    (tmp_path / "c" / "Full").mkdir(parents=True)
+    pq.write_table(bad, tmp_path / "c" / "Full" / "random-00000-of-00001.parquet")
+    with pytest.raises(DataError, match="'yes' or 'no', got 'maybe'"):
+        read_pope(tmp_path / "c", categories=("random",))
 
 
 # --- MMMU --------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import pytest
 
 from unigame_core.errors import ConfigError, DataError
 from unigame_core.testing import FakeBackend
-from unigame_evals.fixtures import write_mmmu, write_pope, write_vqav2
+from unigame_evals.fixtures import write_mmmu, write_pope, write_pope_parquet, write_vqav2
 from unigame_evals.items import DataLayoutError
 from unigame_evals.options import MMMUOptions, POPEOptions, VQAv2Options
 from unigame_evals.suites import MMMUSuite, POPESuite, VQAv2Suite
@@ -148,6 +148,21 @@ def test_pope_always_yes_on_one_category_with_limit(tmp_data: Path, backend: Fak
         "adversarial/f1": 2 / 3, "adversarial/yes_ratio": 1.0, "unreadable_images": 0.0})
     with pytest.raises(ConfigError, match="nonsense"):
         POPESuite(POPEOptions(categories=["nonsense"]), tmp_data).check_data()
+
+
+def test_pope_from_the_hugging_face_parquet(tmp_data: Path, backend: FakeBackend, script: Any) -> None:
+    write_pope_parquet(tmp_data / "pope", n=4)  # lmms-lab/POPE layout: data/test-*.parquet, images as bytes
+    calls = script(backend, lambda q: "No, there is not." if "dog" in q else "Yes")
+    suite = POPESuite(POPEOptions(), tmp_data)
+    suite.check_data()
+    result = suite.evaluate(backend, limit=None, batch_size=8)
+    # per category: i = 0 cat (yes), 1 dog (no), 2 car (yes), 3 cat (no) -> TP 2, TN 1, FP 1
+    assert result.n == 12 and sum(n for n, _ in calls) == 12
+    for prefix in ("", "random/", "popular/", "adversarial/"):
+        assert result.metrics[f"{prefix}accuracy"] == 0.75 and result.metrics[f"{prefix}precision"] == 2 / 3
+        assert result.metrics[f"{prefix}recall"] == 1.0 and result.metrics[f"{prefix}yes_ratio"] == 0.75
+    assert [p["id"] for p in result.predictions][:2] == ["random/1", "random/2"]
+    assert result.metrics["unreadable_images"] == 0.0
 
 
 MMMU_ANSWERS = {0: "(A)", 2: "B", 4: "The answer is A.", 1: "10", 3: "I think it is 31", 5: "so it is 50"}
