@@ -33,3 +33,12 @@ def test_lm_eval_run_with_the_unigame_model(data_root: Path, tmp_path: Path, mon
     results = json.loads(found.read_text())["results"]["unigame_pope_random"]
     assert set(results) >= {"accuracy,none", "precision,none", "recall,none", "f1,none", "yes_ratio,none"}
     assert 0.0 <= results["accuracy,none"] <= 1.0
+
+
+def test_plain_lm_eval_cannot_find_the_unigame_model() -> None:
+    """Why the wrapper exists (docs/evaluation.md): lm-eval 0.4.13 discovers no model from installed packages."""
+    import subprocess
+
+    code = "from lm_eval.api.registry import get_model\ntry:\n    get_model('unigame')\nexcept ValueError:\n    print('absent')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "absent", done.stderr

@@ -7,7 +7,8 @@ Order of work, so that a user's mistake costs seconds, not a model load:
    every suite's data files;
 2. load the model (and the adapter), then check the capabilities the suites require;
 3. run the suites one after the other (answers are generated in batches), timing each;
-4. write ``results.json`` and ``predictions/<suite>.jsonl``, print the table.
+4. write ``results.json``, ``results_lm_eval.json`` (lm-eval's format) and ``predictions/<suite>.jsonl``,
+   print the table.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..interfaces import Backend, Suite, SuiteResult
 from ..registry import Entry
 from . import cache, report
 from .common import enable_offline
+from .lm_eval_format import write_lm_eval_results
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +216,7 @@ def run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, dat
         limit=limit, batch_size=batch_size,
         options={r.name: dataclasses.asdict(r.options) for r in runs if r.options is not None})
     path = report.write_outputs(Path(output), document, results)
+    write_lm_eval_results(Path(output), document, device=str(cfg.train.device))
     report.print_table(document)
     log.info("results written to %s", path)
     return results

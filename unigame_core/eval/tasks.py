@@ -31,11 +31,13 @@ from .lm_eval_bridge import UnigameLM  # noqa: E402
 
 @dataclass
 class TaskOutput:
-    """One lm-eval task's (or group's) aggregated metrics and its logged samples."""
+    """One lm-eval task's (or group's) aggregated metrics and its logged samples, name and version."""
 
     metrics: dict[str, float]
     n: int
     samples: list[dict[str, Any]] = field(default_factory=list)
+    name: str = ""
+    version: Any = None  # the task YAML's metadata.version, as lm-eval reports it
 
 
 def task_manager(include_paths: Sequence[str | Path], metadata: Mapping[str, Any] | None = None) -> TaskManager:
@@ -77,7 +79,7 @@ def run_tasks(
             if not logged and name in results.get("group_subtasks", {}):
                 n = sum(out[c].n if c in out else n_samples.get(c, {}).get("effective", 0)
                         for c in results["group_subtasks"][name])
-            out[name] = TaskOutput(metrics, int(n), logged)
+            out[name] = TaskOutput(metrics, int(n), logged, name=name, version=results.get("versions", {}).get(name))
     return out
 
 
