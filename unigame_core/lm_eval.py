@@ -10,6 +10,11 @@ thousands of task YAMLs take half a minute to index -- unless ``--with-lm-eval-t
         --tasks unigame_vqav2,unigame_pope --metadata data_root=/data --batch_size 32 --output_path out/
 
 The hub and datasets are kept offline (``HF_HUB_OFFLINE=0`` to allow a checkpoint download).
+
+Why a wrapper and not ``lm_eval --model unigame``: lm-eval 0.4.13 has no discovery hook for models. Its
+registry is its own built-in table plus the classes registered by modules already imported; it reads
+no entry points, has no flag that imports a module, and imports a task folder's ``!function`` code only
+after the model is built. Importing the bridge here, before lm-eval's CLI runs, is the only way in.
 """
 
 from __future__ import annotations
