@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,13 +80,27 @@ class StepPlan:
 
 
 @dataclass
+class ScoredRows:
+    """The prediction rows a metric averages: rows whose fields equal ``where`` (every row when empty).
+    The metric is ``scale`` times the mean of their ``score``, so it gets an n, a 95 % interval and a
+    paired before/after comparison per question (``unigame_core.stats``)."""
+
+    where: dict[str, str] = field(default_factory=dict)
+    scale: float = 1.0
+
+
+@dataclass
 class SuiteResult:
-    """Metrics of one suite plus per-sample predictions."""
+    """Metrics of one suite plus per-sample predictions (each with an ``id`` and a ``score``)."""
 
     metrics: dict[str, float]
     n: int
     predictions: list[dict[str, Any]]
     details: dict[str, Any]
+    #: metrics that are a mean of per-question scores; others (F1, per-image agreement) get no interval
+    per_question: dict[str, ScoredRows] = field(default_factory=dict)
+    #: options this run did not apply (e.g. an adaptive attack's settings on the fixed split): not recorded
+    unused_options: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------

@@ -12,7 +12,12 @@ space against the base model; the same images for every model evaluated, so befo
 comparable). ``attack=adaptive`` instead runs the shared-token attack of the UniGame threat model.
 ``z = encode(x)``; ``delta`` (bounded per token by ``eps * ||z_i||``, like the perturber) takes
 ``attack_steps`` normalised-gradient ascent steps on the understander's answer loss through the model's
-own decoder; the image is ``decode(z + delta)``.
+own decoder; the image is ``decode(z + delta)``. The ``attack_eps``, ``attack_steps`` and
+``attack_batch`` options apply to the adaptive attack only: with the fixed split they are not recorded
+(``SuiteResult.unused_options``), and ``details.attack`` says which attack ran with what.
+
+Each prediction row carries its ``split`` (test / shift / attack); each ``<split>_accuracy`` is declared
+a per-question mean of that split's rows (its own n and interval; paired before/after comparisons).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 import torch
 
 from unigame_core.errors import CapabilityError, ConfigError, DataError
-from unigame_core.interfaces import Backend, SuiteResult
+from unigame_core.interfaces import Backend, ScoredRows, SuiteResult
 
 from . import lm_docs
 from .suites import LMEvalSuite
@@ -34,6 +39,7 @@ from .suites import LMEvalSuite
 log = logging.getLogger(__name__)
 
 SHAPES_TASKS = {"test": "unigame_shapes_test", "shift": "unigame_shapes_shift", "attack": "unigame_shapes_attack"}
+ADAPTIVE_ONLY = ["attack_eps", "attack_steps", "attack_batch"]  # options the fixed split does not use
 
 
 def _world(seed: int, image_size: int = 64) -> Any:
@@ -115,9 +121,30 @@ class ShapesSuite(LMEvalSuite):
                     "generated_path": attack, "limit": n}
             outputs, stats = self.run(backend, list(SHAPES_TASKS.values()), meta, limit=n, batch_size=batch_size)
         metrics = {f"{split}_accuracy": outputs[task].metrics["accuracy"] for split, task in SHAPES_TASKS.items()}
-        return self.result(metrics, [outputs[t] for t in SHAPES_TASKS.values()], stats,
-                           data=f"shapes world (seed {o.seed}, procedural)", samples_per_split=n,
-                           attack={"eps": o.attack_eps, "steps": o.attack_steps})
+        result = self.result(metrics, [outputs[t] for t in SHAPES_TASKS.values()], stats,
+                             data=f"shapes world (seed {o.seed}, procedural)", samples_per_split=n,
+                             attack=self.applied_attack(batch_size))
+        start = 0
+        for split, task in SHAPES_TASKS.items():  # result() keeps the tasks' order, one row per sample
+            count = len(outputs[task].samples)
+            for row in result.predictions[start:start + count]:
+                row["split"] = split
+            start += count
+        result.per_question = {f"{split}_accuracy": ScoredRows({"split": split}) for split in SHAPES_TASKS}
+        result.unused_options = [] if o.attack == "adaptive" else list(ADAPTIVE_ONLY)
+        return result
+
+    def applied_attack(self, batch_size: int) -> dict[str, Any]:
+        """The attack that made the attack split, with the settings it ran with (and only those)."""
+        o = self.options
+        if o.attack == "fixed":
+            from unigame_shapes import assets
+
+            eps = float(np.load(assets.ATTACK_FILE)["eps"]) if assets.ATTACK_FILE.exists() else None
+            return {"kind": "fixed", "file": assets.ATTACK_FILE.name, "space": "pixels", "norm": "L_inf",
+                    "eps": eps, "against": "the shipped base model (made once by unigame shapes pretrain)"}
+        return {"kind": "adaptive", "space": "shared tokens", "eps": o.attack_eps, "steps": o.attack_steps,
+                "batch": max(1, min(batch_size, o.attack_batch))}
 
     def write_attack(self, backend: Backend, n: int, batch_size: int, path: Path) -> str:
         """The attack split as ``{id, question, image (PNG), ...}`` rows: the shipped one, or made now."""
@@ -138,7 +165,6 @@ class ShapesSuite(LMEvalSuite):
                              "references": [s.answer], "target": s.answer, "kind": s.kind})
         log.info("shapes: attacked %d test images (eps %.3g, %d steps)", n, o.attack_eps, o.attack_steps)
         return _write_parquet(rows, path)
-
 
     @staticmethod
     def write_fixed_attack(n: int, path: Path) -> str:
@@ -176,8 +202,10 @@ class ConsistencySuite(LMEvalSuite):
             meta = {"generated_path": path, "limit": limit}
             outputs, stats = self.run(backend, ["unigame_consistency"], meta, limit=limit, batch_size=batch_size)
         out = outputs["unigame_consistency"]
-        return self.result(dict(out.metrics), [out], stats, score_metric="agreement", images=n_images,
-                           data=f"shapes world captions (seed {self.options.seed}, split {self.options.split})")
+        result = self.result(dict(out.metrics), [out], stats, score_metric="agreement", images=n_images,
+                             data=f"shapes world captions (seed {self.options.seed}, split {self.options.split})")
+        result.per_question = {"agreement": ScoredRows()}  # image_consistency is per image: no interval here
+        return result
 
     def write_generated(self, backend: Backend, limit: int | None, batch_size: int, path: Path) -> tuple[str, int]:
         """Generate images for enough captions to ask ``limit`` questions (all ``captions`` without a limit)."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from unigame_core.interfaces import Backend, Suite, SuiteResult
+from unigame_core.interfaces import Backend, ScoredRows, Suite, SuiteResult
 
 from . import lm_docs
 from .mmmu import check_mmmu, mmmu_aggregate
@@ -84,7 +84,12 @@ class VQAv2Suite(LMEvalSuite):
         meta = {"vqav2_path": str(root), "vqav2_split": self.options.split, "limit": limit}
         outputs, stats = self.run(backend, ["unigame_vqav2"], meta, limit=limit, batch_size=batch_size)
         out = outputs["unigame_vqav2"]
-        return self.result(dict(out.metrics), [out], stats, data=str(root), split=self.options.split)
+        result = self.result(dict(out.metrics), [out], stats, data=str(root), split=self.options.split)
+        types = {"accuracy_yes_no": "yes/no", "accuracy_number": "number", "accuracy_other": "other"}
+        result.per_question = {"accuracy": ScoredRows(scale=100.0)}  # percent, as the official script
+        result.per_question.update({m: ScoredRows({"answer_type": t}, 100.0) for m, t in types.items()
+                                    if m in result.metrics})
+        return result
 
 
 class POPESuite(LMEvalSuite):
@@ -115,7 +120,9 @@ class POPESuite(LMEvalSuite):
             metrics[key] = sum(m[key] for m in per_category.values()) / len(per_category)
         for category, values in per_category.items():
             metrics.update({f"{category}/{k}": v for k, v in values.items()})
-        return self.result(metrics, [outputs[t] for t in tasks], stats, data=str(root), categories=categories)
+        result = self.result(metrics, [outputs[t] for t in tasks], stats, data=str(root), categories=categories)
+        result.per_question = {f"{c}/accuracy": ScoredRows({"category": c}) for c in categories}
+        return result
 
 
 class MMMUSuite(LMEvalSuite):
@@ -135,5 +142,8 @@ class MMMUSuite(LMEvalSuite):
         summary = mmmu_aggregate(records)
         metrics = dict(out.metrics)
         metrics.update({f"accuracy/{subject}": v for subject, v in summary["per_subject"].items()})
-        return self.result(metrics, [out], stats, data=str(root), split=self.options.split,
-                           per_subject_n=summary["per_subject_num"])
+        result = self.result(metrics, [out], stats, data=str(root), split=self.options.split,
+                             per_subject_n=summary["per_subject_num"])
+        result.per_question = {"accuracy": ScoredRows()}
+        result.per_question.update({f"accuracy/{s}": ScoredRows({"subject": s}) for s in summary["per_subject"]})
+        return result

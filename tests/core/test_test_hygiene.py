@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import conftest
+import example_plugin_session as session
 
 
 def _outside_view() -> str:
@@ -27,18 +27,19 @@ def test_the_example_plugin_is_visible_to_the_tests_but_not_installed_in_the_env
     assert _outside_view() == "False False"  # the environment itself does not
 
 
-def test_session_finish_takes_the_plugin_away(tmp_path: Path) -> None:
-    site = conftest.install_example_plugin(tmp_path)
+def test_remove_takes_the_plugin_away(tmp_path: Path) -> None:
+    site = session.install(tmp_path)
     assert (site / "unigame_example" / "plugin.py").exists()
-    saved = dict(conftest._session), os.environ.get("PYTHONPATH"), list(sys.path)
+    assert not (session.EXAMPLE / "build").exists()  # a copy was built, not the source tree
+    saved = dict(session.state), os.environ.get("PYTHONPATH"), list(sys.path)
     try:
-        conftest._session.update(dir=str(tmp_path), pythonpath=None)
+        session.state.update(dir=str(tmp_path), pythonpath=None)
         sys.path.insert(0, str(site))
-        conftest.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]
+        session.remove()
         assert str(site) not in sys.path and not tmp_path.exists()
         assert "PYTHONPATH" not in os.environ
     finally:
-        conftest._session.update(saved[0])
+        session.state.update(saved[0])
         if saved[1] is not None:
             os.environ["PYTHONPATH"] = saved[1]
         sys.path[:] = saved[2]

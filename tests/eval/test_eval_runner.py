@@ -16,7 +16,7 @@ from unigame_core.eval import runner
 from unigame_core.interfaces import SuiteResult
 from unigame_core.testing import FakeBackend
 
-ROW_KEYS = {"suite", "metric", "value", "n", "model", "adapter", "data"}
+ROW_KEYS = {"suite", "metric", "value", "n", "ci95", "model", "adapter", "data"}
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

@@ -5,8 +5,14 @@
     {"schema_version": 1, "created": ISO time, "model": str, "backend": {resolved settings},
      "adapter": str | null, "data_root": str | null, "limit": int | null, "batch_size": int,
      "versions": {"unigame": ..., "lm_eval": ..., "torch": ..., "python": ...},
-     "suites": {name: {"n", "data", "seconds", "samples_per_s", "details", "options"}},
-     "results": [{"suite", "metric", "value", "n", "model", "adapter", "data"}, ...]}
+     "suites": {name: {"n", "data", "seconds", "samples_per_s", "details", "options", "per_question"}},
+     "results": [{"suite", "metric", "value", "n", "ci95", "model", "adapter", "data"}, ...]}
+
+A metric that is a mean of per-question scores (``SuiteResult.per_question``, recorded under
+``suites.<name>.per_question`` so ``unigame compare`` can re-read its questions from the predictions)
+has its own ``n`` (one split's questions, not the suite's total) and a 95 % interval ``ci95``
+``[low, high]``; other metrics have the suite's ``n`` and ``ci95: null``. ``options`` holds only the
+options the run applied (a suite names the others in ``SuiteResult.unused_options``).
 
 Each predictions line: ``{"id", "question", "prediction", "references", "score", ...suite extras}``.
 """
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..interfaces import SuiteResult
+from .judge import from_results
 
 SCHEMA_VERSION = 1
 _DISTRIBUTIONS = ("unigame", "lm_eval", "torch", "transformers", "peft", "datasets")
@@ -66,16 +73,21 @@ def results_document(
     """The content of ``results.json`` (see the module docstring); ``options``: each suite's options as run."""
     suites: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
+    judged = from_results(results)
     for name, result in results.items():
         data = str(result.details.get("data", "")) or None
         timing = timings.get(name, SuiteTiming(0.0, result.n))
         suites[name] = {"n": result.n, "data": data, "seconds": round(timing.seconds, 3),
                         "samples_per_s": round(timing.samples_per_s, 3), "details": result.details}
         if options and name in options:
-            suites[name]["options"] = options[name]
+            suites[name]["options"] = {k: v for k, v in options[name].items() if k not in result.unused_options}
+        suites[name]["per_question"] = {m: {"where": rows_of.where, "scale": rows_of.scale}
+                                        for m, rows_of in result.per_question.items()}
         for metric, value in result.metrics.items():
-            rows.append({"suite": name, "metric": metric, "value": float(value), "n": result.n,
-                         "model": model, "adapter": adapter, "data": data})
+            estimate = judged[name].estimate(metric)
+            ci = [estimate.low, estimate.high] if estimate is not None and estimate.n else None
+            rows.append({"suite": name, "metric": metric, "value": float(value), "n": judged[name].n_of(metric),
+                         "ci95": ci, "model": model, "adapter": adapter, "data": data})
     return {
         "schema_version": SCHEMA_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -105,11 +117,11 @@ def print_table(document: dict[str, Any]) -> None:
     from ..cli.common import out
 
     adapter = f" + {document['adapter']}" if document["adapter"] else ""
-    table = Table("suite", "metric", "value", "n", title=f"{document['model']}{adapter}")
+    table = Table("suite", "metric", "value", "95 % CI", "n", title=f"{document['model']}{adapter}")
     for row in document["results"]:
-        value = row["value"]
+        value, ci = row["value"], row.get("ci95")
         shown = str(int(value)) if row["metric"] == "unreadable_images" else f"{value:.4f}"
-        table.add_row(row["suite"], row["metric"], shown, str(row["n"]))
+        table.add_row(row["suite"], row["metric"], shown, f"[{ci[0]:.4f}, {ci[1]:.4f}]" if ci else "-", str(row["n"]))
     out.print(table)
     for name, suite in document["suites"].items():
         out.print(f"{name}: {suite['n']} samples in {suite['seconds']:.1f} s ({suite['samples_per_s']:.1f} samples/s)",

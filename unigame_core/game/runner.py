@@ -174,7 +174,9 @@ def _log_metrics(run_dir: Path, step: int, m: StepMetrics, rate: float, skipped_
         f.write(json.dumps({k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}) + "\n")
 
 
-def _evaluate(cfg: DictConfig, backend: Any, when: str) -> dict[str, dict[str, float]]:
+def _evaluate(cfg: DictConfig, backend: Any, when: str) -> dict[str, Any]:
+    """Scores with per-question rows (JSON-ready, ``eval.judge.to_document``), so before/after can be paired."""
+    from ..eval.judge import to_document
     from ..eval.runner import evaluate_backend
 
     log.info("evaluating %s training: %s", when, ", ".join(cfg.train.eval_suites))
@@ -182,23 +184,16 @@ def _evaluate(cfg: DictConfig, backend: Any, when: str) -> dict[str, dict[str, f
     results = evaluate_backend(
         backend, list(cfg.train.eval_suites), data_root=root, limit=cfg.train.eval_limit, batch_size=32
     )
-    return {name: r.metrics for name, r in results.items()}
+    return to_document(results)
 
 
-def _report(before: dict[str, dict[str, float]], after: dict[str, dict[str, float]], run_dir: Path) -> None:
-    from rich.table import Table
+def _report(before: dict[str, Any], after: dict[str, Any], run_dir: Path) -> None:
+    """The before/after table (n, 95 % intervals, a paired verdict per metric) and ``before_after.json``."""
+    from ..eval.judge import compare, from_document, print_comparison
 
-    from ..cli.common import out
-
-    table = Table("suite", "metric", "before", "after", "change", title="UniGame: before / after")
-    rows = []
-    for suite, metrics in before.items():
-        for metric, value in metrics.items():
-            new = after.get(suite, {}).get(metric, float("nan"))
-            table.add_row(suite, metric, f"{value:.2f}", f"{new:.2f}", f"{new - value:+.2f}")
-            rows.append({"suite": suite, "metric": metric, "before": value, "after": new})
-    out.print(table)
-    (run_dir / "before_after.json").write_text(json.dumps(rows, indent=2))
+    rows = compare(from_document(before), from_document(after))
+    print_comparison(rows, "UniGame: before / after")
+    (run_dir / "before_after.json").write_text(json.dumps([r.as_dict() for r in rows], indent=2))
 
 
 def advance_schedules(*schedulers: torch.optim.lr_scheduler.LRScheduler | None) -> None:

@@ -80,6 +80,9 @@ def test_unigame_train_with_no_arguments_runs_end_to_end(tmp_path: Path, monkeyp
     assert {("shapes", "test_accuracy"), ("shapes", "shift_accuracy"), ("shapes", "attack_accuracy")} <= metrics
     assert ("consistency", "agreement") in metrics
     assert all(0.0 <= r["before"] <= 1.0 and 0.0 <= r["after"] <= 1.0 for r in rows)
+    split = next(r for r in rows if r["metric"] == "test_accuracy")  # each split's own n, a paired verdict
+    assert split["n_before"] == split["n_after"] == 8 and split["paired"] is True and split["verdict"]
+    assert len(split["before_ci95"]) == 2 and len(split["change_ci95"]) == 2
     assert (run / "adapter" / "adapter_model.safetensors").exists() and (run / "samples" / "step-2.png").exists()
     assert "before" in result.output and "after" in result.output
 
