@@ -1,8 +1,18 @@
-"""Decode images of any PIL mode into uint8 RGB tensors; corrupt files name themselves."""
+"""Decode images of any PIL mode into uint8 RGB tensors; corrupt files name themselves.
+
+Images over PIL's pixel limit (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 M pixels) count as unreadable:
+PIL only *warns* between one and two times the limit and raises ``DecompressionBombError`` above it;
+here both are one ``DataError`` naming the file, checked from the header before any pixel is decoded,
+so ``data.image_errors=skip`` counts such a file like any other unreadable image. PIL's own warning is
+therefore silenced (a ``warnings.catch_warnings`` around each decode would race in the eval's decode
+threads).
+"""
 
 from __future__ import annotations
 
 import io
+import re
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +25,7 @@ if TYPE_CHECKING:
     from torch import Tensor
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
 
 
 def to_rgb(img: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
@@ -47,11 +58,31 @@ def decode_image(source: str | Path | bytes, name: str | None = None) -> Tensor:
         raise DataError(f"Cannot open image '{label}': {exc.strerror or exc}.") from exc
     try:
         with handle, Image.open(handle) as img:
+            _check_pixels(img.size, label)
             img.load()
             rgb = to_rgb(img)
+    except Image.DecompressionBombError as exc:  # over twice the limit: PIL refuses while reading the header
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _too_large(label, f"{int(found.group(1)):,} pixels" if found else "") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(
             f"Cannot decode image '{label}': the file is corrupt, truncated or not an image ({exc})."
         ) from exc
     array = np.asarray(rgb, dtype=np.uint8).copy()
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def _check_pixels(size: tuple[int, int], label: str) -> None:
+    """Refuse, from the header alone, what PIL would only warn about (one to two times its limit)."""
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit is not None and size[0] * size[1] > limit:
+        raise _too_large(label, f"{size[0]}x{size[1]} = {size[0] * size[1]:,} pixels")
+
+
+def _too_large(label: str, size: str) -> DataError:
+    limit = f"{Image.MAX_IMAGE_PIXELS:,}" if Image.MAX_IMAGE_PIXELS else "its"
+    return DataError(
+        f"Image '{label}' is too large to decode safely ({size + ', ' if size else ''}over PIL's limit of "
+        f"{limit} pixels).",
+        "Downscale it, or raise PIL.Image.MAX_IMAGE_PIXELS in a trusted setting.",
+    )

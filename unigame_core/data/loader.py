@@ -9,7 +9,7 @@ needs no saved iterator state, and one process with batch ``G`` sees exactly the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..errors import DataError
 from ..interfaces import VQABatch
 
 
@@ -66,11 +67,46 @@ class Collate:
             "answers": [it["answer"] for it in kept],
             "ids": [str(it["id"]) for it in kept],
             "skipped": len(items) - len(kept),
+            "errors": [it["error"] for it in items if it.get("error")],  # image_errors=fail, raised by the watch
         }
 
 
+class UnreadableWatch:
+    """Iterates a loader's batches and stops, with one sentence, when the images cannot be read.
+
+    * an image error carried by the batch (``image_errors=fail`` in a worker process) is raised here;
+    * no image read yet after ``first`` tries: the data's images are all unreadable (a run of empty
+      batches would otherwise end as "non-finite losses", or finish having learnt nothing);
+    * ``streak`` unreadable images in a row later on: the rest of the data has gone (a lost mount).
+    Counts are this rank's own (with N ranks each sees its share of every batch).
+    """
+
+    def __init__(self, batches: Iterable[dict[str, Any]], first: int = 16, streak: int = 256) -> None:
+        self.batches, self.first, self.streak = batches, first, streak
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        read = tried = in_row = 0
+        for raw in self.batches:
+            if raw.get("errors"):
+                raise DataError(raw["errors"][0])
+            n_read = len(raw["questions"])
+            read, tried = read + n_read, tried + n_read + raw["skipped"]
+            in_row = 0 if n_read else in_row + raw["skipped"]
+            if not read and tried >= self.first:
+                raise DataError(f"None of the first {tried} training images could be read: every batch is empty.",
+                                "The warnings above name the files; check where the images are.")
+            if in_row >= self.streak:
+                raise DataError(f"The last {in_row} training images in a row could not be read.",
+                                "The warnings above name the files; check that the image folder is still there.")
+            yield raw
+
+    def __len__(self) -> int:
+        return len(self.batches)  # type: ignore[arg-type]
+
+
 def make_loader(dataset: Dataset, transform: Callable[[Tensor], Tensor], *, global_batch: int, seed: int,
-                rank: int, world: int, start_step: int, steps: int, num_workers: int) -> DataLoader:
+                rank: int, world: int, start_step: int, steps: int, num_workers: int) -> UnreadableWatch:
+    """The step-indexed batches of ``dataset`` (see the module docstring), watched for unreadable images."""
     sampler = StepBatchSampler(
         len(dataset),
         global_batch=global_batch,
@@ -80,8 +116,9 @@ def make_loader(dataset: Dataset, transform: Callable[[Tensor], Tensor], *, glob
         start_step=start_step,
         steps=steps,
     )
-    return DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(transform), num_workers=num_workers,
-                      persistent_workers=False, pin_memory=torch.cuda.is_available())
+    return UnreadableWatch(DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(transform),
+                                      num_workers=num_workers, persistent_workers=False,
+                                      pin_memory=torch.cuda.is_available()))
 
 
 def to_device(raw: dict[str, Any], device: torch.device) -> VQABatch:

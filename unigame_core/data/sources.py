@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from ..errors import DataError
 from .images import decode_image
+from .records import JSONL_HINT, integer_field, json_list, jsonl_answer, jsonl_rows, record_id, string_field
 
 log = logging.getLogger(__name__)
+
+#: images decoded when the data is built, before the model loads (spread evenly over the samples)
+PROBE_IMAGES = 16
 
 
 @dataclass(frozen=True)
@@ -26,57 +28,94 @@ class Triple:
 
 
 class TripleDataset(Dataset):
-    """VQA triples whose images are decoded lazily (in data-loader workers)."""
+    """VQA triples whose images are decoded lazily (in data-loader workers).
 
-    def __init__(self, triples: list[Triple], image_errors: str = "skip") -> None:
+    ``image_errors="skip"``: an unreadable image leaves its sample out of the batch (counted, with a
+    warning). ``"fail"``: it stops training with one sentence naming the file; in a worker process the
+    error travels with the batch (``UnreadableWatch`` raises it in the main process), because torch would
+    otherwise re-raise it with the worker's whole traceback as its message.
+    """
+
+    def __init__(self, triples: list[Triple], image_errors: str = "skip", source: str = "the training data") -> None:
         if not triples:
-            raise DataError("The training data holds no samples.")
+            raise DataError(f"{source[0].upper()}{source[1:]} holds no samples.")
         self.triples = triples
         self.image_errors = image_errors
+        self.source = source
 
     def __len__(self) -> int:
         return len(self.triples)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         t = self.triples[index]
+        item: dict[str, Any] = {"id": t.id, "image": None, "question": t.question, "answer": t.answer}
         try:
-            image = decode_image(t.image)
-        except DataError:
+            item["image"] = decode_image(t.image)
+        except DataError as exc:
             if self.image_errors == "fail":
-                raise
-            log.warning("skipping unreadable image %s", t.image)
-            image = None
-        return {"id": t.id, "image": image, "question": t.question, "answer": t.answer}
+                if get_worker_info() is None:
+                    raise
+                item["error"] = str(exc)
+            else:
+                log.warning("skipping sample %s: %s", t.id, exc.message)
+        return item
+
+    def check_images(self, n: int = PROBE_IMAGES) -> None:
+        """Decode up to ``n`` images spread over the data before any model loads.
+
+        With ``fail`` the first unreadable one stops here. With ``skip``, all of them unreadable means the
+        images are not where the records say (a wrong folder, say): that is an error too, rather than a run
+        whose every batch is empty.
+        """
+        step = max(len(self.triples) / n, 1.0)
+        picks = sorted({int(i * step) for i in range(min(n, len(self.triples)))})
+        failures = []
+        for i in picks:
+            try:
+                decode_image(self.triples[i].image)
+            except DataError as exc:
+                if self.image_errors == "fail":
+                    raise
+                failures.append(exc)
+        if len(failures) == len(picks):
+            raise DataError(
+                f"None of the {len(picks)} images checked in {self.source} can be read "
+                f"(the first: {failures[0].message})",
+                "Check where the images are: relative paths in a JSONL file are resolved against its folder.",
+            )
+        if failures:
+            log.warning("%d of %d images checked in %s are unreadable: such samples are skipped and counted",
+                        len(failures), len(picks), self.source)
 
 
 def jsonl_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) -> TripleDataset:
-    """``{"image": path, "question": str, "answer": str | "answers": [str, ...], "id"?: str}`` per line."""
+    """One JSON object per line: ``image`` (a path, relative to the file's folder or absolute), ``question``
+    (a string), ``answer`` (a non-empty string) or ``answers`` (see ``records.jsonl_answer``), ``id`` (optional,
+    a string or an integer; default: the line number). Other keys are ignored."""
     path = Path(location).expanduser()
     if not path.is_file():
         raise DataError(
             f"Training file '{path}' does not exist.", "Use --data jsonl:FILE with one JSON object per line."
         )
     triples = []
-    for n, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            answer = row["answer"] if "answer" in row else _majority(row["answers"])
-            image = Path(row["image"])
-            triples.append(Triple(str(row.get("id", n)), image if image.is_absolute() else path.parent / image,
-                                  str(row["question"]), str(answer)))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise DataError(f"Line {n} of '{path}' is not a valid sample ({exc}).",
-                            "Each line needs 'image', 'question' and 'answer' (or 'answers').") from exc
-    return TripleDataset(triples, image_errors)
+    for n, row in jsonl_rows(path):
+        where = f"Line {n} of '{path}'"
+        image = Path(string_field(row, "image", where, blank=False, hint=JSONL_HINT))
+        question = string_field(row, "question", where, hint=JSONL_HINT)
+        answer = jsonl_answer(row, where)
+        triples.append(Triple(record_id(row, "id", where, default=str(n)),
+                              image if image.is_absolute() else path.parent / image, question, answer))
+    dataset = TripleDataset(triples, image_errors, source=f"'{path}'")
+    dataset.check_images()
+    return dataset
 
 
 def vqav2_dataset(
     location: str, *, image_errors: str = "skip", seed: int = 0, split: str = "train2014"
 ) -> TripleDataset:
     """Official VQAv2: ``v2_OpenEnded_mscoco_{split}_questions.json``, ``v2_mscoco_{split}_annotations.json``,
-    images in ``{split}/COCO_{split}_{image_id:012d}.jpg``. The target is ``multiple_choice_answer``."""
+    images in ``{split}/COCO_{split}_{image_id:012d}.jpg``. The target is ``multiple_choice_answer``.
+    ``question_id`` and ``image_id`` must be integers, ``question`` and ``multiple_choice_answer`` strings."""
     root = Path(location).expanduser()
     qfile = root / f"v2_OpenEnded_mscoco_{split}_questions.json"
     afile = root / f"v2_mscoco_{split}_annotations.json"
@@ -84,19 +123,26 @@ def vqav2_dataset(
         if not f.exists():
             raise DataError(f"VQAv2 file '{f}' does not exist.",
                             f"Expected the official layout: {qfile.name}, {afile.name} and {split}/ under {root}.")
-    questions = json.loads(qfile.read_text())["questions"]
-    answers = {a["question_id"]: a for a in json.loads(afile.read_text())["annotations"]}
+    answers = {}
+    for i, ann in enumerate(json_list(afile, "annotations")):
+        where = f"'{afile}', annotations[{i}]"
+        answers[integer_field(ann, "question_id", where)] = string_field(ann, "multiple_choice_answer", where,
+                                                                         blank=False)
     triples = []
-    for q in questions:
-        ann = answers.get(q["question_id"])
-        if ann is None:
-            continue
-        image = root / split / f"COCO_{split}_{int(q['image_id']):012d}.jpg"
-        triples.append(Triple(str(q["question_id"]), image, q["question"], ann["multiple_choice_answer"]))
-    return TripleDataset(triples, image_errors)
-
-
-def _majority(answers: list[str]) -> str:
-    if not answers:
-        raise KeyError("answers is empty")
-    return Counter(answers).most_common(1)[0][0]
+    questions = json_list(qfile, "questions")
+    for i, q in enumerate(questions):
+        where = f"'{qfile}', questions[{i}]"
+        qid, image_id = integer_field(q, "question_id", where), integer_field(q, "image_id", where)
+        question = string_field(q, "question", where)
+        if qid in answers:
+            image = root / split / f"COCO_{split}_{image_id:012d}.jpg"
+            triples.append(Triple(str(qid), image, question, answers[qid]))
+    if questions and not triples:
+        raise DataError(f"None of the {len(questions)} questions in '{qfile}' has an annotation in '{afile}'.",
+                        "The two files must be of the same split (their question_ids match).")
+    if len(triples) < len(questions):
+        log.warning("%d of %d VQAv2 questions have no annotation and are left out", len(questions) - len(triples),
+                    len(questions))
+    dataset = TripleDataset(triples, image_errors, source=f"the VQAv2 data in '{root}'")
+    dataset.check_images()
+    return dataset
