@@ -150,6 +150,14 @@ class Understander(ABC):
     def generate(self, pixels: Tensor, questions: Sequence[str], max_new_tokens: int = 16) -> list[str]:
         """Batched greedy answers (KV cache), one string per sample."""
 
+    @property
+    def context_length(self) -> int | None:
+        """The most tokens one sequence (image block, chat template, question, answer) may hold; ``None``
+        when the backend declares no limit. A backend that declares one builds its batches with
+        ``unigame_core.prompts.pack_rows``, which cuts longer questions and answers to it (the core's policy,
+        each cut counted in a warning): a 100 KB question must not exhaust memory."""
+        return None
+
 
 def checkpoint_guidance(model: Any, default: float = 5.0) -> float:
     """The classifier-free guidance scale a checkpoint ships (``model.generation_config.guidance_scale``),

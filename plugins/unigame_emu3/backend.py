@@ -104,7 +104,7 @@ class Emu3Backend(Backend):
                  "%.4g: a relative eps moves a typical token eps / %.3g code spacings", stats.size,
                  stats.median_norm, stats.low_norm, stats.median_spacing, stats.spacing_over_norm)
         prompts = PromptBuilder(self.processor, ChatLayout.from_processor(self.processor, s.system_prompt),
-                                self._image_size)
+                                self._image_size, context=model.config.text_config.max_position_embeddings)
         eol = model.vocabulary_mapping.eol_token_id
         self._encoder = Emu3Encoder(movq, codebook, grid)
         self._decoder = Emu3Decoder(movq, grid, codebook, s.straight_through)

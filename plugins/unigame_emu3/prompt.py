@@ -20,9 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
-from unigame_core.prompts import TokenBatch
+from unigame_core.prompts import TokenBatch, clip_text, pack_rows
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +66,12 @@ class ChatLayout:
 class PromptBuilder:
     """Questions (and answers) -> Emu3 chat token ids around one ``image_size`` image block."""
 
-    def __init__(self, processor: Any, layout: ChatLayout, image_size: int) -> None:
+    def __init__(self, processor: Any, layout: ChatLayout, image_size: int, context: int | None = None) -> None:
         tokenizer = processor.tokenizer
         self.tokenizer = tokenizer
         self.layout = layout
+        self.context = context  # the LLM's max_position_embeddings: rows are cut to it
+        self.tail_tokens = len(self._encode([layout.tail])[0])
         self.image_token: str = processor.image_token
         self.image_token_id: int = tokenizer.convert_tokens_to_ids(processor.image_token)
         block = processor.replace_image_token({"image_sizes": [[image_size, image_size]]}, 0)
@@ -91,20 +91,17 @@ class PromptBuilder:
         tails = [f"{lay.answer_prefix}{a.strip()}" for a in answers] if answers is not None else [""] * len(questions)
         return [f"{lay.head}{self.image_token}{lay.between}{q.strip()}{lay.tail}{t}" for q, t in zip(questions, tails)]
 
-    def build(self, questions: Sequence[str], answers: Sequence[str] | None = None) -> TokenBatch:
-        """Prompt (+ answer + EOS) per sample, left-padded; without answers: generation prompts."""
+    def build(self, questions: Sequence[str], answers: Sequence[str] | None = None, reserve: int = 0) -> TokenBatch:
+        """Prompt (+ answer + EOS) per sample, left-padded; without answers: generation prompts, ``reserve``
+        tokens left free for the answer. Rows are cut to ``context`` tokens (``unigame_core.prompts.pack_rows``)."""
         lay = self.layout
-        prompts = self._encode([f"{lay.between}{q.strip()}{lay.tail}" for q in questions])
+        prompts = self._encode([f"{lay.between}{clip_text(q.strip(), self.context)}{lay.tail}" for q in questions])
         if answers is None:
             targets: list[list[int]] = [[] for _ in prompts]
         else:
             if len(answers) != len(questions):
                 raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
-            encoded = self._encode([f"{lay.answer_prefix}{a.strip()}" for a in answers])
+            encoded = self._encode([f"{lay.answer_prefix}{clip_text(a.strip(), self.context)}" for a in answers])
             targets = [ids + [self.eos_id] for ids in encoded]
-        rows = [self.prefix_ids + p + t for p, t in zip(prompts, targets)]
-        width = max(len(r) for r in rows)
-        ids = torch.tensor([[self.pad_id] * (width - len(r)) + r for r in rows], dtype=torch.long)
-        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
-        answer = torch.tensor([[False] * (width - len(t)) + [True] * len(t) for t in targets], dtype=torch.bool)
-        return TokenBatch(ids, attention, answer)
+        return pack_rows(self.prefix_ids, prompts, targets, self.pad_id, context=self.context,
+                         keep_tail=self.tail_tokens, reserve=reserve)

@@ -90,6 +90,10 @@ class Emu3Understander(Understander):
         return int(self.model.config.text_config.hidden_size)
 
     @property
+    def context_length(self) -> int | None:
+        return self.prompts.context
+
+    @property
     def device(self) -> torch.device:
         return self.model.lm_head.weight.device
 
@@ -135,7 +139,7 @@ class Emu3Understander(Understander):
 
     @torch.no_grad()
     def generate(self, pixels: Tensor, questions: Sequence[str], max_new_tokens: int | None = None) -> list[str]:
-        batch = self.prompts.build(questions)
+        batch = self.prompts.build(questions, reserve=max_new_tokens or self.max_new_tokens)
         out = self.model.generate(
             inputs_embeds=self._inputs_embeds(batch, self.embed_images(pixels)),
             attention_mask=batch.attention_mask.to(self.device),

@@ -103,9 +103,8 @@ class JanusBackend(Backend):
         codebook = Codebook(model.model.vqmodel)
         grid = vision.image_size // vision.patch_size
         system = s.system_prompt if s.system_prompt is not None else self._default_system_prompt()
-        prompts = PromptBuilder(
-            self.tokenizer, ChatLayout.from_processor(self.processor), system, vision.num_image_tokens
-        )
+        prompts = PromptBuilder(self.tokenizer, ChatLayout.from_processor(self.processor), system,
+                                vision.num_image_tokens, context=config.text_config.max_position_embeddings)
         self._encoder = JanusVQEncoder(model.model.vqmodel, codebook, self.normalize, precision, grid)
         self._decoder = JanusVQDecoder(model.model.vqmodel, codebook, precision, grid, s.straight_through)
         self._understander = JanusUnderstander(model, prompts, self.normalize, precision, s.max_new_tokens)

@@ -124,6 +124,10 @@ class JanusUnderstander(Understander):
     def embedding_dim(self) -> int:
         return int(self.model.config.text_config.hidden_size)
 
+    @property
+    def context_length(self) -> int | None:
+        return self.prompts.context
+
     def embed_images(self, pixels: Tensor) -> Tensor:
         """Pixels -> aligned SigLIP features ``(B, 576, D)`` in the model dtype (what the LLM reads)."""
         inner = self.model.model
@@ -154,7 +158,7 @@ class JanusUnderstander(Understander):
 
     @torch.no_grad()
     def generate(self, pixels: Tensor, questions: Sequence[str], max_new_tokens: int | None = None) -> list[str]:
-        batch = self.prompts.build(questions)
+        batch = self.prompts.build(questions, reserve=max_new_tokens or self.max_new_tokens)
         device = self.precision.device
         out = self.model.generate(
             inputs_embeds=self._inputs_embeds(batch, self.embed_images(pixels)),
