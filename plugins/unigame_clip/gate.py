@@ -14,12 +14,46 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from unigame_core import hub
 from unigame_core.errors import ConfigError
 from unigame_core.interfaces import GateInput, GateResult, Validator
 
 from .settings import ClipGateConfig
 
 log = logging.getLogger(__name__)
+
+
+_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")  # open_clip's names on the hub
+
+
+def clip_weights(cfg: ClipGateConfig) -> str | None:
+    """What ``open_clip`` gets as ``pretrained``: a local file as given, or the tag, or (hub unreachable or
+    ``HF_HUB_OFFLINE=1``) the tag's file from the local cache; not cached and no hub -> one-sentence error
+    at once, instead of open_clip's minutes of retries (``unigame_core.hub``)."""
+    import open_clip
+
+    if not cfg.pretrained:
+        return None
+    if Path(cfg.pretrained).expanduser().is_file():
+        return str(Path(cfg.pretrained).expanduser())
+    if "/" in cfg.pretrained or Path(cfg.pretrained).suffix in (".bin", ".pt", ".pth", ".safetensors"):
+        raise ConfigError(f"gate.pretrained '{cfg.pretrained}' does not exist.",
+                          "Point it at an open_clip checkpoint file, or use a tag such as laion2b_s34b_b88k.")
+    source = open_clip.get_pretrained_cfg(cfg.model, cfg.pretrained).get("hf_hub", "")
+    if not source:  # an unknown tag (open_clip names the valid ones) or a URL-only tag
+        return cfg.pretrained
+    if source.endswith("/"):  # "org/model/": open_clip's default file names
+        repo, filename = source.rstrip("/"), ""
+    else:  # "org/model/file.bin"
+        repo, _, filename = source.rpartition("/")
+    names = (filename,) if filename else _WEIGHT_FILES
+    hint = (f"Fetch it where there is network (`hf download {repo} {names[0]}`) and set gate.pretrained=FILE, "
+            "copy that machine's Hugging Face cache (HF_HOME) here, or use gate.name=cosine or gate.name=none.")
+    access = hub.resolve(repo, f"The CLIP gate's weights ({cfg.model}, {cfg.pretrained})", cache_dir=cfg.cache_dir,
+                         filenames=names, hint=hint)
+    if access.local_files_only:
+        return hub.cached_file(repo, names, cache_dir=cfg.cache_dir)
+    return cfg.pretrained
 
 
 def load_clip(cfg: ClipGateConfig, device: torch.device | str):  # noqa: ANN201 - open_clip types
@@ -34,11 +68,12 @@ def load_clip(cfg: ClipGateConfig, device: torch.device | str):  # noqa: ANN201 
         raise ConfigError(f"gate.mode must be image, text or both, got '{cfg.mode}'.")
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
-            cfg.model, pretrained=cfg.pretrained or None, cache_dir=cfg.cache_dir, device=device
+            cfg.model, pretrained=clip_weights(cfg), cache_dir=cfg.cache_dir, device=device
         )
-    except RuntimeError as exc:
-        raise ConfigError(f"Cannot load CLIP '{cfg.model}' ({cfg.pretrained}): {exc}",
-                          "Offline? Point gate.pretrained at a local checkpoint file or use gate.name=cosine.") from exc
+    except (RuntimeError, FileNotFoundError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"Cannot load CLIP '{cfg.model}' ({cfg.pretrained}): {first}",
+                          "Point gate.pretrained at a local checkpoint file or use gate.name=cosine.") from exc
     model.eval().requires_grad_(False)
     return model, open_clip.get_tokenizer(cfg.model)
 

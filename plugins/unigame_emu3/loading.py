@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from unigame_core import hub
 from unigame_core.errors import DataError
 
 from .settings import Emu3Settings
@@ -24,6 +25,20 @@ def hub_kwargs(settings: Emu3Settings) -> dict[str, Any]:
             "local_files_only": settings.local_files_only}
 
 
+def _from_hub(settings: Emu3Settings) -> dict[str, Any]:
+    """``hub_kwargs``; a hub id is checked first (cache, offline, reachable: ``unigame_core.hub``), so an
+    unreachable hub fails in seconds with one sentence instead of minutes of retries."""
+    kwargs = hub_kwargs(settings)
+    ckpt = settings.checkpoint
+    if not Path(ckpt).expanduser().is_dir():
+        hint = (f"Download it where there is network (`hf download {ckpt} --local-dir DIR`) and pass --model DIR, "
+                "copy that machine's Hugging Face cache (HF_HOME) here, or set backend.random_weights=true.")
+        access = hub.resolve(ckpt, "Emu3 checkpoint", cache_dir=settings.cache_dir, revision=settings.revision,
+                             local_files_only=settings.local_files_only, hint=hint)
+        kwargs["local_files_only"] = access.local_files_only
+    return kwargs
+
+
 def _unavailable(ckpt: str, exc: Exception) -> DataError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return DataError(f"Cannot load Emu3 checkpoint '{ckpt}': {first}", _HINT.format(ckpt=ckpt))
@@ -34,7 +49,7 @@ def load_processor(settings: Emu3Settings) -> Any:
     from transformers import Emu3Processor
 
     try:
-        return Emu3Processor.from_pretrained(settings.checkpoint, **hub_kwargs(settings))
+        return Emu3Processor.from_pretrained(settings.checkpoint, **_from_hub(settings))
     except (OSError, ValueError, AttributeError) as exc:
         raise _unavailable(settings.checkpoint, exc) from exc
 
@@ -46,7 +61,7 @@ def load_model(settings: Emu3Settings, device: torch.device, dtype: torch.dtype)
     try:
         return Emu3ForConditionalGeneration.from_pretrained(
             settings.checkpoint, dtype=dtype, device_map={"": device},
-            attn_implementation=settings.attn_implementation, **hub_kwargs(settings),
+            attn_implementation=settings.attn_implementation, **_from_hub(settings),
         )
     except (OSError, ValueError) as exc:
         raise _unavailable(settings.checkpoint, exc) from exc
@@ -72,7 +87,7 @@ def build_random(settings: Emu3Settings, device: torch.device, dtype: torch.dtyp
     else:
         processor = load_processor(settings)
         try:
-            config = Emu3Config.from_pretrained(ckpt, **hub_kwargs(settings))
+            config = Emu3Config.from_pretrained(ckpt, **_from_hub(settings))
         except (OSError, ValueError) as exc:
             raise _unavailable(ckpt, exc) from exc
     with torch.device(device):

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from huggingface_hub.errors import HFValidationError
 
+from unigame_core import hub
 from unigame_core.errors import ConfigError, DataError
 
 from .settings import JANUS_PRO_1B, JANUS_PRO_7B, JanusSettings
@@ -19,6 +20,8 @@ log = logging.getLogger(__name__)
 
 ARCH_DIR = Path(__file__).parent / "arch"
 ARCH_FILES = {JANUS_PRO_1B: "janus-pro-1b.json", JANUS_PRO_7B: "janus-pro-7b.json"}
+_OFFLINE_HINT = ("Download it where there is network (`hf download {ckpt} --local-dir DIR`) and pass --model DIR, "
+                 "copy that machine's Hugging Face cache (HF_HOME) here, or set backend.random_weights=true.")
 _HINT = ("Download it first (`hf download {ckpt}`), point --model at a local checkpoint folder, or set "
          "backend.random_weights=true to build the architecture with random weights.")
 
@@ -30,6 +33,17 @@ def hub_kwargs(settings: JanusSettings) -> dict[str, Any]:
         "cache_dir": settings.cache_dir,
         "local_files_only": settings.local_files_only,
     }
+
+
+def _from_hub(settings: JanusSettings, ckpt: str, **overrides: Any) -> dict[str, Any]:
+    """``hub_kwargs`` for ``ckpt``; a hub id is checked first (cache, offline, reachable: ``unigame_core.hub``),
+    so an unreachable hub fails in seconds with one sentence instead of minutes of retries."""
+    kwargs = {**hub_kwargs(settings), **overrides}
+    if not Path(ckpt).is_dir():
+        access = hub.resolve(ckpt, "Janus checkpoint", cache_dir=kwargs["cache_dir"], revision=kwargs["revision"],
+                             local_files_only=bool(kwargs["local_files_only"]), hint=_OFFLINE_HINT.format(ckpt=ckpt))
+        kwargs["local_files_only"] = access.local_files_only
+    return kwargs
 
 
 def source(settings: JanusSettings) -> str:
@@ -53,9 +67,10 @@ def load_processor(settings: JanusSettings, **overrides: Any) -> Any:
     """The checkpoint's ``JanusProcessor`` (image processor, tokenizer with the image tokens, chat template)."""
     from transformers import JanusProcessor
 
-    kwargs = {**hub_kwargs(settings), **overrides}
+    ckpt = source(settings)
+    kwargs = _from_hub(settings, ckpt, **overrides)
     try:
-        return JanusProcessor.from_pretrained(source(settings), extra_special_tokens=dict(IMAGE_TOKENS), **kwargs)
+        return JanusProcessor.from_pretrained(ckpt, extra_special_tokens=dict(IMAGE_TOKENS), **kwargs)
     except (OSError, HFValidationError) as exc:
         raise _unavailable(settings.checkpoint, exc) from exc
 
@@ -64,10 +79,11 @@ def load_model(settings: JanusSettings, device: torch.device, dtype: torch.dtype
     """``JanusForConditionalGeneration.from_pretrained`` straight onto ``device`` in ``dtype``."""
     from transformers import JanusForConditionalGeneration
 
+    ckpt = source(settings)
+    kwargs = _from_hub(settings, ckpt)
     try:
         return JanusForConditionalGeneration.from_pretrained(
-            source(settings), dtype=dtype, device_map={"": device},
-            attn_implementation=settings.attn_implementation, **hub_kwargs(settings),
+            ckpt, dtype=dtype, device_map={"": device}, attn_implementation=settings.attn_implementation, **kwargs,
         )
     except (OSError, HFValidationError) as exc:
         raise _unavailable(settings.checkpoint, exc) from exc
@@ -82,8 +98,9 @@ def _architecture(settings: JanusSettings) -> tuple[Any, bool]:
         return JanusConfig.from_pretrained(ckpt), True
     if ckpt in ARCH_FILES:
         return JanusConfig.from_dict(json.loads((ARCH_DIR / ARCH_FILES[ckpt]).read_text())), False
+    kwargs = _from_hub(settings, ckpt)
     try:
-        return JanusConfig.from_pretrained(ckpt, **hub_kwargs(settings)), False
+        return JanusConfig.from_pretrained(ckpt, **kwargs), False
     except (OSError, HFValidationError) as exc:
         raise _unavailable(ckpt, exc) from exc
 

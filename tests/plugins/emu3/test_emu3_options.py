@@ -56,7 +56,7 @@ def test_missing_checkpoint_is_a_user_error(tmp_path):
     from unigame_core.errors import DataError
     from unigame_emu3.backend import Emu3Backend
 
-    with pytest.raises(DataError, match="Cannot load Emu3 checkpoint"):
+    with pytest.raises(DataError, match="Emu3 checkpoint folder .*nowhere. does not exist"):
         Emu3Backend({"checkpoint": str(tmp_path / "nowhere"), "local_files_only": True})
 
 
