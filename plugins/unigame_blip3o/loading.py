@@ -1,0 +1,218 @@
+"""Loading BLIP3-o checkpoints (hub id or local folder, one code path) and random-weight construction.
+
+A BLIP3-o snapshot is a Qwen2.5-VL checkpoint whose ``config.json`` says ``model_type: blip3o_qwen``
+and whose safetensors also hold the generation head, plus ``diffusion-decoder/`` in diffusers' layout.
+``Qwen2_5_VLConfig.from_pretrained`` would silently take the nested ``vision_config`` for the whole
+config on such a file, so the JSON is read and ``model_type`` dropped before ``Qwen2_5_VLConfig.from_dict``.
+The EVA tower is not in the snapshot: it comes from ``backend.eva_checkpoint``, a local checkpoint's
+``eva/`` folder, or ``jiuhai/eva_clip_vision_tower``, read with ``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from unigame_core.errors import ConfigError, DataError
+
+from .dit import DIT_PREFIX, QUERIES_KEY, DitConfig
+from .eva import EvaConfig, EvaVisionTower
+from .settings import EVA_TOWER, PROCESSORS, Blip3oSettings
+
+log = logging.getLogger(__name__)
+
+_HINT = ("Download it first (`hf download {ckpt}`), point --model at a local checkpoint folder, or set "
+         "backend.random_weights=true to build the architecture with random weights.")
+DECODER = "diffusion-decoder"
+EVA_FILE = "pytorch_model.bin"
+
+
+def _unavailable(ckpt: str, exc: Exception) -> DataError:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DataError(f"Cannot load BLIP3-o checkpoint '{ckpt}': {first}", _HINT.format(ckpt=ckpt))
+
+
+def hub_kwargs(settings: Blip3oSettings) -> dict[str, Any]:
+    return {"revision": settings.revision, "cache_dir": settings.cache_dir,
+            "local_files_only": settings.local_files_only}
+
+
+def resolve_file(settings: Blip3oSettings, repo: str, filename: str, required: bool = True) -> Path | None:
+    """A local path of ``filename`` in ``repo`` (a folder, or a hub id fetched into the cache)."""
+    folder = Path(repo).expanduser()
+    if folder.is_dir():
+        path = folder / filename
+        if path.exists():
+            return path
+        if required:
+            raise DataError(f"Checkpoint folder '{repo}' has no {filename}.", _HINT.format(ckpt=repo))
+        return None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo, filename, **hub_kwargs(settings)))
+    except EntryNotFoundError as exc:
+        if required:
+            raise _unavailable(repo, exc) from exc
+        return None
+    except (OSError, ValueError) as exc:
+        raise _unavailable(repo, exc) from exc
+
+
+def read_config(settings: Blip3oSettings) -> tuple[Any, dict[str, Any]]:
+    """(``Qwen2_5_VLConfig``, the raw ``config.json``) of the checkpoint."""
+    from transformers import Qwen2_5_VLConfig
+
+    path = resolve_file(settings, settings.checkpoint, "config.json")
+    assert path is not None
+    raw = json.loads(path.read_text())
+    values = {k: v for k, v in raw.items() if k not in ("model_type", "architectures", "auto_map")}
+    return Qwen2_5_VLConfig.from_dict(values), raw
+
+
+def load_processor(settings: Blip3oSettings) -> Any:
+    """The checkpoint's processor, else the Qwen2.5-VL processor the official code uses."""
+    from transformers import Qwen2_5_VLProcessor
+
+    sources = [settings.processor] if settings.processor else [settings.checkpoint]
+    if not settings.processor:
+        sources.append(PROCESSORS.get(settings.checkpoint, "Qwen/Qwen2.5-VL-7B-Instruct"))
+    error: Exception | None = None
+    for source in sources:
+        try:
+            return Qwen2_5_VLProcessor.from_pretrained(source, **hub_kwargs(settings))
+        except (OSError, ValueError, TypeError) as exc:
+            error = exc
+            log.info("no processor in '%s' (%s)", source, str(exc).splitlines()[0] if str(exc) else exc)
+    assert error is not None
+    raise _unavailable(sources[-1], error)
+
+
+def load_understander(settings: Blip3oSettings, config: Any, device: torch.device, dtype: torch.dtype) -> Any:
+    """``Qwen2_5_VLForConditionalGeneration.from_pretrained``; the generation head's keys are left unused."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    try:
+        return Qwen2_5_VLForConditionalGeneration.from_pretrained(
+            settings.checkpoint, config=config, dtype=dtype, device_map={"": device},
+            attn_implementation=settings.attn_implementation, **hub_kwargs(settings))
+    except (OSError, ValueError) as exc:
+        raise _unavailable(settings.checkpoint, exc) from exc
+
+
+def load_generation_weights(settings: Blip3oSettings) -> dict[str, torch.Tensor]:
+    """Only the ``model.dit.model.*`` and ``model.latent_queries`` tensors, read shard by shard."""
+    from safetensors import safe_open
+
+    index = resolve_file(settings, settings.checkpoint, "model.safetensors.index.json", required=False)
+    if index is not None:
+        weight_map = json.loads(index.read_text())["weight_map"]
+        shards = sorted({f for k, f in weight_map.items() if k.startswith(DIT_PREFIX) or k == QUERIES_KEY})
+    else:
+        shards = ["model.safetensors"]
+    out: dict[str, torch.Tensor] = {}
+    for shard in shards:
+        path = resolve_file(settings, settings.checkpoint, shard)
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():
+                if key.startswith(DIT_PREFIX) or key == QUERIES_KEY:
+                    out[key] = f.get_tensor(key)
+    return out
+
+
+def dit_config(raw: dict[str, Any], text_hidden: int) -> DitConfig:
+    """The DiT's shape: ``config.json``'s ``dit_config`` (tiny checkpoints) or BLIP3-o's, conditioned on the LLM."""
+    values = dict(raw.get("dit_config") or {})
+    values.setdefault("condition", text_hidden)
+    values.setdefault("grid", int(round(int(raw.get("n_query", 64)) ** 0.5)))
+    return DitConfig(**values)
+
+
+def _diffusers_part(settings: Blip3oSettings, cls: Any, name: str, dtype: torch.dtype, random: bool) -> Any:
+    kwargs = {"subfolder": f"{DECODER}/{name}", "cache_dir": settings.cache_dir, "revision": settings.revision,
+              "local_files_only": settings.local_files_only}
+    try:
+        if random:
+            return cls.from_config(cls.load_config(settings.checkpoint, **kwargs)).to(dtype)
+        try:
+            return cls.from_pretrained(settings.checkpoint, variant="bf16", torch_dtype=dtype, **kwargs)
+        except (OSError, ValueError):  # a copy saved without the bf16 variant
+            return cls.from_pretrained(settings.checkpoint, torch_dtype=dtype, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise _unavailable(settings.checkpoint, exc) from exc
+
+
+def load_decoder_parts(settings: Blip3oSettings, device: torch.device, dtype: torch.dtype,
+                       random: bool = False) -> tuple[Any, Any, Any]:
+    """(UNet2DConditionModel, AutoencoderKL, EulerDiscreteScheduler) from ``diffusion-decoder/``."""
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+
+    unet = _diffusers_part(settings, UNet2DConditionModel, "unet", dtype, random).to(device)
+    vae = _diffusers_part(settings, AutoencoderKL, "vae", dtype, random).to(device)
+    try:
+        scheduler = EulerDiscreteScheduler.from_pretrained(
+            settings.checkpoint, subfolder=f"{DECODER}/scheduler", cache_dir=settings.cache_dir,
+            revision=settings.revision, local_files_only=settings.local_files_only)
+    except (OSError, ValueError) as exc:
+        raise _unavailable(settings.checkpoint, exc) from exc
+    return unet, vae, scheduler
+
+
+def eva_source(settings: Blip3oSettings) -> str:
+    if settings.eva_checkpoint:
+        return settings.eva_checkpoint
+    local = Path(settings.checkpoint).expanduser() / "eva"
+    return str(local) if (local / EVA_FILE).exists() else EVA_TOWER
+
+
+def load_eva(settings: Blip3oSettings, device: torch.device, dtype: torch.dtype, random: bool = False) -> EvaVisionTower:
+    """The EVA tower with upstream weights (``weights_only`` unpickling), or random ones."""
+    source = eva_source(settings)
+    config_path = resolve_file(settings, source, "config.json", required=False) if not random or Path(
+        source).is_dir() else None
+    config = EvaConfig(**json.loads(config_path.read_text())) if config_path else EvaConfig()
+    with torch.device(device):
+        tower = EvaVisionTower(config).to(dtype)
+    if random:
+        return tower
+    path = resolve_file(settings, source, EVA_FILE)
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a pickle that needs code to run is refused here, by design
+        raise DataError(f"Cannot read the EVA tower '{path}': {exc}",
+                        "Only plain tensor checkpoints load (torch.load weights_only=True).") from exc
+    state = _eva_keys(state.get("state_dict", state) if isinstance(state, dict) else state)
+    missing, unexpected = tower.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ConfigError(f"The EVA tower's weights in '{source}' do not match: missing {missing[:3]}, "
+                          f"unexpected {unexpected[:3]}.", "Check backend.eva_checkpoint and its config.json.")
+    return tower
+
+
+def _eva_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Strip the prefix before ``patch_embed`` and drop parts BLIP3-o does not use (final norm, head, RoPE)."""
+    anchor = next((k for k in state if k.endswith("patch_embed.proj.weight")), "patch_embed.proj.weight")
+    prefix = anchor[: -len("patch_embed.proj.weight")]
+    unused = ("norm.", "fc_norm.", "head.", "rope.", "lm_head.")
+    return {k[len(prefix):]: v for k, v in state.items()
+            if k.startswith(prefix) and not k[len(prefix):].startswith(unused)}
+
+
+def tiny_stand_in(settings: Blip3oSettings) -> Blip3oSettings:
+    """On a CPU a hub architecture (8 B) is replaced by a tiny checkpoint written to a temporary folder."""
+    import dataclasses
+
+    from .tiny import write_tiny_checkpoint
+
+    folder = Path(tempfile.mkdtemp(prefix="unigame-blip3o-tiny-"))
+    log.warning("random weights on CPU: building the tiny BLIP3-o architecture instead of '%s' "
+                "(the real shapes need a GPU)", settings.checkpoint)
+    write_tiny_checkpoint(folder)
+    return dataclasses.replace(settings, checkpoint=str(folder), image_size=16, decoder_size=16, processor=None,
+                               eva_checkpoint=None)

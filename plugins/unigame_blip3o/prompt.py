@@ -1,0 +1,85 @@
+"""Qwen2.5-VL's chat layout (ChatML) and batched prompt tokenisation with 3-D M-RoPE positions.
+
+A single-image VQA turn reads::
+
+    <|im_start|>system\\n{system}<|im_end|>\\n<|im_start|>user\\n<|vision_start|><|image_pad|> x N<|vision_end|>
+    {question}<|im_end|>\\n<|im_start|>assistant\\n{answer}<|im_end|>
+
+``N`` placeholders, one per merged patch (``(S / 28)**2``), are overwritten by the vision tower's output,
+as ``Qwen2_5_VLModel`` does. The pieces meet at special tokens, so tokenising them separately equals
+tokenising the whole prompt (the tests check the ids against the processor). Positions are the native
+``get_rope_index`` over the batch (text: 1-D, image: (t, h, w)), computed on the CPU with the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from unigame_core.prompts import TokenBatch
+
+IMAGE_PAD = "<|image_pad|>"
+
+
+class PromptBuilder:
+    """Questions (and answers) -> left-padded ChatML ids around one image block, and their positions."""
+
+    def __init__(self, tokenizer: Any, system_prompt: str | None, num_image_tokens: int, grid: int,
+                 rope_index: Callable[..., tuple[Tensor, Tensor]]) -> None:
+        self.tokenizer = tokenizer
+        self.num_image_tokens = num_image_tokens
+        self.grid = grid  # patches per side (before the 2 x 2 merge)
+        self.rope_index = rope_index
+        self.image_token_id: int = tokenizer.convert_tokens_to_ids(IMAGE_PAD)
+        system = f"<|im_start|>system\n{system_prompt}<|im_end|>\n" if system_prompt else ""
+        block = "<|vision_start|>" + IMAGE_PAD * num_image_tokens + "<|vision_end|>"
+        self.head = f"{system}<|im_start|>user\n"
+        self.prefix_ids: list[int] = self._encode([self.head + block])[0]
+        self.eos_id: int = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        pad = tokenizer.pad_token_id
+        self.pad_id: int = pad if pad is not None else self.eos_id
+
+    def _encode(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def messages(self, question: str, answer: str | None = None) -> list[dict[str, Any]]:
+        """The chat messages of one sample (what a processor's ``apply_chat_template`` is given)."""
+        turns: list[dict[str, Any]] = [
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question.strip()}]}]
+        if answer is not None:
+            turns.append({"role": "assistant", "content": [{"type": "text", "text": answer.strip()}]})
+        return turns
+
+    def build(self, questions: Sequence[str], answers: Sequence[str] | None = None) -> TokenBatch:
+        """Prompt (+ answer + ``<|im_end|>``) per sample, left-padded; without answers: generation prompts."""
+        prompts = self._encode([f"{q.strip()}<|im_end|>\n<|im_start|>assistant\n" for q in questions])
+        if answers is None:
+            targets: list[list[int]] = [[] for _ in prompts]
+        else:
+            if len(answers) != len(questions):
+                raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
+            targets = [ids + [self.eos_id] for ids in self._encode([a.strip() for a in answers])]
+        rows = [self.prefix_ids + p + t for p, t in zip(prompts, targets)]
+        width = max(len(r) for r in rows)
+        ids = torch.tensor([[self.pad_id] * (width - len(r)) + r for r in rows], dtype=torch.long)
+        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+        answer = torch.tensor([[False] * (width - len(t)) + [True] * len(t) for t in targets], dtype=torch.bool)
+        return TokenBatch(ids, attention, answer)
+
+    def grid_thw(self, batch: int) -> Tensor:
+        return torch.tensor([[1, self.grid, self.grid]], dtype=torch.long).expand(batch, 3)
+
+    def token_types(self, batch: TokenBatch) -> Tensor:
+        """``mm_token_type_ids``: 1 at the image placeholders, 0 elsewhere."""
+        return (batch.input_ids == self.image_token_id).int()
+
+    def positions(self, batch: TokenBatch) -> Tensor:
+        """``(3, B, L)`` M-RoPE positions from the native ``get_rope_index`` (left padding ignored)."""
+        with torch.no_grad():
+            positions, _ = self.rope_index(batch.input_ids, self.token_types(batch),
+                                           image_grid_thw=self.grid_thw(batch.input_ids.shape[0]),
+                                           attention_mask=batch.attention_mask)
+        return positions
