@@ -98,12 +98,34 @@ def load_understander(settings: Blip3oSettings, config: Any, device: torch.devic
     """``Qwen2_5_VLForConditionalGeneration.from_pretrained``; the generation head's keys are left unused."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
+    quiet = _HeadKeysFilter()
+    handlers = logging.getLogger("transformers")
+    handlers.addFilter(quiet)
+    for handler in handlers.handlers:
+        handler.addFilter(quiet)
     try:
         return Qwen2_5_VLForConditionalGeneration.from_pretrained(
             settings.checkpoint, config=config, dtype=dtype, device_map={"": device},
             attn_implementation=settings.attn_implementation, **hub_kwargs(settings))
     except (OSError, ValueError) as exc:
         raise _unavailable(settings.checkpoint, exc) from exc
+    finally:
+        handlers.removeFilter(quiet)
+        for handler in handlers.handlers:
+            handler.removeFilter(quiet)
+
+
+class _HeadKeysFilter(logging.Filter):
+    """Drops transformers' load report when its only complaint is the generation head's keys (hundreds of
+    UNEXPECTED rows on every load: the DiT is read separately); any other problem still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "LOAD REPORT" not in text:
+            return True
+        rows = [line for line in text.splitlines() if "|" in line and ("UNEXPECTED" in line or "MISSING" in line
+                                                                       or "MISMATCH" in line)]
+        return not rows or not all("UNEXPECTED" in r and (".dit." in r or "latent_queries" in r) for r in rows)
 
 
 def load_generation_weights(settings: Blip3oSettings) -> dict[str, torch.Tensor]:
