@@ -1,4 +1,4 @@
-"""The core's own plugin: registers the built-in buffer, schedule and token-space validators.
+"""The core's own plugin: registers the built-in buffer, schedule, token-space validators and metric loggers.
 
 It is loaded through the ``unigame`` entry point named ``core``, exactly like any other plugin.
 """
@@ -35,3 +35,16 @@ def unigame_register_datasets(datasets: Registry) -> None:
                  help="JSON lines: {image, question, answer | answers}; image paths relative to the file")
     datasets.add("vqav2", "unigame_core.data.sources:vqav2_dataset",
                  help="official VQAv2 layout: questions/annotations JSON + COCO image folder (train2014)")
+
+
+@hookimpl
+def unigame_register_loggers(loggers: Registry) -> None:
+    where = "unigame_core.game.loggers"
+    loggers.add("tensorboard", f"{where}:TensorBoardLogger", requires=("tensorboard",), install="tensorboard",
+                help="TensorBoard event files in RUN_DIR/tensorboard (the default)")
+    loggers.add("wandb", f"{where}:WandbLogger", requires=("wandb",), install="'unigame[wandb]'",
+                help="Weights & Biases (project $WANDB_PROJECT, default unigame)")
+    loggers.add("mlflow", f"{where}:MlflowLogger", requires=("mlflow",), install="'unigame[mlflow]'",
+                help="MLflow tracking ($MLFLOW_TRACKING_URI, $MLFLOW_EXPERIMENT_NAME)")
+    loggers.add("trackio", f"{where}:TrackioLogger", requires=("trackio",), install="'unigame[trackio]'",
+                help="trackio, local-first (project $TRACKIO_PROJECT, default unigame)")

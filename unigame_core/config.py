@@ -20,6 +20,7 @@ from omegaconf.errors import OmegaConfBaseException
 from . import plugins
 from .config_checks import check_values
 from .errors import ConfigError
+from .game.monitor import validate_loggers
 from .registry import Registry
 
 PRESET_DIR = Path(__file__).parent / "configs"
@@ -85,6 +86,7 @@ class TrainConfig:
     eval_suites: list[str] = field(default_factory=list)  # suites scored before and after training
     eval_limit: int = 200  # samples per suite for those before/after scores
     eval_data_root: str = ""  # --data-root for those suites (empty: each suite's default)
+    loggers: list[str] = field(default_factory=lambda: ["tensorboard"])  # metric loggers (docs/training.md)
 
 
 @dataclass
@@ -256,6 +258,7 @@ def build_config(
     for key, registry in registries.items():
         setattr(cfg, key, validate_component(cfg[key], registry, key))
     check_values(cfg)
+    validate_loggers(cfg.train.loggers)
     return cfg
 
 

@@ -82,6 +82,18 @@ def unigame_register_datasets(datasets: Registry) -> None:
 
 
 @hookspec
+def unigame_register_loggers(loggers: Registry) -> None:
+    """Register metric loggers (where a training run's scalars go), chosen with ``train.loggers=[...]``.
+
+    Fires when a training configuration is checked. ``loggers.add(name, "module:LoggerClass", help=...,
+    requires=("package",), install="'unigame[extra]'")``: the class implements
+    ``unigame_core.game.monitor.MetricLogger`` and is built on rank zero as
+    ``LoggerClass(run_dir, config_dict, resume_step)``; ``requires`` lists top-level packages checked (not
+    imported) with the configuration, ``install`` what the error tells the user to pip install.
+    """
+
+
+@hookspec
 def unigame_register_commands(commands: Registry) -> None:
     """Register extra CLI command groups.
 

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 GROUP = "unigame"
 DISABLE_ENV = "UNIGAME_DISABLE_PLUGINS"
-KINDS = ("backends", "suites", "validators", "buffers", "schedules", "datasets", "commands")
+KINDS = ("backends", "suites", "validators", "buffers", "schedules", "datasets", "commands", "loggers")
 
 
 @dataclass
@@ -156,6 +156,10 @@ def datasets() -> Registry:
 
 def commands() -> Registry:
     return plugin_set().registry("commands")
+
+
+def loggers() -> Registry:
+    return plugin_set().registry("loggers")
 
 
 def plugin_infos() -> list[PluginInfo]:

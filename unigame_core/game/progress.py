@@ -1,12 +1,21 @@
-"""The rich progress bar of ``unigame train``: step, both losses, eps, buffer fill, gate pass, samples/s."""
+"""How ``unigame train`` shows its progress: a rich bar on a terminal, plain lines when piped.
+
+A rich bar redraws one line in place, which a pipe or a log file (``unigame train | tee log``, a batch
+job's stdout) cannot show: there it would appear once, at the end. So when the console is not a
+terminal, every ``every`` steps (``train.log_every``) and at the last step one self-contained line is
+written instead: step, the understander's loss, the adversary's latest CE, eps, buffer fill, gate pass,
+throughput and ETA.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ..cli.common import console
+from ..cli.common import console as default_console
 from .step import StepMetrics
 
 
@@ -14,14 +23,28 @@ def _fmt(v: float) -> str:
     return "-" if v != v else f"{v:.3f}"
 
 
+def _clock(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 0)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
 class TrainProgress:
-    def __init__(self, total: int, start: int, enabled: bool = True) -> None:
-        self.enabled = enabled
+    """The progress display of one training run (shown on rank zero only: ``enabled``)."""
+
+    def __init__(self, total: int, start: int, enabled: bool = True, every: int = 10,
+                 console: Console | None = None) -> None:
+        self.console = console or default_console
+        self.enabled, self.total, self.start, self.every = enabled, total, start, max(int(every), 1)
+        self.plain = enabled and not self.console.is_terminal
         self.bar = Progress(
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=not enabled, transient=False,
+            TimeElapsedColumn(), TimeRemainingColumn(), console=self.console, disable=not enabled or self.plain,
+            transient=False,
         )
         self.task = self.bar.add_task("train", total=total, completed=start, info="")
+        self.began = time.perf_counter()
+        self.rates: list[float] = []
+        self.adversary: StepMetrics | None = None  # its latest turn: ce_adv and the gate are NaN between turns
 
     def __enter__(self) -> TrainProgress:
         self.bar.__enter__()
@@ -31,6 +54,21 @@ class TrainProgress:
         self.bar.__exit__(*exc)
 
     def update(self, step: int, m: StepMetrics, rate: float) -> None:
-        info = (f"U {_fmt(m.loss_u)} | C(adv CE) {_fmt(m.ce_adv)} | eps {m.eps:.3g} | buf {m.buffer_size} "
-                f"| gate {_fmt(m.gate_pass)} | {rate:.1f} samples/s")
-        self.bar.update(self.task, completed=step, info=info)
+        if m.ce_adv == m.ce_adv:
+            self.adversary = m
+        a = self.adversary or m
+        if not self.plain:
+            info = (f"U {_fmt(m.loss_u)} | C(adv CE) {_fmt(m.ce_adv)} | eps {m.eps:.3g} | buf {m.buffer_size} "
+                    f"| gate {_fmt(m.gate_pass)} | {rate:.1f} samples/s")
+            self.bar.update(self.task, completed=step, info=info)
+            return
+        self.rates.append(rate)
+        if step % self.every and step != self.total:
+            return
+        elapsed = time.perf_counter() - self.began
+        eta = elapsed / max(step - self.start, 1) * max(self.total - step, 0)
+        line = (f"step {step}/{self.total} loss_u={_fmt(m.loss_u)} ce_clean={_fmt(m.ce_clean)} "
+                f"ce_adv={_fmt(a.ce_adv)} eps={a.eps:.3g} gate={_fmt(a.gate_pass)} buffer={m.buffer_size} "
+                f"{sum(self.rates) / len(self.rates):.1f} samples/s elapsed {_clock(elapsed)} ETA {_clock(eta)}")
+        self.rates.clear()
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
