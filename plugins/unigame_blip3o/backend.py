@@ -68,8 +68,9 @@ class Blip3oBackend(Backend):
         s = coerce_settings(settings)
         self.device = torch.device(device)
         random = s.random_weights
+        self._scratch = None  # the tiny stand-in's temporary folder, if any
         if random and self.device.type == "cpu" and not loading.Path(s.checkpoint).expanduser().is_dir():
-            s = loading.tiny_stand_in(s)
+            s, self._scratch = loading.tiny_stand_in(s)
         self.settings, self.dtype = s, dtype
         config, raw = loading.read_config(s)
         self.processor = loading.load_processor(s)

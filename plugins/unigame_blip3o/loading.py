@@ -193,7 +193,8 @@ def eva_source(settings: Blip3oSettings) -> str:
     return str(local) if (local / EVA_FILE).exists() else EVA_TOWER
 
 
-def load_eva(settings: Blip3oSettings, device: torch.device, dtype: torch.dtype, random: bool = False) -> EvaVisionTower:
+def load_eva(settings: Blip3oSettings, device: torch.device, dtype: torch.dtype,
+             random: bool = False) -> EvaVisionTower:
     """The EVA tower with upstream weights (``weights_only`` unpickling), or random ones."""
     source = eva_source(settings)
     config_path = resolve_file(settings, source, "config.json", required=False) if not random or Path(
@@ -226,15 +227,17 @@ def _eva_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             if k.startswith(prefix) and not k[len(prefix):].startswith(unused)}
 
 
-def tiny_stand_in(settings: Blip3oSettings) -> Blip3oSettings:
-    """On a CPU a hub architecture (8 B) is replaced by a tiny checkpoint written to a temporary folder."""
+def tiny_stand_in(settings: Blip3oSettings) -> tuple[Blip3oSettings, tempfile.TemporaryDirectory]:
+    """On a CPU a hub architecture (8 B) is replaced by a tiny checkpoint written to a temporary folder
+    (removed when the returned handle is collected)."""
     import dataclasses
 
     from .tiny import write_tiny_checkpoint
 
-    folder = Path(tempfile.mkdtemp(prefix="unigame-blip3o-tiny-"))
+    scratch = tempfile.TemporaryDirectory(prefix="unigame-blip3o-tiny-")
+    folder = Path(scratch.name)
     log.warning("random weights on CPU: building the tiny BLIP3-o architecture instead of '%s' "
                 "(the real shapes need a GPU)", settings.checkpoint)
     write_tiny_checkpoint(folder)
-    return dataclasses.replace(settings, checkpoint=str(folder), image_size=16, decoder_size=16, processor=None,
-                               eva_checkpoint=None)
+    return dataclasses.replace(settings, checkpoint=str(folder), image_size=0, decoder_size=0, processor=None,
+                               eva_checkpoint=None), scratch

@@ -34,7 +34,8 @@ def test_folder_resolves_to_the_blip3o_backend_with_round_trip_hardness(tiny_dir
 def test_every_part_holds_the_checkpoint_weights(backend, tiny_dir):
     weights = load_file(tiny_dir / "model.safetensors")
     head = backend.head
-    assert torch.equal(head.caption_projection.linear_1.weight, weights["model.dit.model.caption_projection.linear_1.weight"])
+    projection = weights["model.dit.model.caption_projection.linear_1.weight"]
+    assert torch.equal(head.caption_projection.linear_1.weight, projection)
     assert torch.equal(head.dit.layers[0].attn1.to_q.weight, weights["model.dit.model.layers.0.attn1.to_q.weight"])
     assert torch.equal(backend.latent_queries, weights["model.latent_queries"])
     eva = torch.load(tiny_dir / "eva" / "pytorch_model.bin", weights_only=True)

@@ -36,7 +36,7 @@ def test_prompt_ids_equal_the_processors(backend, images):
     for i in range(2):
         ours = batch.input_ids[i][batch.attention_mask[i].bool()].tolist()
         theirs = native["input_ids"][i][native["attention_mask"][i].bool()].tolist()
-        assert ours == theirs[: len(ours)] and theirs[len(ours):] in ([], [prompts.tokenizer.convert_tokens_to_ids("\n")])
+        assert ours == theirs  # the template's trailing newline is whitespace to this tokenizer
     assert torch.equal(prompts.token_types(batch).sum(1), torch.tensor([4, 4]))  # (16 / 4 / 2)^2 merged patches
 
 
