@@ -54,7 +54,7 @@ def run_ablation(output: Path, rows: list[str], *, seeds: int, steps: int, eval_
                 "train.eval_suites=[]", "train.sample_every=0", "train.checkpoint_every=0",
             ])
             log.info("ablation: %s seed %d", row, seed)
-            run_training(cfg)
+            run_training(cfg, overwrite=True)  # the study owns its row folders: a re-run replaces them
             results.setdefault(row, []).append(_score(cfg, run_dir, eval_samples, consistency_captions))
             (output / "results.json").write_text(json.dumps(results, indent=2))
     table = markdown_table(results)

@@ -1,4 +1,5 @@
-"""Run by torchrun in test_ddp.py: the fake backend, plus a gate that keeps samples on rank 0 only."""
+"""Run by torchrun in test_ddp.py: the fake backend, a gate that keeps samples on rank 0 only, and a data set
+whose images are all unreadable on rank 1."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from unigame_core import hookimpl, plugins, testing
 from unigame_core.config import build_config
 from unigame_core.game.runner import run_training
 from unigame_core.interfaces import GateInput, GateResult, Validator
+from unigame_core.testing import FakeVQA
 
 
 class RankZeroOnly(Validator):
@@ -25,6 +27,23 @@ class RankZeroOnly(Validator):
         return GateResult(keep=torch.full((n,), self.rank == 0), score=torch.ones(n))
 
 
+class UnreadableOnRankOne(FakeVQA):
+    """Rank 1's whole batch of the second step is unreadable: that rank must still take every collective."""
+
+    reads = 0
+
+    def __getitem__(self, i: int) -> dict:
+        item = super().__getitem__(i)
+        UnreadableOnRankOne.reads += 1
+        if os.environ.get("RANK") == "1" and 4 < UnreadableOnRankOne.reads <= 8:  # num_workers=0: in order
+            item["image"] = None
+        return item
+
+
+def holey_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) -> FakeVQA:
+    return UnreadableOnRankOne(int(location or 64), seed=seed)
+
+
 gates = types.ModuleType("ddp_test_gates")
 
 
@@ -33,7 +52,13 @@ def unigame_register_validators(validators):  # noqa: ANN001, ANN201
     validators.add("rank0only", "ddp_worker:RankZeroOnly")
 
 
+@hookimpl
+def unigame_register_datasets(datasets):  # noqa: ANN001, ANN201
+    datasets.add("holey", "ddp_worker:holey_dataset")
+
+
 gates.unigame_register_validators = unigame_register_validators  # type: ignore[attr-defined]
+gates.unigame_register_datasets = unigame_register_datasets  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     sys.modules.setdefault("ddp_worker", sys.modules["__main__"])

@@ -1,67 +1,200 @@
-"""Exact resume: an interrupted run continued from its checkpoint equals an uninterrupted one."""
+"""Exact resume: an interrupted run continued from its checkpoint equals an uninterrupted one; checkpoints hold
+no pickle; non-finite streaks and divergence leave the run directory honest."""
 
 from __future__ import annotations
 
 import json
+import logging
+import pickle
+import signal
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from unigame_core.config import build_config
-from unigame_core.game import runner
+from unigame_core.errors import DataError, TrainingAborted
+from unigame_core.game import checkpoint, runner
 from unigame_core.game import step as step_module
+from unigame_core.game.watch import DivergenceWatch
 from unigame_core.testing import quick_overrides
 
 ARGS = ("train.steps=6", "train.checkpoint_every=3", "buffer.tau=-1e9", "game.adversary_fraction=0.5")
 
 
+def rows(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 def losses(run: Path) -> dict[int, float]:
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return {r["step"]: r["loss_u"] for r in rows}
+    return {r["step"]: r["loss_u"] for r in rows(run)}
 
 
-def test_interrupt_then_resume_matches_uninterrupted(
-    fake_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def assert_same_weights(a: Path, b: Path) -> None:
+    for name in ("adapter/adapter_model.safetensors", "perturber.safetensors"):
+        wa, wb = load_file(str(a / name)), load_file(str(b / name))
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), name
+
+
+def test_ctrl_c_mid_step_resumes_exactly(
+    fake_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     straight = tmp_path / "straight"
     runner.run_training(build_config("fake-tiny", None, quick_overrides(straight, *ARGS)))
 
     broken = tmp_path / "broken"
+    real_turn = step_module.understander_turn_
+    calls = {"n": 0}
+
+    def ctrl_c_in_fifth_step(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == 5:  # after the adversary has played step 5, before the understander has
+            signal.raise_signal(signal.SIGINT)
+        return real_turn(*args, **kwargs)
+
+    monkeypatch.setattr(step_module, "understander_turn_", ctrl_c_in_fifth_step)
+    with caplog.at_level(logging.WARNING), pytest.raises(KeyboardInterrupt):
+        runner.run_training(build_config("fake-tiny", None, quick_overrides(broken, *ARGS)))
+    assert (broken / "checkpoints" / "step-5" / "state.json").exists()  # the step in flight was finished first
+    assert not (broken / "adapter").exists()
+    assert f"unigame train --resume {broken}" in caplog.text  # the exact command to continue
+    monkeypatch.setattr(step_module, "understander_turn_", real_turn)
+    runner.run_training(build_config("fake-tiny", None, quick_overrides(broken, *ARGS)), resume=True)
+
+    assert [r["step"] for r in rows(broken)] == [1, 2, 3, 4, 5, 6]
+    assert losses(straight) == losses(broken)  # bit-identical losses after the resume, too
+    assert_same_weights(straight, broken)
+
+
+def test_second_ctrl_c_stops_at_once_without_a_half_played_checkpoint(
+    fake_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_turn = step_module.understander_turn_
+    calls = {"n": 0}
+
+    def two_ctrl_c(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        calls["n"] += 1
+        if calls["n"] == 5:
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+        return real_turn(*args, **kwargs)
+
+    monkeypatch.setattr(step_module, "understander_turn_", two_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_training(build_config("fake-tiny", None, quick_overrides(tmp_path, *ARGS)))
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path)] == ["step-3"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+
+
+def test_metrics_are_not_repeated_after_a_resume(fake_plugin: None, tmp_path: Path) -> None:
+    args = quick_overrides(tmp_path, "train.steps=4", "train.checkpoint_every=2", "train.keep_checkpoints=5")
+    runner.run_training(build_config("fake-tiny", None, args))
+    import shutil
+
+    shutil.rmtree(tmp_path / "checkpoints" / "step-4")  # a crash after step 4 was logged, before its checkpoint
+    runner.run_training(build_config("fake-tiny", None, args), resume=True)
+    assert [r["step"] for r in rows(tmp_path)] == [1, 2, 3, 4]
+
+
+def test_checkpoint_state_round_trips_without_pickle(tmp_path: Path) -> None:
+    param = torch.nn.Parameter(torch.randn(3, 2))
+    opt = torch.optim.AdamW([param], lr=1e-2)
+    param.grad = torch.randn(3, 2)
+    opt.step()
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 ** s)
+    runner.advance_schedules(sched)
+    np.random.rand(3)
+    state = {"step": 7, "bad_in_row": 0, "opt_u": opt.state_dict(), "sched_u": sched.state_dict(), "opt_c": None,
+             "rng": [checkpoint.rng_state(torch.Generator().manual_seed(3))], "texts": ["a", "b"],
+             "nan": float("nan"), "__odd": 1}
+    checkpoint.save_state(state, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.safetensors"]
+    back = checkpoint.load_state(tmp_path)
+    assert back["step"] == 7 and back["texts"] == ["a", "b"] and back["nan"] != back["nan"] and back["__odd"] == 1
+    assert back["opt_u"]["state"].keys() == {0}  # integer keys stay integers
+    for key in ("exp_avg", "exp_avg_sq", "step"):
+        assert torch.equal(back["opt_u"]["state"][0][key], state["opt_u"]["state"][0][key])
+    assert back["opt_u"]["param_groups"] == state["opt_u"]["param_groups"]
+    assert back["sched_u"] == state["sched_u"]
+    rng, saved = back["rng"][0], state["rng"][0]
+    assert rng["python"] == saved["python"] and torch.equal(rng["torch"], saved["torch"])
+    assert rng["numpy"][0] == "MT19937" and np.array_equal(rng["numpy"][1], saved["numpy"][1])
+    assert rng["numpy"][1].dtype == np.uint32 and rng["numpy"][2:] == saved["numpy"][2:]
+    checkpoint.restore_rng(rng, torch.Generator())  # accepted by python, numpy and torch as they are
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # noqa: ANN204 - what a crafted pickle does on load: call anything
+        return (Path.touch, (self.marker,))
+
+
+def test_a_pickled_state_in_a_run_directory_is_never_loaded(fake_plugin: None, tmp_path: Path) -> None:
+    run, marker = tmp_path / "run", tmp_path / "code-ran"
+    args = quick_overrides(run, "train.steps=2", "train.checkpoint_every=1")
+    runner.run_training(build_config("fake-tiny", None, args))
+    for folder in (run / "checkpoints").iterdir():  # an old-format (or crafted) run directory: state.pt only
+        (folder / "state.json").unlink()
+        (folder / "state.safetensors").unlink()
+        (folder / "state.pt").write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(DataError, match="pickled state.pt, which unigame does not load"):
+        runner.run_training(build_config("fake-tiny", None, args), resume=True)
+    assert not marker.exists()
+
+
+def test_checkpoints_during_a_non_finite_streak_keep_the_last_good_one(
+    fake_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real_step = step_module.game_step
     calls = {"n": 0}
 
-    def interrupt_on_fifth(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def poisoned_from_third(players, batch, plan):  # noqa: ANN001, ANN202
         calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
+        if calls["n"] >= 3:
+            batch.images.mul_(float("nan"))
+        return real_step(players, batch, plan)
 
-    monkeypatch.setattr(runner, "game_step", interrupt_on_fifth)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run_training(build_config("fake-tiny", None, quick_overrides(broken, *ARGS)))
-    assert (broken / "checkpoints" / "step-4" / "state.pt").exists()  # Ctrl-C saved where it stopped
-    assert not (broken / "adapter").exists()
-    monkeypatch.setattr(runner, "game_step", real_step)
-    runner.run_training(build_config("fake-tiny", None, quick_overrides(broken, *ARGS)), resume=True)
+    monkeypatch.setattr(runner, "game_step", poisoned_from_third)
+    cfg = build_config("fake-tiny", None, quick_overrides(
+        tmp_path, "train.steps=10", "train.max_bad_steps=3", "train.checkpoint_every=1", "train.keep_checkpoints=1"))
+    with pytest.raises(TrainingAborted, match="3 steps in a row had non-finite losses") as info:
+        runner.run_training(cfg)
+    good = tmp_path / "checkpoints" / "step-2"
+    assert str(good) in str(info.value) and good.is_dir()  # the message names a checkpoint that exists
+    assert [p.name for p in checkpoint.list_checkpoints(tmp_path)] == ["step-2"]
+    assert [r["skipped_updates"] > 0 for r in rows(tmp_path)] == [False, False, True, True, True]
 
-    a, b = losses(straight), losses(broken)
-    assert sorted(a) == sorted(b) == [1, 2, 3, 4, 5, 6]
-    assert a == b  # bit-identical losses after the resume, too
-    wa = load_file(str(straight / "adapter" / "adapter_model.safetensors"))
-    wb = load_file(str(broken / "adapter" / "adapter_model.safetensors"))
-    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
-    pa = load_file(str(straight / "perturber.safetensors"))
-    pb = load_file(str(broken / "perturber.safetensors"))
-    assert all(torch.equal(pa[k], pb[k]) for k in pa)
+
+def test_a_finite_but_diverging_run_is_flagged(
+    fake_plugin: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    sane, wild = tmp_path / "sane", tmp_path / "wild"
+    runner.run_training(build_config("fake-tiny", None, quick_overrides(sane, "train.steps=3")))
+    with caplog.at_level(logging.WARNING):
+        runner.run_training(build_config("fake-tiny", None,
+                                         quick_overrides(wild, "train.steps=3", "optim.lr_lora=1e6")))
+    assert not (sane / "divergence.json").exists()
+    verdict = json.loads((wild / "divergence.json").read_text())
+    assert verdict["step"] == 1 and "LoRA weight norm grew" in verdict["reason"]
+    assert "DIVERGED" in caplog.text and str(wild / "adapter") in caplog.text
+
+
+def test_the_divergence_watch_flags_a_sustained_ce_blow_up_only() -> None:
+    watch = DivergenceWatch(early_steps=3, window=4)
+    for step, ce in enumerate([2.0, 1.8, 1.9, 1.5, 9.0, 1.4, 9.0, 9.0, 9.0], start=1):  # one spike, then 3 high
+        assert watch.observe(step, ce, 1.0) is None
+    verdict = watch.observe(10, 9.0, 1.0)  # the 4th high step in a row
+    assert verdict is not None and verdict["step"] == 10 and "clean CE" in verdict["reason"]
+    assert watch.observe(11, 9.0, 1.0) is None  # reported once
 
 
 def test_nan_losses_stop_training_with_a_clear_message(
     fake_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from unigame_core.errors import TrainingAborted
-
     real_step = step_module.game_step
 
     def poisoned(players, batch, plan):  # noqa: ANN001, ANN202
@@ -70,10 +203,9 @@ def test_nan_losses_stop_training_with_a_clear_message(
 
     monkeypatch.setattr(runner, "game_step", poisoned)
     cfg = build_config("fake-tiny", None, quick_overrides(tmp_path, "train.steps=10", "train.max_bad_steps=3"))
-    with pytest.raises(TrainingAborted, match="3 steps in a row had non-finite losses"):
+    with pytest.raises(TrainingAborted, match="3 steps in a row had non-finite losses.*No checkpoint was written"):
         runner.run_training(cfg)
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["skipped_updates"] > 0 for r in rows] == [True, True, True]
+    assert [r["skipped_updates"] > 0 for r in rows(tmp_path)] == [True, True, True]
 
 
 def test_schedules_follow_the_step_count_without_torch_warnings_when_updates_are_skipped() -> None:

@@ -21,7 +21,8 @@ def test_train_writes_the_run_directory(fake_plugin: None, tmp_path: Path) -> No
     result = runner.invoke(app, ["train", "--model", "fake-tiny", *args])
     assert result.exit_code == 0, result.output
     for name in ("config.yaml", "metrics.jsonl", "adapter/adapter_config.json", "adapter/adapter_model.safetensors",
-                 "perturber.safetensors", "samples/step-2.png", "checkpoints/step-4/state.pt"):
+                 "perturber.safetensors", "samples/step-2.png", "checkpoints/step-4/state.json",
+                 "checkpoints/step-4/state.safetensors"):
         assert (run / name).exists(), name
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
@@ -67,3 +68,27 @@ def test_sample_grid_is_clean_left_adversarial_right(tmp_path: Path) -> None:
     path = save_pairs(clean, adv, tmp_path / "g.png")
     img = torch.from_numpy(np.asarray(Image.open(path)).copy())
     assert img[:, :4].max() == 0 and img[:, 4:].min() == 255
+
+
+def test_output_onto_an_earlier_run_is_refused_unless_overwrite(fake_plugin: None, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    first = quick_overrides(run, "train.steps=3", "train.checkpoint_every=1", "train.keep_checkpoints=5")
+    assert runner.invoke(app, ["train", "--model", "fake-tiny", *first]).exit_code == 0
+    metrics = (run / "metrics.jsonl").read_text()
+    second = quick_overrides(run, "train.steps=1", "train.keep_checkpoints=1")
+    result = runner.invoke(app, ["train", "--model", "fake-tiny", *second])
+    assert result.exit_code == 2 and "already holds a run" in result.output and "--overwrite" in result.output
+    assert "Traceback" not in result.output and (run / "metrics.jsonl").read_text() == metrics  # nothing touched
+    result = runner.invoke(app, ["train", "--model", "fake-tiny", "--overwrite", *second])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-1"]  # the old step-3 did not win
+
+
+def test_a_bad_output_is_one_sentence_and_exit_2(fake_plugin: None, tmp_path: Path) -> None:
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    for output, says in ((a_file, "is an existing file"), (a_file / "run", "is a file")):
+        result = runner.invoke(app, ["train", "--model", "fake-tiny", *quick_overrides(output, "train.steps=1")])
+        assert result.exit_code == 2 and says in result.output, result.output
+        assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)

@@ -65,3 +65,7 @@ _mount_plugin_commands()
 
 def run() -> None:
     app()
+
+
+if __name__ == "__main__":  # python -m unigame_core.cli.main / torchrun -m unigame_core.cli.main
+    run()

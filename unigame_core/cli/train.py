@@ -26,6 +26,9 @@ def train(
     resume: Optional[Path] = typer.Option(
         None, "--resume", help="Continue the run in this directory from its last checkpoint."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the run already in the output directory (refused without it)."
+    ),
 ) -> None:
     """Post-train a model with UniGame. Extra arguments are key=value config overrides (train.steps=20)."""
     overrides = list(ctx.args)
@@ -46,4 +49,4 @@ def train(
     cfg = build_config(model, config, overrides)
     from ..game.runner import run_training  # heavy imports start here
 
-    run_training(cfg, resume=resume is not None)
+    run_training(cfg, resume=resume is not None, overwrite=overwrite)

@@ -1,12 +1,16 @@
-"""Checkpoints that resume exactly, written atomically (temporary folder, then rename).
+"""Checkpoints that resume exactly, written atomically (temporary folder, then rename), read without pickle.
 
-``checkpoints/step-N/`` holds: ``adapter/`` (PEFT), ``perturber.safetensors``, ``state.pt`` (both
-optimizers and schedulers, the buffer, RNG states of python/numpy/torch/cuda and the game's own
-generator, the step, fault counters). The data position is the step number (see data.loader).
+``checkpoints/step-N/`` holds: ``adapter/`` (PEFT), ``perturber.safetensors``, and the training state split
+in two: ``state.safetensors`` (every tensor: optimizer moments, buffer images, RNG states) and ``state.json``
+(everything else: step, fault counters, scheduler states, buffer texts, python/numpy RNG states, with each
+tensor replaced by a reference into the safetensors file). Nothing is unpickled on resume, so a crafted run
+directory cannot run code; an old ``state.pt`` (pickle) is refused, never loaded. The data position is the
+step number (see data.loader).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import shutil
@@ -17,7 +21,13 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..errors import DataError
+
 log = logging.getLogger(__name__)
+
+STATE_JSON = "state.json"
+STATE_TENSORS = "state.safetensors"
+LEGACY_STATE = "state.pt"
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:
@@ -39,14 +49,81 @@ def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
     generator.set_state(state["game"])
 
 
+def encode_state(state: Any) -> tuple[Any, dict[str, torch.Tensor]]:
+    """Split a nested state into JSON-able data and a flat dict of tensors (referenced as ``{"__tensor__": k}``).
+
+    Tuples and dicts with non-string keys (optimizer states are keyed by parameter index) are tagged so that
+    ``decode_state`` rebuilds exactly the same types; numpy arrays (numpy's RNG state) become tensors."""
+    tensors: dict[str, torch.Tensor] = {}
+
+    def enc(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            key = f"t{len(tensors)}"
+            tensors[key] = x.detach().cpu().contiguous().clone()
+            return {"__tensor__": key}
+        if isinstance(x, np.ndarray):
+            key = f"t{len(tensors)}"
+            tensors[key] = torch.from_numpy(x.astype(np.int64) if x.dtype == np.uint32 else x.copy())
+            return {"__ndarray__": key, "dtype": str(x.dtype)}
+        if isinstance(x, dict):
+            if all(isinstance(k, str) and not k.startswith("__") for k in x):
+                return {k: enc(v) for k, v in x.items()}
+            return {"__dict__": [[enc(k), enc(v)] for k, v in x.items()]}
+        if isinstance(x, tuple):
+            return {"__tuple__": [enc(v) for v in x]}
+        if isinstance(x, list):
+            return [enc(v) for v in x]
+        if isinstance(x, (np.integer, np.floating, np.bool_)):
+            return x.item()
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return x
+        raise TypeError(f"cannot store a {type(x).__name__} in a checkpoint")
+
+    return enc(state), tensors
+
+
+def decode_state(data: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """The inverse of ``encode_state``: only plain JSON values, tuples, dicts and the stored tensors come back."""
+    if isinstance(data, list):
+        return [decode_state(v, tensors) for v in data]
+    if not isinstance(data, dict):
+        return data
+    if "__tensor__" in data:
+        return tensors[data["__tensor__"]]
+    if "__ndarray__" in data:
+        return tensors[data["__ndarray__"]].numpy().astype(np.dtype(data["dtype"]))
+    if "__tuple__" in data:
+        return tuple(decode_state(v, tensors) for v in data["__tuple__"])
+    if "__dict__" in data:
+        return {decode_state(k, tensors): decode_state(v, tensors) for k, v in data["__dict__"]}
+    return {k: decode_state(v, tensors) for k, v in data.items()}
+
+
+def save_state(state: dict[str, Any], folder: Path) -> None:
+    data, tensors = encode_state(state)
+    save_file(tensors, str(folder / STATE_TENSORS))
+    (folder / STATE_JSON).write_text(json.dumps(data))
+
+
+def load_state(folder: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((folder / STATE_JSON).read_text())
+        tensors = load_file(str(folder / STATE_TENSORS))
+        return decode_state(data, tensors)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"Checkpoint '{folder}' is damaged: {exc}.", "Resume from an earlier checkpoint.") from exc
+
+
 def save_perturber(module: torch.nn.Module | None, path: Path) -> None:
     if module is not None:
         save_file({k: v.detach().contiguous().cpu() for k, v in module.state_dict().items()}, str(path))
 
 
 def save_checkpoint(
-    run_dir: Path, step: int, peft_model: Any, perturber: torch.nn.Module | None, state: dict[str, Any], keep: int
+    run_dir: Path, step: int, peft_model: Any, perturber: torch.nn.Module | None, state: dict[str, Any], keep: int,
+    prune: bool = True,
 ) -> Path:
+    """Write ``checkpoints/step-N``; then keep the newest ``keep`` (all when ``keep <= 0`` or ``prune`` is off)."""
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
@@ -55,26 +132,42 @@ def save_checkpoint(
     tmp.mkdir()
     peft_model.save_pretrained(str(tmp / "adapter"))
     save_perturber(perturber, tmp / "perturber.safetensors")
-    torch.save(state, tmp / "state.pt")
+    save_state(state, tmp)
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)  # atomic on one filesystem: a checkpoint is either whole or absent
-    for old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+    for old in list_checkpoints(run_dir)[:-keep] if (keep > 0 and prune) else []:
         shutil.rmtree(old, ignore_errors=True)
     log.info("checkpoint saved: %s", final)
     return final
 
 
-def list_checkpoints(run_dir: Path) -> list[Path]:
-    found = [p for p in (run_dir / "checkpoints").glob("step-*") if p.is_dir() and (p / "state.pt").exists()]
+def _step_dirs(run_dir: Path, marker: str) -> list[Path]:
+    found = [p for p in (run_dir / "checkpoints").glob("step-*")
+             if p.is_dir() and p.name[5:].isdigit() and (p / marker).exists()]
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def list_checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints of this format, oldest first."""
+    return _step_dirs(run_dir, STATE_JSON)
+
+
+def refuse_legacy(run_dir: Path) -> None:
+    """A run directory holding only pickled ``state.pt`` checkpoints: say so instead of loading them."""
+    legacy = [p for p in _step_dirs(run_dir, LEGACY_STATE) if not (p / STATE_JSON).exists()]
+    if legacy and not list_checkpoints(run_dir):
+        raise DataError(
+            f"Checkpoint '{legacy[-1]}' holds a pickled state.pt, which unigame does not load (unpickling a file "
+            "can run code).",
+            "Resume it with the unigame version that wrote it, or start a fresh run with --overwrite.",
+        )
 
 
 def load_checkpoint(path: Path, peft_model: Any, perturber: torch.nn.Module | None) -> dict[str, Any]:
     from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file as load_st
 
     adapter_file = path / "adapter" / "adapter_model.safetensors"
-    set_peft_model_state_dict(peft_model, load_st(str(adapter_file)))
+    set_peft_model_state_dict(peft_model, load_file(str(adapter_file)))
     if perturber is not None:
         perturber.load_state_dict(load_file(str(path / "perturber.safetensors")))
-    return torch.load(path / "state.pt", weights_only=False)
+    return load_state(path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -30,13 +31,29 @@ def is_active() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
+def rank_and_world() -> tuple[int, int]:
+    return (dist.get_rank(), dist.get_world_size()) if is_active() else (0, 1)
+
+
 def init(device_type: str) -> DistInfo:
     """Join the process group when launched by torchrun (gloo on CPU, nccl on CUDA)."""
     if "RANK" not in os.environ or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return DistInfo()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device_type == "cuda":
+        torch.cuda.set_device(local_rank)  # object collectives (all_gather_object) use the current device
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
-    return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank)
+
+
+def broadcast_params(params: list[torch.nn.Parameter]) -> None:
+    """Start every rank from rank 0's trainable weights (as DDP does), whatever each rank's RNG drew."""
+    if not is_active():
+        return
+    with torch.no_grad():
+        for p in params:
+            dist.broadcast(p.data, src=0)
 
 
 def average_gradients(params: list[torch.nn.Parameter]) -> None:
@@ -67,6 +84,33 @@ def all_mean(value: float, device: torch.device) -> float:
     t = torch.tensor([value], device=device, dtype=torch.float64)
     dist.all_reduce(t)
     return float(t.item() / dist.get_world_size())
+
+
+def all_sum(value: int, device: torch.device) -> int:
+    """The sum of an integer over ranks (e.g. the global number of readable samples in a step)."""
+    if not is_active():
+        return value
+    t = torch.tensor([value], device=device, dtype=torch.int64)
+    dist.all_reduce(t)
+    return int(t.item())
+
+
+def any_true(flag: bool, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on any rank."""
+    if not is_active():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order (``[obj]`` in one process)."""
+    if not is_active():
+        return [obj]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def barrier() -> None:

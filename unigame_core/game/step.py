@@ -9,7 +9,12 @@
 
 The perturber only ever receives its own gradient (``autograd.grad`` w.r.t. its parameters) and the
 LoRA weights only the understander's. Under torch.distributed the small trainable sets' gradients are
-all-reduced by hand, and every rank runs the same passes in the same order.
+all-reduced by hand, and every rank runs the same passes in the same order, also a rank whose batch is
+empty (all its images unreadable): it contributes zero gradients. Means are taken over the GLOBAL batch
+(each rank sums its per-sample losses and divides by the global count), mined samples are gathered from
+every rank into one buffer that every rank holds, and the buffer draw is the same on every rank (a
+generator shared by all ranks), each rank computing the loss of its slice of it. So N ranks take the
+same updates as one process with the same global batch (up to float summation order).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from torch import Tensor
 
 from ..interfaces import Backend, Buffer, GateInput, HardSamples, StepPlan, Validator, VQABatch
 from . import couplings
-from .distributed import all_finite, average_gradients
+from .distributed import all_finite, all_sum, average_gradients, gather_objects, rank_and_world
 from .perturber import Perturber
 
 
@@ -43,7 +48,8 @@ class Players:
     buffer_fraction: float
     grad_clip: float
     hardness_reference: str = "none"
-    generator: torch.Generator = field(default_factory=torch.Generator)
+    generator: torch.Generator = field(default_factory=torch.Generator)  # this rank's own noise
+    draw_generator: torch.Generator = field(default_factory=torch.Generator)  # the same on every rank: buffer draws
 
 
 @dataclass
@@ -60,12 +66,16 @@ class StepMetrics:
     eps: float = 0.0
     beta: float = 0.0
     skipped: int = 0  # non-finite updates skipped this step
+    empty: bool = False  # no rank had a readable image: nothing was played
     hardness: list[float] = field(default_factory=list)
     adv_images: Tensor | None = None  # last adversarial pixels (for sample grids)
 
 
 def game_step(p: Players, batch: VQABatch, plan: StepPlan) -> StepMetrics:
     m = StepMetrics(eps=p.eps_max * plan.eps_scale, beta=plan.beta)
+    if all_sum(len(batch), batch.images.device) == 0:  # every rank agrees: nothing readable anywhere
+        m.skipped, m.empty = 1, True
+        return m
     adversary_turn = p.coupling != "none" and plan.adversary_updates > 0
     if adversary_turn:
         adversary_turn_(p, batch, plan, m)
@@ -84,20 +94,28 @@ def _head(batch: VQABatch, fraction: float) -> VQABatch:
 def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:
     """Perturber ascent passes on a share of the batch, then gate and mine from the last pass."""
     batch = _head(batch, p.adversary_fraction)
-    clean = couplings.clean_representation(p.coupling, p.backend, batch.images)
-    reference = _round_trip_ce(p, clean, batch) if p.hardness_reference == "round_trip" else None
+    _, world = rank_and_world()
+    share = world / max(all_sum(len(batch), batch.images.device), 1)  # sum * share = the global mean, averaged
+    empty = len(batch) == 0  # this rank still takes every collective, with zero gradients
+    clean = None if empty else couplings.clean_representation(p.coupling, p.backend, batch.images)
+    reference = _round_trip_ce(p, clean, batch) if (p.hardness_reference == "round_trip" and not empty) else None
     learned = p.perturber is not None and p.coupling != "noise"
     view, ce = None, None
     for _ in range(plan.adversary_updates):
-        view = couplings.adversarial_view(p.coupling, p.backend, p.perturber, clean, m.eps, p.generator)
-        ce = p.backend.understander.answer_loss(view.embeds, batch.questions, batch.answers)
+        if not empty:
+            view = couplings.adversarial_view(p.coupling, p.backend, p.perturber, clean, m.eps, p.generator)
+            ce = p.backend.understander.answer_loss(view.embeds, batch.questions, batch.answers)
         if not learned:
             break
-        assert p.perturber is not None and p.opt_c is not None and view.delta is not None
-        penalty = view.delta.pow(2).sum(-1).mean(-1)  # per sample mean over tokens of ||delta_i||^2
-        objective = -(ce - p.lambda_reg * penalty).mean()  # the perturber MAXIMISES CE - lambda ||delta||^2
+        assert p.perturber is not None and p.opt_c is not None
         params = [q for q in p.perturber.parameters() if q.requires_grad]
-        grads = torch.autograd.grad(objective, params)
+        if view is not None and ce is not None and view.delta is not None:
+            penalty = view.delta.pow(2).sum(-1).mean(-1)  # per sample mean over tokens of ||delta_i||^2
+            objective = -(ce - p.lambda_reg * penalty).sum() * share  # the perturber MAXIMISES CE - lambda ||d||^2
+            grads = list(torch.autograd.grad(objective, params))
+        else:
+            objective = torch.zeros((), device=batch.images.device)
+            grads = [torch.zeros_like(q) for q in params]
         if not all_finite(objective):
             m.skipped += 1
             continue
@@ -107,18 +125,18 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
         torch.nn.utils.clip_grad_norm_(params, p.grad_clip)
         p.opt_c.step()
         p.opt_c.zero_grad(set_to_none=True)
-    assert view is not None and ce is not None
-    ce = ce.detach().float()
-    hardness = ce - reference if reference is not None else ce
-    m.ce_adv = float(ce.mean())
-    m.hardness = hardness.tolist()
-    if view.delta is not None:
-        m.delta_norm = float(view.delta.detach().norm(dim=-1).mean())
-    sample = view.sample.detach()
+    if view is not None and ce is not None:
+        ce = ce.detach().float()
+        hardness = ce - reference if reference is not None else ce
+        m.ce_adv = float(ce.mean())
+        m.hardness = hardness.tolist()
+        if view.delta is not None:
+            m.delta_norm = float(view.delta.detach().norm(dim=-1).mean())
+        if view.sample.dim() == 4:
+            m.adv_images = view.sample.detach()
     if plan.mine:
-        _mine(p, batch, view, sample, hardness, m)
-    if sample.dim() == 4:
-        m.adv_images = sample
+        local = _candidates(p, batch, view, hardness, m) if view is not None else None
+        _push_from_every_rank(p, local, batch.images.device, m)
 
 
 @torch.no_grad()
@@ -131,53 +149,93 @@ def _round_trip_ce(p: Players, clean: Tensor, batch: VQABatch) -> Tensor:
     return p.backend.understander.answer_loss(embeds, batch.questions, batch.answers).float()
 
 
-def _mine(
-    p: Players, batch: VQABatch, view: couplings.AdversarialView, sample: Tensor, hardness: Tensor, m: StepMetrics
-) -> None:
+def _candidates(
+    p: Players, batch: VQABatch, view: couplings.AdversarialView, hardness: Tensor, m: StepMetrics
+) -> HardSamples | None:
+    """This rank's samples that passed the gate, each with its own question and answer (CPU, for gathering)."""
+    sample = view.sample.detach()
     texts = [f"{q} {a}" for q, a in zip(batch.questions, batch.answers)]
     adv_pixels = sample if sample.dim() == 4 else batch.images
     verdict = p.gate.check(GateInput(batch.images, adv_pixels, view.clean_tokens, view.adv_tokens.detach(), texts))
     keep = verdict.keep.to(hardness.device) & torch.isfinite(hardness)
     m.gate_pass = float(verdict.keep.float().mean())
     idx = keep.nonzero().flatten().tolist()
-    if idx:
-        chosen = torch.tensor(idx, device=sample.device)
-        m.mined = p.buffer.push(
-            HardSamples(
-                images=sample.index_select(0, chosen),
-                questions=[batch.questions[i] for i in idx],  # each sample keeps its OWN question
-                answers=[batch.answers[i] for i in idx],  # ... and its own answer
-                hardness=hardness[idx],
-            )
-        )
+    if not idx:
+        return None
+    chosen = torch.tensor(idx, device=sample.device)
+    return HardSamples(
+        images=sample.index_select(0, chosen),
+        questions=[batch.questions[i] for i in idx],  # each sample keeps its OWN question
+        answers=[batch.answers[i] for i in idx],  # ... and its own answer
+        hardness=hardness[idx].cpu(),
+    )
+
+
+def _push_from_every_rank(p: Players, local: HardSamples | None, device: torch.device, m: StepMetrics) -> None:
+    """Every rank pushes every rank's candidates, in rank order: the buffers stay identical across ranks and
+    equal to the one buffer of a single process with the same global batch."""
+    found = gather_objects(None if local is None else _to_cpu(local)) if rank_and_world()[1] > 1 else [local]
+    found = [f for f in found if f is not None]
+    if not found:
+        return
+    images = torch.cat([f.images.to(device) for f in found])
+    m.mined = p.buffer.push(HardSamples(
+        images=images,
+        questions=[q for f in found for q in f.questions],
+        answers=[a for f in found for a in f.answers],
+        hardness=torch.cat([f.hardness.cpu() for f in found]),
+    ))
+
+
+def _to_cpu(s: HardSamples) -> HardSamples:
+    return HardSamples(s.images.cpu(), s.questions, s.answers, s.hardness.cpu())
 
 
 def understander_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:
-    """ONE forward/backward of the understander on the clean batch plus a buffer draw."""
-    n_draw = max(1, round(p.buffer_fraction * len(batch))) if p.buffer_fraction > 0 else 0
-    drawn = p.buffer.draw(n_draw, p.generator) if (plan.beta > 0 and p.coupling != "none" and n_draw) else None
-    space = couplings.sample_space(p.coupling)
-    extra = drawn[0] if drawn else None
-    embeds = couplings.understander_embeds(space, p.backend, batch.images, extra.images if extra else None)
-    questions = batch.questions + (extra.questions if extra else [])
-    answers = batch.answers + (extra.answers if extra else [])
-    losses = p.backend.understander.answer_loss(embeds, questions, answers)
-    b = len(batch)
-    ce_clean = losses[:b].mean()
-    loss = ce_clean
+    """ONE forward/backward of the understander on the clean batch plus this rank's slice of the buffer draw."""
+    rank, world = rank_and_world()
+    device = batch.images.device
+    n_clean = all_sum(len(batch), device)  # the global batch: every rank's losses are shares of its mean
+    n_draw = max(1, round(p.buffer_fraction * n_clean)) if p.buffer_fraction > 0 else 0
+    drawn = p.buffer.draw(n_draw, p.draw_generator) if (plan.beta > 0 and p.coupling != "none" and n_draw) else None
+    extra, weights, n_drawn = None, None, 0
     if drawn is not None:
-        weights = drawn[1].to(losses.device)
-        ce_buffer = (weights * losses[b:]).mean()
-        loss = ce_clean + plan.beta * ce_buffer
-        m.ce_buffer = float(ce_buffer.detach())
+        n_drawn = len(drawn[0].questions)
+        mine = torch.tensor_split(torch.arange(n_drawn), world)[rank].tolist()  # this rank's slice of the draw
+        extra = HardSamples(drawn[0].images[mine], [drawn[0].questions[i] for i in mine],
+                            [drawn[0].answers[i] for i in mine], drawn[0].hardness[mine])
+        weights = drawn[1][mine]
+    b = len(batch)
+    loss = torch.zeros((), device=device)
+    if b or (extra is not None and len(extra.questions)):
+        space = couplings.sample_space(p.coupling)
+        has_extra = extra is not None and len(extra.questions) > 0
+        extra_images = extra.images.to(device) if (extra is not None and has_extra) else None
+        if b:
+            embeds = couplings.understander_embeds(space, p.backend, batch.images, extra_images)
+        elif space == couplings.PIXEL_SPACE:  # an empty clean batch on this rank: only its slice of the draw
+            embeds = p.backend.understander.embed_images(extra_images)
+        else:
+            embeds = extra_images
+        questions = batch.questions + (extra.questions if has_extra else [])
+        answers = batch.answers + (extra.answers if has_extra else [])
+        losses = p.backend.understander.answer_loss(embeds, questions, answers)
+        if b:
+            loss = losses[:b].sum() * (world / n_clean)
+            m.ce_clean = float(losses[:b].detach().mean())
+        if has_extra:
+            assert weights is not None
+            buffer_part = (weights.to(losses.device) * losses[b:]).sum() * (world / n_drawn)
+            loss = loss + plan.beta * buffer_part
+            m.ce_buffer = float((weights.to(losses.device) * losses[b:]).detach().mean())
     if not all_finite(loss):
         m.skipped += 1
         p.opt_u.zero_grad(set_to_none=True)
         return
-    loss.backward()
+    if loss.requires_grad:
+        loss.backward()
     average_gradients(p.lora_params)
     torch.nn.utils.clip_grad_norm_(p.lora_params, p.grad_clip)
     p.opt_u.step()
     p.opt_u.zero_grad(set_to_none=True)
     m.loss_u = float(loss.detach())
-    m.ce_clean = float(ce_clean.detach())
