@@ -38,7 +38,7 @@ def test_train_on_a_tiny_janus_folder_writes_the_run_directory(tiny_ckpt: Path, 
     ])
     assert result.exit_code == 0, result.output
     for name in ("config.yaml", "metrics.jsonl", "adapter/adapter_model.safetensors", "perturber.safetensors",
-                 "samples/step-10.png", "checkpoints/step-20/state.pt"):
+                 "samples/step-10.png", "checkpoints/step-20/state.json"):
         assert (run / name).exists(), name
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [5, 10, 15, 20]
