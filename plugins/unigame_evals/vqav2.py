@@ -29,11 +29,13 @@ per-answer-type accuracies are percentages rounded to 2 decimals, as the officia
 
 from __future__ import annotations
 
-import json
 import re
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
+
+from unigame_core.data.records import describe, integer_field, json_list, record_id, string_field
+from unigame_core.errors import DataError
 
 from .items import DataLayoutError, EvalItem
 
@@ -181,11 +183,22 @@ def _layout(split: str) -> str:
     )
 
 
-def _load_json(path: Path, split: str) -> Any:
+def _load_json(path: Path, split: str, key: str) -> list[dict[str, Any]]:
+    """The ``key`` list of an official VQAv2 file; a missing file names the layout, a malformed one its fault."""
     if not path.is_file():
         raise DataLayoutError(path, _layout(split))
-    with path.open("r", encoding="utf-8") as handle:
-        return json.load(handle)
+    return json_list(path, key)
+
+
+def _human_answers(ann: dict[str, Any], where: str) -> tuple[str, ...]:
+    """The raw human answers of one annotation: a non-empty list of ``{"answer": str}`` objects."""
+    answers = ann.get("answers")
+    if not isinstance(answers, list) or not answers:
+        raise DataError(f"{where}: 'answers' must be a non-empty list, got {describe(answers)}.")
+    for j, a in enumerate(answers):
+        if not isinstance(a, dict):
+            raise DataError(f"{where}: answers[{j}] must be an object with an 'answer', got {describe(a)}.")
+    return tuple(string_field(a, "answer", f"{where}, answers[{j}]") for j, a in enumerate(answers))
 
 
 def read_vqav2(root: Path, split: str = "val2014", limit: int | None = None) -> list[EvalItem]:
@@ -197,37 +210,40 @@ def read_vqav2(root: Path, split: str = "val2014", limit: int | None = None) -> 
     ``multiple_choice_answer``. Raises :class:`DataLayoutError` naming any missing file.
     """
     root = Path(root)
-    questions = _load_json(root / f"v2_OpenEnded_mscoco_{split}_questions.json", split)
-    annotations = _load_json(root / f"v2_mscoco_{split}_annotations.json", split)
-    by_qid = {ann["question_id"]: ann for ann in annotations["annotations"]}
+    questions = _load_json(root / f"v2_OpenEnded_mscoco_{split}_questions.json", split, "questions")
+    annotations_file = root / f"v2_mscoco_{split}_annotations.json"
+    annotations = _load_json(annotations_file, split, "annotations")
+    by_qid = {record_id(ann, "question_id", f"'{annotations_file}' annotations[{i}]"): ann
+              for i, ann in enumerate(annotations)}
     image_dir = root / split
     if not image_dir.is_dir():
         raise DataLayoutError(image_dir, _layout(split))
-    entries = questions["questions"]
     if limit is not None:
-        entries = entries[: max(0, limit)]
+        questions = questions[: max(0, limit)]
     items: list[EvalItem] = []
-    for q in entries:
-        qid = q["question_id"]
+    for i, q in enumerate(questions):
+        where = f"'{root / f'v2_OpenEnded_mscoco_{split}_questions.json'}' questions[{i}]"
+        qid = record_id(q, "question_id", where)
         ann = by_qid.get(qid)
         if ann is None:
             raise DataLayoutError(
                 f"v2_mscoco_{split}_annotations.json (annotation for question_id {qid})",
                 _layout(split),
             )
-        image = image_dir / f"COCO_{split}_{int(q['image_id']):012d}.jpg"
+        image_id = integer_field(q, "image_id", where)
+        image = image_dir / f"COCO_{split}_{image_id:012d}.jpg"
         if not image.is_file():
             raise DataLayoutError(image, _layout(split))
         items.append(
             EvalItem(
                 id=str(qid),
-                question=f"{q['question']}\n{PROMPT_SUFFIX}",
+                question=f"{string_field(q, 'question', where, blank=False)}\n{PROMPT_SUFFIX}",
                 image=str(image),
-                references=tuple(str(a["answer"]) for a in ann["answers"]),
+                references=_human_answers(ann, f"'{annotations_file}' annotation for question_id {qid}"),
                 meta={
                     "answer_type": ann.get("answer_type", "other"),
-                    "question_id": qid,
-                    "image_id": q["image_id"],
+                    "question_id": q["question_id"],
+                    "image_id": image_id,
                     "question_type": ann.get("question_type", ""),
                     "multiple_choice_answer": ann.get("multiple_choice_answer", ""),
                 },

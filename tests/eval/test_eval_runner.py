@@ -176,3 +176,30 @@ def test_bad_suite_options_exit_2_before_the_model_loads(option: str, message: s
                                       "--output", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert message in " ".join(result.output.split())
+
+
+@pytest.mark.usefixtures("fake_plugins")
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b'{"annotations": [', "is not valid JSON"),
+        (b"{}", "has no 'annotations' list"),
+        (b'{"annotations": []}\xff', "is not valid UTF-8"),
+        ({"answers": "yes"}, "'answers' must be a non-empty list"),
+        ({"answers": [{"answer": None}]}, "'answer' must be a string"),
+    ],
+)
+def test_malformed_vqav2_annotations_exit_2_naming_the_file(data_root: Path, tmp_path: Path, text: Any,
+                                                            expected: str) -> None:
+    broken = tmp_path / "data"
+    shutil.copytree(data_root, broken)
+    annotations = broken / "vqav2" / "v2_mscoco_val2014_annotations.json"
+    if isinstance(text, dict):  # one wrong field in the first annotation, the rest official
+        doc = json.loads(annotations.read_text())
+        doc["annotations"][0].update(text)
+        text = json.dumps(doc).encode()
+    annotations.write_bytes(text)
+    result = _eval("--suite", "vqav2", "--data-root", str(broken), "--output", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert expected in result.output and "v2_mscoco_val2014_annotations.json" in result.output
+    assert "Traceback" not in result.output
