@@ -40,6 +40,20 @@ class UnreadableOnRankOne(FakeVQA):
         return item
 
 
+class DarkOnRankOne(FakeVQA):
+    """Rank 1 never reads an image: only the global count (rank 0 reads all of its) tells data from no data."""
+
+    def __getitem__(self, i: int) -> dict:
+        item = super().__getitem__(i)
+        if os.environ.get("RANK") == "1":
+            item["image"] = None
+        return item
+
+
+def dark_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) -> FakeVQA:
+    return DarkOnRankOne(int(location or 64), seed=seed)
+
+
 def holey_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) -> FakeVQA:
     return UnreadableOnRankOne(int(location or 64), seed=seed)
 
@@ -55,6 +69,7 @@ def unigame_register_validators(validators):  # noqa: ANN001, ANN201
 @hookimpl
 def unigame_register_datasets(datasets):  # noqa: ANN001, ANN201
     datasets.add("holey", "ddp_worker:holey_dataset")
+    datasets.add("dark1", "ddp_worker:dark_dataset")
 
 
 gates.unigame_register_validators = unigame_register_validators  # type: ignore[attr-defined]

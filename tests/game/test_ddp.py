@@ -55,6 +55,15 @@ def test_a_rank_whose_whole_batch_is_unreadable_still_trains(tmp_path: Path) -> 
     assert all(r["skipped_updates"] == 0 and r["loss_u"] is not None for r in rows)  # step 2 trained on rank 0's half
 
 
+def test_a_rank_that_never_reads_an_image_trains_on_the_others(tmp_path: Path) -> None:
+    """The all-unreadable check counts the global batch: rank 1 alone reading nothing (16 tries by step 4)
+    is not "no readable data", and stopping it alone would leave rank 0 waiting in a collective."""
+    launch(2, tmp_path / "run", "data.spec=dark1:64", "buffer.tau=-1e9", timeout=120)
+    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert [r["skipped_images"] for r in rows] == [4, 8, 12, 16]  # cumulative: rank 1's 4 per step
+
+
 def test_the_documented_torchrun_command_trains_the_default_model(tmp_path: Path) -> None:
     """README / docs/training.md: ``torchrun --nproc_per_node N -m unigame_core.cli.main train ...``."""
     out = tmp_path / "run"

@@ -9,6 +9,7 @@ needs no saved iterator state, and one process with batch ``G`` sees exactly the
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -78,20 +79,25 @@ class UnreadableWatch:
     * no image read yet after ``first`` tries: the data's images are all unreadable (a run of empty
       batches would otherwise end as "non-finite losses", or finish having learnt nothing);
     * ``streak`` unreadable images in a row later on: the rest of the data has gone (a lost mount).
-    Counts are this rank's own (with N ranks each sees its share of every batch).
+    With several ranks, ``totals`` sums ``[read, skipped, failed]`` over ranks each batch (one collective),
+    so every rank counts the global batch and every rank stops at the same batch: a rank that stopped
+    alone would leave the others waiting in the step's collectives.
     """
 
-    def __init__(self, batches: Iterable[dict[str, Any]], first: int = 16, streak: int = 256) -> None:
+    def __init__(self, batches: Iterable[dict[str, Any]], first: int = 16, streak: int = 256,
+                 totals: Callable[[list[int]], list[int]] | None = None) -> None:
         self.batches, self.first, self.streak = batches, first, streak
+        self.totals = totals or (lambda counts: counts)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         read = tried = in_row = 0
         for raw in self.batches:
-            if raw.get("errors"):
-                raise DataError(raw["errors"][0])
-            n_read = len(raw["questions"])
-            read, tried = read + n_read, tried + n_read + raw["skipped"]
-            in_row = 0 if n_read else in_row + raw["skipped"]
+            n_read, n_skipped, failed = self.totals([len(raw["questions"]), raw["skipped"], int(bool(raw.get("errors")))])
+            if failed:
+                raise DataError(raw["errors"][0] if raw.get("errors") else
+                                "Training stopped: another rank could not read one of its images (image_errors=fail).")
+            read, tried = read + n_read, tried + n_read + n_skipped
+            in_row = 0 if n_read else in_row + n_skipped
             if not read and tried >= self.first:
                 raise DataError(f"None of the first {tried} training images could be read: every batch is empty.",
                                 "The warnings above name the files; check where the images are.")
@@ -105,8 +111,10 @@ class UnreadableWatch:
 
 
 def make_loader(dataset: Dataset, transform: Callable[[Tensor], Tensor], *, global_batch: int, seed: int,
-                rank: int, world: int, start_step: int, steps: int, num_workers: int) -> UnreadableWatch:
-    """The step-indexed batches of ``dataset`` (see the module docstring), watched for unreadable images."""
+                rank: int, world: int, start_step: int, steps: int, num_workers: int,
+                totals: Callable[[list[int]], list[int]] | None = None) -> UnreadableWatch:
+    """The step-indexed batches of ``dataset`` (see the module docstring), watched for unreadable images
+    (``totals``: the sum over ranks, see :class:`UnreadableWatch`)."""
     sampler = StepBatchSampler(
         len(dataset),
         global_batch=global_batch,
@@ -118,7 +126,14 @@ def make_loader(dataset: Dataset, transform: Callable[[Tensor], Tensor], *, glob
     )
     return UnreadableWatch(DataLoader(dataset, batch_sampler=sampler, collate_fn=Collate(transform),
                                       num_workers=num_workers, persistent_workers=False,
-                                      pin_memory=torch.cuda.is_available()))
+                                      worker_init_fn=ignore_interrupts if num_workers else None,
+                                      pin_memory=torch.cuda.is_available()), totals=totals)
+
+
+def ignore_interrupts(worker_id: int) -> None:
+    """Data workers ignore Ctrl-C: the main process finishes the step, checkpoints and stops them itself
+    (a worker killed by SIGINT would end the run with "DataLoader worker exited unexpectedly" instead)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def to_device(raw: dict[str, Any], device: torch.device) -> VQABatch:

@@ -88,11 +88,16 @@ def all_mean(value: float, device: torch.device) -> float:
 
 def all_sum(value: int, device: torch.device) -> int:
     """The sum of an integer over ranks (e.g. the global number of readable samples in a step)."""
+    return all_sums([value], device)[0]
+
+
+def all_sums(values: list[int], device: torch.device) -> list[int]:
+    """Element-wise sums of a few integers over ranks, in one collective."""
     if not is_active():
-        return value
-    t = torch.tensor([value], device=device, dtype=torch.int64)
+        return list(values)
+    t = torch.tensor(values, device=device, dtype=torch.int64)
     dist.all_reduce(t)
-    return int(t.item())
+    return [int(v) for v in t.tolist()]
 
 
 def any_true(flag: bool, device: torch.device) -> bool:

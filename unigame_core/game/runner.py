@@ -121,7 +121,8 @@ def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False)
     # 4. The game.
     loader = make_loader(dataset, backend.image_transform(), global_batch=t.batch_size, seed=t.seed,
                          rank=dist_info.rank, world=dist_info.world, start_step=start, steps=t.steps,
-                         num_workers=cfg.data.num_workers)
+                         num_workers=cfg.data.num_workers,
+                         totals=lambda counts: distributed.all_sums(counts, where.device))
     step = start
     last_pair = None  # the latest (clean, adversarial) images, for the sample grids
     last_adv: tuple[int, StepMetrics] | None = None  # the adversary's latest turn, for logs between turns
