@@ -79,9 +79,13 @@ def test_output_onto_an_earlier_run_is_refused_unless_overwrite(fake_plugin: Non
     result = runner.invoke(app, ["train", "--model", "fake-tiny", *second])
     assert result.exit_code == 2 and "already holds a run" in result.output and "--overwrite" in result.output
     assert "Traceback" not in result.output and (run / "metrics.jsonl").read_text() == metrics  # nothing touched
+    for name in ("wandb-run-id", "mlflow-run-id", "notes.txt"):  # the old run's logger ids, a user's file
+        (run / name).write_text("x")
     result = runner.invoke(app, ["train", "--model", "fake-tiny", "--overwrite", *second])
     assert result.exit_code == 0, result.output
     assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1]
+    assert not (run / "wandb-run-id").exists() and not (run / "mlflow-run-id").exists()
+    assert (run / "notes.txt").exists()  # --overwrite removes only what a run writes
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-1"]  # the old step-3 did not win
 
 

@@ -18,7 +18,8 @@ from ..errors import ConfigError
 log = logging.getLogger(__name__)
 
 RUN_OUTPUTS = ("config.yaml", "metrics.jsonl", "adapter", "perturber.safetensors", "checkpoints", "samples",
-               "before.json", "before_after.json", "divergence.json", "report.html", "tensorboard")
+               "before.json", "before_after.json", "divergence.json", "report.html", "tensorboard",
+               "wandb", "wandb-run-id", "mlflow-run-id")
 
 
 def check_output(run_dir: Path, resume: bool, overwrite: bool) -> None:
