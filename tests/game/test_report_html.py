@@ -4,12 +4,9 @@ rendered by a real (headless) browser; a resumed run still ends with the before/
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
-import subprocess
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +20,8 @@ from unigame_core.game import runner as train_runner
 from unigame_core.game import step as step_module
 from unigame_core.game.report import evaluation_html, read_metrics, series, write_report
 from unigame_core.testing import quick_overrides
+
+from headless_browser import chromium, headless
 
 cli = CliRunner()
 
@@ -128,24 +127,6 @@ def test_ctrl_c_writes_the_report_and_a_resume_ends_with_before_after(
     assert (run / "before_after.json").exists()
     page = (run / "report.html").read_text()
     assert ">finished<" in page and "4/4" in page and "0.75" in page
-
-
-def chromium() -> str | None:
-    found = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-    if found is None:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("CI must check report.html in a browser: install chromium (.ci/run does).")
-        pytest.skip("chromium is not installed")
-    return found
-
-
-def headless(browser: str, *args: str) -> subprocess.CompletedProcess[str]:
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run(
-            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", *args],
-            capture_output=True, text=True, timeout=90, check=False,
-        )
 
 
 def test_the_report_renders_in_a_headless_browser(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from typer.testing import CliRunner
 from unigame_core import plugins
 from unigame_core.cli.main import app
 from unigame_shapes import assets
+
+from headless_browser import chromium, headless
 
 runner = CliRunner()
 pytestmark = pytest.mark.skipif(not assets.available(), reason="the shipped shapes base model is missing")
@@ -85,6 +88,12 @@ def test_unigame_train_with_no_arguments_runs_end_to_end(tmp_path: Path, monkeyp
     assert len(split["before_ci95"]) == 2 and len(split["change_ci95"]) == 2
     assert (run / "adapter" / "adapter_model.safetensors").exists() and (run / "samples" / "step-2.png").exists()
     assert "before" in result.output and "after" in result.output
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))  # the default logger
+    dom = headless(chromium(), "--dump-dom", (run / "report.html").resolve().as_uri())  # the default report renders
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    charts = re.search(r'data-charts-ready="(\d+)"', dom.stdout)  # the page's script drew every chart
+    assert charts and int(charts.group(1)) > 0
+    assert "test_accuracy" in dom.stdout and "<img" in dom.stdout  # the before/after table, the sample grid
 
 
 def test_ablation_command_runs_two_rows(tmp_path: Path) -> None:
