@@ -7,16 +7,16 @@ the LLM's projections only, as ``lora_target_modules`` says.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from unigame_core.errors import ConfigError
-from unigame_core.interfaces import Backend, checkpoint_guidance
+from unigame_core.hf import HFBackend, checkpoint_activations
+from unigame_core.interfaces import checkpoint_guidance
 
 from .loading import build_random, load_model, load_processor
 from .preprocess import JanusImageTransform, PixelNormalizer
@@ -43,35 +43,15 @@ class MergeGuidance:
         return uncond + self.scale * (cond - uncond)
 
 
-def coerce_settings(settings: Any) -> JanusSettings:
-    """A ``JanusSettings`` from itself, a dict or an OmegaConf node (its ``name`` key is ignored)."""
-    if isinstance(settings, JanusSettings):
-        return settings
-    try:
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(settings, DictConfig):
-            settings = OmegaConf.to_container(settings, resolve=True)
-    except ImportError:  # pragma: no cover
-        pass
-    values = {k: v for k, v in dict(settings).items() if k != "name"}
-    known = {f.name for f in dataclasses.fields(JanusSettings)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"Invalid configuration key 'backend.{unknown[0]}': the Janus backend has no such setting.",
-                          f"Settings: {', '.join(sorted(known))}.")
-    return JanusSettings(**values)
-
-
-class JanusBackend(Backend):
+class JanusBackend(HFBackend):
     """Janus-Pro weights plus their roles. Every base parameter is frozen; the model is in eval mode."""
 
+    settings_class = JanusSettings
+    lora_attention, lora_attention_mlp = LORA_ATTENTION, LORA_ATTENTION_MLP
+
     def __init__(self, settings: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
-        self.settings = coerce_settings(settings)
-        self.device = torch.device(device)
-        if self.device.type == "cuda" and self.device.index is None:
-            self.device = torch.device("cuda", torch.cuda.current_device())
-        self.dtype = dtype
+        super().__init__(settings, device, dtype)
+        self.settings: JanusSettings
         if self.settings.random_weights:
             self._model, self.processor = build_random(self.settings, self.device, dtype)
         else:
@@ -116,41 +96,12 @@ class JanusBackend(Backend):
 
     def enable_grad_checkpointing(self) -> None:
         """Non-reentrant activation checkpointing on the LLM (it only acts in train mode; the LLM has no dropout)."""
-        lm = self._model.model.language_model
-        kwargs = {"use_reentrant": False}
-        if hasattr(lm, "activation_checkpointing_enable"):  # transformers >= 5.2x; the older name is deprecated
-            lm.activation_checkpointing_enable(kwargs)
-        else:  # pragma: no cover
-            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-        lm.train()
+        checkpoint_activations(self._model.model.language_model)
 
-    # ---- Backend contract --------------------------------------------------------------------------
-    @property
-    def model(self) -> nn.Module:
-        return self._model
-
-    @property
-    def encoder(self) -> JanusVQEncoder:
-        return self._encoder
-
-    @property
-    def decoder(self) -> JanusVQDecoder:
-        return self._decoder
-
-    @property
-    def understander(self) -> JanusUnderstander:
-        return self._understander
-
-    @property
-    def image_size(self) -> int:
-        return self._image_size
-
+    # ---- Backend contract (model, roles, image_size, lora_target_modules: HFBackend) --------------------
     @property
     def capabilities(self) -> frozenset[str]:
         return frozenset({"text_to_image"})
-
-    def lora_target_modules(self, include_mlp: bool = False) -> str:
-        return LORA_ATTENTION_MLP if include_mlp else LORA_ATTENTION
 
     def image_transform(self) -> JanusImageTransform:
         return JanusImageTransform(self._image_size, self.background, self.min_size)

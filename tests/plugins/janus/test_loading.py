@@ -45,7 +45,7 @@ def test_unknown_revision_or_missing_checkpoint_is_a_data_error(tiny_ckpt: Path,
     assert "random_weights" in str(info.value)
     with pytest.raises(DataError, match="nobody/Not-A-Janus"):
         JanusBackend(JanusSettings(checkpoint="nobody/Not-A-Janus", cache_dir=str(tmp_path), local_files_only=True))
-    with pytest.raises(DataError, match="Checkpoint folder '.*/no-such-folder' does not exist"):
+    with pytest.raises(DataError, match="Janus checkpoint folder '.*/no-such-folder' does not exist"):
         JanusBackend(JanusSettings(checkpoint=str(tmp_path / "no-such-folder")))
 
 

@@ -14,8 +14,8 @@ from omegaconf import OmegaConf
 from unigame_core import plugins
 from unigame_core.config import resolve_model, validate_component
 from unigame_core.errors import ConfigError
+from unigame_core.hf import coerce_settings
 from unigame_janus import plugin as janus_plugin
-from unigame_janus.backend import coerce_settings
 from unigame_janus.settings import JANUS_PRO_1B, JANUS_PRO_7B, JanusSettings
 
 
@@ -70,9 +70,9 @@ def test_models_list_shows_aliases(janus_registered: None, monkeypatch: pytest.M
 def test_settings_validate_and_coerce(janus_registered: None) -> None:
     node = validate_component({"name": "janus", "checkpoint": "/ckpt", "straight_through": True},
                               plugins.backends(), "backend")
-    settings = coerce_settings(node)
+    settings = coerce_settings(node, JanusSettings)
     assert settings == JanusSettings(checkpoint="/ckpt", straight_through=True)
     with pytest.raises(ConfigError, match="backend.max_new_token"):
         validate_component({"name": "janus", "max_new_token": 3}, plugins.backends(), "backend")
     with pytest.raises(ConfigError, match="backend.bogus"):
-        coerce_settings(OmegaConf.create({"name": "janus", "bogus": 1}))
+        coerce_settings(OmegaConf.create({"name": "janus", "bogus": 1}), JanusSettings)

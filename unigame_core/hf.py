@@ -1,0 +1,191 @@
+"""The base of a backend whose weights load with Hugging Face ``from_pretrained`` (a hub id or a folder).
+
+What every such backend shares, written once: the settings fields every one reads (``HFSettings``),
+turning a config node into those settings with errors that name the key (``coerce_settings``), ``~`` in
+path settings expanded, the hub arguments of every ``from_pretrained`` call after the fast offline check
+(``from_hub``, through ``unigame_core.hub``), one error for a checkpoint that cannot be loaded
+(``loading``), and the role properties of the ``Backend`` contract (``HFBackend``). Light: no torch
+import here, so a plugin's settings module may import it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Optional, TypeVar
+
+from . import hub
+from .errors import ConfigError, DataError
+from .interfaces import Backend, Decoder, SharedTokenEncoder, Understander
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+#: what ``from_pretrained`` raises for a checkpoint that is missing, incomplete or not of this kind
+#: (transformers turns missing files into OSError, a bad id into ValueError; a folder without a
+#: processor surfaces as TypeError or AttributeError inside the processor's constructor)
+LOAD_ERRORS: tuple[type[Exception], ...] = (OSError, ValueError, TypeError, AttributeError)
+
+HINT = ("Download it first (`hf download {ckpt}`), point --model at a local checkpoint folder, or set "
+        "backend.random_weights=true to build the architecture with random weights.")
+OFFLINE_HINT = ("Download it where there is network (`hf download {ckpt} --local-dir DIR`) and pass --model DIR, "
+                "copy that machine's Hugging Face cache (HF_HOME) here, or set backend.random_weights=true.")
+
+
+@dataclass
+class HFSettings:
+    """The settings every Hugging Face backend reads; a backend's settings subclass this dataclass, give
+    ``checkpoint`` its default and add their own fields. Class attributes (not settings):
+
+    * ``label``: the model's name in messages ("Janus checkpoint '...'");
+    * ``path_fields``: settings holding a folder or a hub id, ``~`` expanded;
+    * ``default_gate``: the semantic gate (validator name) runs of this backend use unless the config
+      names one; ``None`` leaves the core's default (``cosine``, which needs no download).
+    """
+
+    label: ClassVar[str] = "model"
+    path_fields: ClassVar[tuple[str, ...]] = ("checkpoint", "cache_dir")
+    default_gate: ClassVar[Optional[str]] = None
+
+    checkpoint: str = ""  # hub id (org/name) or local folder saved with save_pretrained
+    revision: Optional[str] = None  # hub revision (branch, tag or commit)
+    cache_dir: Optional[str] = None  # hub cache folder (default: the HF cache)
+    local_files_only: bool = False  # never touch the network (also set by HF_HUB_OFFLINE=1)
+    random_weights: bool = False  # build the architecture with random weights (bench; no weight download)
+    attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2 (the LLM)
+    grad_checkpointing: bool = False  # non-reentrant activation checkpointing of the LLM
+    system_prompt: Optional[str] = None  # None = no system turn (or the checkpoint's default, see the backend)
+    max_new_tokens: int = 16  # answer length for generation
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` naming the key for a value no backend run can use (override to add checks)."""
+
+
+S = TypeVar("S", bound=HFSettings)
+
+
+def coerce_settings(settings: Any, cls: type[S]) -> S:
+    """A checked ``cls`` instance from itself, a dict or an OmegaConf node (its ``name`` key is ignored),
+    with ``~`` expanded in its path settings. Unknown keys and wrong types name the key."""
+    from omegaconf import DictConfig, OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(settings, cls):
+        if isinstance(settings, DictConfig):
+            settings = OmegaConf.to_container(settings, resolve=True)
+        values = {k: v for k, v in dict(settings or {}).items() if k != "name"}
+        known = sorted(f.name for f in dataclasses.fields(cls))
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"Invalid configuration key 'backend.{unknown[0]}': the {cls.label} backend has no "
+                              "such setting.", f"Settings: {', '.join(known)}.")
+        try:
+            settings = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(cls), values))
+        except OmegaConfBaseException as exc:
+            raise ConfigError(f"Invalid configuration key 'backend.{exc.full_key}': "
+                              f"{str(exc).splitlines()[0]}.") from exc
+    expanded = {name: str(Path(value).expanduser()) for name in cls.path_fields
+                if isinstance(value := getattr(settings, name), str) and value.startswith("~")}
+    settings = dataclasses.replace(settings, **expanded) if expanded else settings
+    settings.check()
+    return settings
+
+
+def from_hub(settings: HFSettings, source: str | None = None, *, what: str | None = None,
+             filenames: tuple[str, ...] = ("config.json",), **overrides: Any) -> dict[str, Any]:
+    """The hub arguments (``revision``, ``cache_dir``, ``local_files_only``) of a ``from_pretrained`` of
+    ``source`` (default: the checkpoint). A hub id is checked first (``unigame_core.hub.resolve``: cached,
+    offline, reachable), so an unreachable hub fails in seconds with one sentence, and a cached one loads
+    offline; a path that is no folder fails at once. ``revision`` only applies to the checkpoint itself."""
+    source = settings.checkpoint if source is None else source
+    kwargs: dict[str, Any] = {"revision": settings.revision if source == settings.checkpoint else None,
+                              "cache_dir": settings.cache_dir, "local_files_only": settings.local_files_only,
+                              **overrides}
+    if not Path(source).is_dir():
+        access = hub.resolve(source, what or f"{settings.label} checkpoint", cache_dir=kwargs["cache_dir"],
+                             revision=kwargs["revision"], local_files_only=bool(kwargs["local_files_only"]),
+                             filenames=filenames, hint=OFFLINE_HINT.format(ckpt=source))
+        kwargs["local_files_only"] = access.local_files_only
+    return kwargs
+
+
+def unavailable(label: str, source: str, exc: BaseException) -> DataError:
+    """The one error for a checkpoint that is there but cannot be loaded: its first line, and what to do."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return DataError(f"Cannot load {label} checkpoint '{source}': {first}", HINT.format(ckpt=source))
+
+
+@contextmanager
+def loading(label: str, source: str, errors: tuple[type[BaseException], ...] = LOAD_ERRORS) -> Iterator[None]:
+    """Turn ``errors`` raised inside the block into ``unavailable(label, source, ...)``."""
+    try:
+        yield
+    except errors as exc:
+        raise unavailable(label, source, exc) from exc
+
+
+def checkpoint_activations(module: Any) -> None:
+    """Non-reentrant activation checkpointing on a transformers module, which it does in train mode only
+    (so the module is put in train mode: the caller makes sure that changes no result, e.g. no dropout)."""
+    kwargs = {"use_reentrant": False}
+    if hasattr(module, "activation_checkpointing_enable"):  # transformers >= 5.2x; the older name is deprecated
+        module.activation_checkpointing_enable(kwargs)
+    else:  # pragma: no cover
+        module.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    module.train()
+
+
+class HFBackend(Backend):
+    """A backend over ``from_pretrained`` weights: settings, placement and the role properties.
+
+    A subclass sets ``settings_class`` and the LoRA regexes, calls ``super().__init__`` first, then loads
+    its model into ``_model`` and builds ``_encoder``, ``_decoder``, ``_understander`` and ``_image_size``.
+    """
+
+    settings_class: ClassVar[type[HFSettings]] = HFSettings
+    #: peft ``target_modules`` regexes (full match) of the LLM's attention (and MLP) projections
+    lora_attention: ClassVar[str] = ""
+    lora_attention_mlp: ClassVar[str] = ""
+
+    _model: nn.Module
+    _encoder: SharedTokenEncoder
+    _decoder: Decoder
+    _understander: Understander
+    _image_size: int
+
+    def __init__(self, settings: Any, device: torch.device | str = "cpu", dtype: torch.dtype | None = None) -> None:
+        import torch
+
+        self.settings: Any = coerce_settings(settings, self.settings_class)
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        self.dtype = torch.float32 if dtype is None else dtype
+
+    @property
+    def model(self) -> nn.Module:
+        return self._model
+
+    @property
+    def encoder(self) -> SharedTokenEncoder:
+        return self._encoder
+
+    @property
+    def decoder(self) -> Decoder:
+        return self._decoder
+
+    @property
+    def understander(self) -> Understander:
+        return self._understander
+
+    @property
+    def image_size(self) -> int:
+        return self._image_size
+
+    def lora_target_modules(self, include_mlp: bool = False) -> str:
+        return self.lora_attention_mlp if include_mlp else self.lora_attention
+
