@@ -96,11 +96,13 @@ def coerce_settings(settings: Any, cls: type[S]) -> S:
 
 
 def from_hub(settings: HFSettings, source: str | None = None, *, what: str | None = None,
-             filenames: tuple[str, ...] = ("config.json",), **overrides: Any) -> dict[str, Any]:
+             filenames: tuple[str, ...] = ("config.json",), hint: str | None = None,
+             **overrides: Any) -> dict[str, Any]:
     """The hub arguments (``revision``, ``cache_dir``, ``local_files_only``) of a ``from_pretrained`` of
     ``source`` (default: the checkpoint). A hub id is checked first (``unigame_core.hub.resolve``: cached,
     offline, reachable), so an unreachable hub fails in seconds with one sentence, and a cached one loads
-    offline; a path that is no folder fails at once. ``revision`` only applies to the checkpoint itself."""
+    offline; a path that is no folder fails at once. ``revision`` only applies to the checkpoint itself;
+    ``what``, ``filenames`` and ``hint`` describe another repository (a tower, a processor) to ``hub.resolve``."""
     source = settings.checkpoint if source is None else source
     kwargs: dict[str, Any] = {"revision": settings.revision if source == settings.checkpoint else None,
                               "cache_dir": settings.cache_dir, "local_files_only": settings.local_files_only,
@@ -108,7 +110,7 @@ def from_hub(settings: HFSettings, source: str | None = None, *, what: str | Non
     if not Path(source).is_dir():
         access = hub.resolve(source, what or f"{settings.label} checkpoint", cache_dir=kwargs["cache_dir"],
                              revision=kwargs["revision"], local_files_only=bool(kwargs["local_files_only"]),
-                             filenames=filenames, hint=OFFLINE_HINT.format(ckpt=source))
+                             filenames=filenames, hint=hint or OFFLINE_HINT.format(ckpt=source))
         kwargs["local_files_only"] = access.local_files_only
     return kwargs
 

@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from unigame_core.errors import CapabilityError, ConfigError
-from unigame_core.interfaces import Backend, checkpoint_guidance
+from unigame_core.hf import HFBackend, checkpoint_activations
+from unigame_core.interfaces import checkpoint_guidance
 from unigame_core.pixels import PixelNormalizer
 
 from . import loading
@@ -28,7 +29,7 @@ from .eva import CLIP_MEAN, CLIP_STD
 from .preprocess import SquareTransform
 from .prompt import PromptBuilder
 from .roles import Blip3oDecoder, Blip3oEncoder, Blip3oUnderstander
-from .settings import DECODER_GRADS, Blip3oSettings
+from .settings import Blip3oSettings
 
 log = logging.getLogger(__name__)
 
@@ -39,39 +40,20 @@ LORA_ATTENTION = r".*\blanguage_model\.layers\.\d+\.self_attn\.(q|k|v|o)_proj"
 LORA_ATTENTION_MLP = r".*\blanguage_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
 
 
-def coerce_settings(settings: Any) -> Blip3oSettings:
-    """A ``Blip3oSettings`` from itself, a dict or an OmegaConf node (its ``name`` key is ignored), checked."""
-    if not isinstance(settings, Blip3oSettings):
-        from omegaconf import DictConfig, OmegaConf
-
-        if isinstance(settings, DictConfig):
-            settings = OmegaConf.to_container(settings, resolve=True)
-        values = {k: v for k, v in dict(settings or {}).items() if k != "name"}
-        known = {f.name for f in dataclasses.fields(Blip3oSettings)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"Invalid configuration key 'backend.{unknown[0]}': the BLIP3-o backend has no such "
-                              "setting.", f"Settings: {', '.join(sorted(known))}.")
-        settings = Blip3oSettings(**values)
-    if settings.decoder_grad not in DECODER_GRADS:
-        raise ConfigError(f"Invalid configuration key 'backend.decoder_grad': '{settings.decoder_grad}'.",
-                          f"Choose one of: {', '.join(DECODER_GRADS)}.")
-    if settings.decoder_steps < 1 or settings.dit_steps < 1:
-        raise ConfigError("Invalid configuration keys 'backend.decoder_steps' / 'backend.dit_steps': need >= 1.")
-    return settings
-
-
-class Blip3oBackend(Backend):
+class Blip3oBackend(HFBackend):
     """BLIP3-o weights plus their roles. Every base parameter is frozen and in eval mode."""
 
+    settings_class = Blip3oSettings
+    lora_attention, lora_attention_mlp = LORA_ATTENTION, LORA_ATTENTION_MLP
+
     def __init__(self, settings: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
-        s = coerce_settings(settings)
-        self.device = torch.device(device)
+        super().__init__(settings, device, dtype)
+        s: Blip3oSettings = self.settings
         random = s.random_weights
         self._scratch = None  # the tiny stand-in's temporary folder, if any
-        if random and self.device.type == "cpu" and not loading.Path(s.checkpoint).expanduser().is_dir():
+        if random and self.device.type == "cpu" and not loading.Path(s.checkpoint).is_dir():
             s, self._scratch = loading.tiny_stand_in(s)
-        self.settings, self.dtype = s, dtype
+        self.settings = s
         config, raw = loading.read_config(s)
         self.processor = loading.load_processor(s)
         if random:
@@ -87,6 +69,7 @@ class Blip3oBackend(Backend):
         self.unet, self.vae = unet, vae
         size, decoder_size = self._choose_sizes(config.vision_config)
         self.settings = s = dataclasses.replace(s, image_size=size, decoder_size=decoder_size)
+        self._image_size = size
         self.head, self.latent_queries = self._generation_head(raw, config, random) if s.text_to_image else (None, None)
         for module in (self._model, self.eva, self.unet, self.vae, *([self.head] if self.head else [])):
             module.requires_grad_(False).eval()
@@ -130,8 +113,9 @@ class Blip3oBackend(Backend):
         self._decoder = Blip3oDecoder(diffusion)
         vision = model.config.vision_config
         grid = s.image_size // vision.patch_size
+        context = model.config.text_config.max_position_embeddings
         prompts = PromptBuilder(self.processor.tokenizer, s.system_prompt, (grid // vision.spatial_merge_size) ** 2,
-                                grid, model.model.get_rope_index)
+                                grid, model.model.get_rope_index, context=context)
         self._understander = Blip3oUnderstander(model, prompts, self.normalize, s.image_size, s.max_new_tokens)
         self._t2i = None
         if self.head is not None and self.latent_queries is not None:
@@ -157,41 +141,12 @@ class Blip3oBackend(Backend):
 
     def enable_grad_checkpointing(self) -> None:
         """Non-reentrant activation checkpointing on the LLM (it acts in train mode; Qwen2.5's LLM has no dropout)."""
-        lm = self._model.model.language_model
-        kwargs = {"use_reentrant": False}
-        if hasattr(lm, "activation_checkpointing_enable"):
-            lm.activation_checkpointing_enable(kwargs)
-        else:  # pragma: no cover
-            lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-        lm.train()
+        checkpoint_activations(self._model.model.language_model)
 
-    # ---- Backend contract --------------------------------------------------------------------------
-    @property
-    def model(self) -> nn.Module:
-        return self._model
-
-    @property
-    def encoder(self) -> Blip3oEncoder:
-        return self._encoder
-
-    @property
-    def decoder(self) -> Blip3oDecoder:
-        return self._decoder
-
-    @property
-    def understander(self) -> Blip3oUnderstander:
-        return self._understander
-
-    @property
-    def image_size(self) -> int:
-        return self.settings.image_size
-
+    # ---- Backend contract (model, roles, image_size, lora_target_modules: HFBackend) --------------------
     @property
     def capabilities(self) -> frozenset[str]:
         return frozenset({"text_to_image"}) if self._t2i is not None else frozenset()
-
-    def lora_target_modules(self, include_mlp: bool = False) -> str:
-        return LORA_ATTENTION_MLP if include_mlp else LORA_ATTENTION
 
     def image_transform(self) -> SquareTransform:
         return SquareTransform(self.settings.image_size, self.background)

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from unigame_core.errors import ConfigError, DataError
+from unigame_core.hf import HINT, LOAD_ERRORS, from_hub, loading, unavailable
 
 from .dit import DIT_PREFIX, QUERIES_KEY, DitConfig
 from .eva import EvaConfig, EvaVisionTower
@@ -26,43 +27,49 @@ from .settings import EVA_TOWER, PROCESSORS, Blip3oSettings
 
 log = logging.getLogger(__name__)
 
-_HINT = ("Download it first (`hf download {ckpt}`), point --model at a local checkpoint folder, or set "
-         "backend.random_weights=true to build the architecture with random weights.")
 DECODER = "diffusion-decoder"
 EVA_FILE = "pytorch_model.bin"
+#: the repositories besides the checkpoint: their name in messages, the file that shows one is cached, and the
+#: setting that provides it instead
+_PARTS = {"processor": ("BLIP3-o processor", "preprocessor_config.json", "backend.processor"),
+          "eva": ("BLIP3-o EVA tower", EVA_FILE, "backend.eva_checkpoint")}
 
 
-def _unavailable(ckpt: str, exc: Exception) -> DataError:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DataError(f"Cannot load BLIP3-o checkpoint '{ckpt}': {first}", _HINT.format(ckpt=ckpt))
+def hub_access(settings: Blip3oSettings, repo: str, part: str = "") -> dict[str, Any]:
+    """``hf.from_hub`` for the checkpoint (``part=""``), the processor or the EVA tower repository: a hub
+    id not in the cache fails at once, in one sentence, when the hub cannot be reached."""
+    if not part:
+        return from_hub(settings, repo)
+    what, filename, setting = _PARTS[part]
+    hint = (f"Download it where there is network (`hf download {repo} --local-dir DIR`) and set {setting}=DIR, or "
+            "copy that machine's Hugging Face cache (HF_HOME) here.")
+    return from_hub(settings, repo, what=what, filenames=(filename,), hint=hint)
 
 
-def hub_kwargs(settings: Blip3oSettings) -> dict[str, Any]:
-    return {"revision": settings.revision, "cache_dir": settings.cache_dir,
-            "local_files_only": settings.local_files_only}
-
-
-def resolve_file(settings: Blip3oSettings, repo: str, filename: str, required: bool = True) -> Path | None:
-    """A local path of ``filename`` in ``repo`` (a folder, or a hub id fetched into the cache)."""
-    folder = Path(repo).expanduser()
+def resolve_file(settings: Blip3oSettings, repo: str, filename: str, required: bool = True,
+                 part: str = "") -> Path | None:
+    """A local path of ``filename`` in ``repo`` (a folder, or a hub id fetched into the cache); ``part``
+    names the repository when it is not the checkpoint (``hub_access``)."""
+    folder = Path(repo)
     if folder.is_dir():
         path = folder / filename
         if path.exists():
             return path
         if required:
-            raise DataError(f"Checkpoint folder '{repo}' has no {filename}.", _HINT.format(ckpt=repo))
+            raise DataError(f"Checkpoint folder '{repo}' has no {filename}.", HINT.format(ckpt=repo))
         return None
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
+    kwargs = hub_access(settings, repo, part)
     try:
-        return Path(hf_hub_download(repo, filename, **hub_kwargs(settings)))
+        return Path(hf_hub_download(repo, filename, **kwargs))
     except EntryNotFoundError as exc:
         if required:
-            raise _unavailable(repo, exc) from exc
+            raise unavailable(settings.label, repo, exc) from exc
         return None
-    except (OSError, ValueError) as exc:
-        raise _unavailable(repo, exc) from exc
+    except LOAD_ERRORS as exc:
+        raise unavailable(settings.label, repo, exc) from exc
 
 
 def read_config(settings: Blip3oSettings) -> tuple[Any, dict[str, Any]]:
@@ -85,13 +92,14 @@ def load_processor(settings: Blip3oSettings) -> Any:
         sources.append(PROCESSORS.get(settings.checkpoint, "Qwen/Qwen2.5-VL-7B-Instruct"))
     error: Exception | None = None
     for source in sources:
+        kwargs = hub_access(settings, source, "" if source == settings.checkpoint else "processor")
         try:
-            return Qwen2_5_VLProcessor.from_pretrained(source, **hub_kwargs(settings))
-        except (OSError, ValueError, TypeError) as exc:
+            return Qwen2_5_VLProcessor.from_pretrained(source, **kwargs)
+        except LOAD_ERRORS as exc:
             error = exc
             log.info("no processor in '%s' (%s)", source, str(exc).splitlines()[0] if str(exc) else exc)
     assert error is not None
-    raise _unavailable(sources[-1], error)
+    raise unavailable(settings.label, sources[-1], error)
 
 
 def load_understander(settings: Blip3oSettings, config: Any, device: torch.device, dtype: torch.dtype) -> Any:
@@ -103,12 +111,12 @@ def load_understander(settings: Blip3oSettings, config: Any, device: torch.devic
     handlers.addFilter(quiet)
     for handler in handlers.handlers:
         handler.addFilter(quiet)
+    kwargs = from_hub(settings)
     try:
-        return Qwen2_5_VLForConditionalGeneration.from_pretrained(
-            settings.checkpoint, config=config, dtype=dtype, device_map={"": device},
-            attn_implementation=settings.attn_implementation, **hub_kwargs(settings))
-    except (OSError, ValueError) as exc:
-        raise _unavailable(settings.checkpoint, exc) from exc
+        with loading(settings.label, settings.checkpoint):
+            return Qwen2_5_VLForConditionalGeneration.from_pretrained(
+                settings.checkpoint, config=config, dtype=dtype, device_map={"": device},
+                attn_implementation=settings.attn_implementation, **kwargs)
     finally:
         handlers.removeFilter(quiet)
         for handler in handlers.handlers:
@@ -157,17 +165,14 @@ def dit_config(raw: dict[str, Any], text_hidden: int) -> DitConfig:
 
 
 def _diffusers_part(settings: Blip3oSettings, cls: Any, name: str, dtype: torch.dtype, random: bool) -> Any:
-    kwargs = {"subfolder": f"{DECODER}/{name}", "cache_dir": settings.cache_dir, "revision": settings.revision,
-              "local_files_only": settings.local_files_only}
-    try:
+    kwargs = {"subfolder": f"{DECODER}/{name}", **from_hub(settings)}
+    with loading(settings.label, settings.checkpoint):
         if random:
             return cls.from_config(cls.load_config(settings.checkpoint, **kwargs)).to(dtype)
         try:
             return cls.from_pretrained(settings.checkpoint, variant="bf16", torch_dtype=dtype, **kwargs)
         except (OSError, ValueError):  # a copy saved without the bf16 variant
             return cls.from_pretrained(settings.checkpoint, torch_dtype=dtype, **kwargs)
-    except (OSError, ValueError) as exc:
-        raise _unavailable(settings.checkpoint, exc) from exc
 
 
 def load_decoder_parts(settings: Blip3oSettings, device: torch.device, dtype: torch.dtype,
@@ -177,19 +182,17 @@ def load_decoder_parts(settings: Blip3oSettings, device: torch.device, dtype: to
 
     unet = _diffusers_part(settings, UNet2DConditionModel, "unet", dtype, random).to(device)
     vae = _diffusers_part(settings, AutoencoderKL, "vae", dtype, random).to(device)
-    try:
-        scheduler = EulerDiscreteScheduler.from_pretrained(
-            settings.checkpoint, subfolder=f"{DECODER}/scheduler", cache_dir=settings.cache_dir,
-            revision=settings.revision, local_files_only=settings.local_files_only)
-    except (OSError, ValueError) as exc:
-        raise _unavailable(settings.checkpoint, exc) from exc
+    kwargs = from_hub(settings)
+    with loading(settings.label, settings.checkpoint):
+        scheduler = EulerDiscreteScheduler.from_pretrained(settings.checkpoint, subfolder=f"{DECODER}/scheduler",
+                                                           **kwargs)
     return unet, vae, scheduler
 
 
 def eva_source(settings: Blip3oSettings) -> str:
     if settings.eva_checkpoint:
         return settings.eva_checkpoint
-    local = Path(settings.checkpoint).expanduser() / "eva"
+    local = Path(settings.checkpoint) / "eva"
     return str(local) if (local / EVA_FILE).exists() else EVA_TOWER
 
 
@@ -197,14 +200,14 @@ def load_eva(settings: Blip3oSettings, device: torch.device, dtype: torch.dtype,
              random: bool = False) -> EvaVisionTower:
     """The EVA tower with upstream weights (``weights_only`` unpickling), or random ones."""
     source = eva_source(settings)
-    config_path = resolve_file(settings, source, "config.json", required=False) if not random or Path(
+    config_path = resolve_file(settings, source, "config.json", required=False, part="eva") if not random or Path(
         source).is_dir() else None
     config = EvaConfig(**json.loads(config_path.read_text())) if config_path else EvaConfig()
     with torch.device(device):
         tower = EvaVisionTower(config).to(dtype)
     if random:
         return tower
-    path = resolve_file(settings, source, EVA_FILE)
+    path = resolve_file(settings, source, EVA_FILE, part="eva")
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # a pickle that needs code to run is refused here, by design

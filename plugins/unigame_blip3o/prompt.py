@@ -19,17 +19,19 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from unigame_core.prompts import TokenBatch
+from unigame_core.prompts import TokenBatch, clip_text, pack_rows
 
 IMAGE_PAD = "<|image_pad|>"
+TAIL = "<|im_end|>\n<|im_start|>assistant\n"  # after the question
 
 
 class PromptBuilder:
     """Questions (and answers) -> left-padded ChatML ids around one image block, and their positions."""
 
     def __init__(self, tokenizer: Any, system_prompt: str | None, num_image_tokens: int, grid: int,
-                 rope_index: Callable[..., tuple[Tensor, Tensor]]) -> None:
+                 rope_index: Callable[..., tuple[Tensor, Tensor]], context: int | None = None) -> None:
         self.tokenizer = tokenizer
+        self.context = context  # the LLM's max_position_embeddings: rows are cut to it
         self.num_image_tokens = num_image_tokens
         self.grid = grid  # patches per side (before the 2 x 2 merge)
         self.rope_index = rope_index
@@ -41,6 +43,7 @@ class PromptBuilder:
         self.eos_id: int = tokenizer.convert_tokens_to_ids("<|im_end|>")
         pad = tokenizer.pad_token_id
         self.pad_id: int = pad if pad is not None else self.eos_id
+        self.tail_tokens = len(self._encode([TAIL])[0])
 
     def _encode(self, texts: list[str]) -> list[list[int]]:
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
@@ -53,21 +56,19 @@ class PromptBuilder:
             turns.append({"role": "assistant", "content": [{"type": "text", "text": answer.strip()}]})
         return turns
 
-    def build(self, questions: Sequence[str], answers: Sequence[str] | None = None) -> TokenBatch:
-        """Prompt (+ answer + ``<|im_end|>``) per sample, left-padded; without answers: generation prompts."""
-        prompts = self._encode([f"{q.strip()}<|im_end|>\n<|im_start|>assistant\n" for q in questions])
+    def build(self, questions: Sequence[str], answers: Sequence[str] | None = None, reserve: int = 0) -> TokenBatch:
+        """Prompt (+ answer + ``<|im_end|>``) per sample, left-padded; without answers: generation prompts,
+        ``reserve`` tokens left free for the answer. Rows are cut to ``context`` tokens (``pack_rows``)."""
+        prompts = self._encode([f"{clip_text(q.strip(), self.context)}{TAIL}" for q in questions])
         if answers is None:
             targets: list[list[int]] = [[] for _ in prompts]
         else:
             if len(answers) != len(questions):
                 raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
-            targets = [ids + [self.eos_id] for ids in self._encode([a.strip() for a in answers])]
-        rows = [self.prefix_ids + p + t for p, t in zip(prompts, targets)]
-        width = max(len(r) for r in rows)
-        ids = torch.tensor([[self.pad_id] * (width - len(r)) + r for r in rows], dtype=torch.long)
-        attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
-        answer = torch.tensor([[False] * (width - len(t)) + [True] * len(t) for t in targets], dtype=torch.bool)
-        return TokenBatch(ids, attention, answer)
+            encoded = self._encode([clip_text(a.strip(), self.context) for a in answers])
+            targets = [ids + [self.eos_id] for ids in encoded]
+        return pack_rows(self.prefix_ids, prompts, targets, self.pad_id, context=self.context,
+                         keep_tail=self.tail_tokens, reserve=reserve)
 
     def grid_thw(self, batch: int) -> Tensor:
         return torch.tensor([[1, self.grid, self.grid]], dtype=torch.long).expand(batch, 3)

@@ -84,6 +84,10 @@ class Blip3oUnderstander(Understander):
     def device(self) -> torch.device:
         return self.model.lm_head.weight.device
 
+    @property
+    def context_length(self) -> int | None:
+        return self.prompts.context
+
     def patches(self, pixels: Tensor) -> tuple[Tensor, Tensor]:
         """Pixels -> the processor's flattened patches and ``grid_thw`` (differentiable in pixels)."""
         values = self.normalize(resize(pixels.float(), self.image_size))
@@ -113,13 +117,14 @@ class Blip3oUnderstander(Understander):
 
     @torch.no_grad()
     def generate(self, pixels: Tensor, questions: Sequence[str], max_new_tokens: int | None = None) -> list[str]:
-        batch = self.prompts.build(questions)
+        max_new_tokens = max_new_tokens or self.max_new_tokens
+        batch = self.prompts.build(questions, reserve=max_new_tokens)
         flat, grid = self.patches(pixels)
         ids = batch.input_ids.to(self.device)
         out = self.model.generate(
             input_ids=ids, attention_mask=batch.attention_mask.to(self.device), pixel_values=flat,
             image_grid_thw=grid.to(self.device), mm_token_type_ids=self.prompts.token_types(batch).to(self.device),
-            max_new_tokens=max_new_tokens or self.max_new_tokens, do_sample=False, use_cache=True,
+            max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
             guidance_scale=1.0,  # a checkpoint's image-generation CFG scale must not turn on text CFG here
             pad_token_id=self.prompts.pad_id, eos_token_id=self.prompts.eos_id)
         texts = self.prompts.tokenizer.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)

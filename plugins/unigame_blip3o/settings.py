@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import ClassVar, Optional
+
+from unigame_core.errors import ConfigError
+from unigame_core.hf import HFSettings
 
 BLIP3O_8B = "BLIP3o/BLIP3o-Model-8B"
 BLIP3O_4B = "BLIP3o/BLIP3o-Model-4B"
@@ -18,17 +21,18 @@ DECODER_GRADS = ("one_step", "last_k", "exact")
 
 
 @dataclass
-class Blip3oSettings:
-    """Everything the BLIP3-o backend reads. ``checkpoint`` is a hub id or a local folder in the same layout."""
+class Blip3oSettings(HFSettings):
+    """Everything the BLIP3-o backend reads: the shared Hugging Face settings (``HFSettings``: checkpoint, hub,
+    random weights, attention, checkpointing, answer length) and BLIP3-o's own. ``checkpoint`` is a hub id or
+    a local folder in the same layout."""
+
+    label: ClassVar[str] = "BLIP3-o"
+    path_fields: ClassVar[tuple[str, ...]] = ("checkpoint", "cache_dir", "processor", "eva_checkpoint")
+    default_gate: ClassVar[Optional[str]] = "clip"  # the paper's gate (open_clip ViT-B-16)
 
     checkpoint: str = BLIP3O_8B
-    revision: Optional[str] = None  # hub revision (branch, tag or commit)
-    cache_dir: Optional[str] = None  # hub cache folder (default: the HF cache)
-    local_files_only: bool = False  # never touch the network (also set by HF_HUB_OFFLINE=1)
-    random_weights: bool = False  # build the architecture with random weights (bench; no weight download)
     processor: Optional[str] = None  # processor source; None = the checkpoint, else the matching Qwen2.5-VL repo
     eva_checkpoint: Optional[str] = None  # EVA tower; None = the checkpoint's eva/ folder, else EVA_TOWER
-    attn_implementation: str = "sdpa"  # the LLM and its vision tower
     image_size: int = 0  # side S of the square pixels (multiple of patch x merge); 0 = 448 if the processor allows
     decoder_size: int = 0  # side the diffusion decoder draws before the resize to S; 0 = the UNet's (1024 for SDXL)
     decoder_steps: int = 50  # Euler steps of the decoder's sampler
@@ -38,8 +42,13 @@ class Blip3oSettings:
     last_k: int = 1  # last_k: how many final steps are differentiated
     decoder_seed: int = 0  # noise seed of the sampler (sample i of a batch always gets seed + i)
     dit_steps: int = 30  # flow-matching Euler steps of the DiT (text-to-image)
-    grad_checkpointing: bool = False  # non-reentrant activation checkpointing of the LLM
     decoder_checkpointing: bool = False  # recompute UNet/VAE activations in the adversary's backward (memory)
     system_prompt: Optional[str] = "You are a helpful assistant."  # None = no system turn
-    max_new_tokens: int = 16  # answer length for generation
     text_to_image: bool = True  # LLM queries -> DiT -> decoder (the consistency suite)
+
+    def check(self) -> None:
+        if self.decoder_grad not in DECODER_GRADS:
+            raise ConfigError(f"Invalid configuration key 'backend.decoder_grad': '{self.decoder_grad}'.",
+                              f"Choose one of: {', '.join(DECODER_GRADS)}.")
+        if self.decoder_steps < 1 or self.dit_steps < 1:
+            raise ConfigError("Invalid configuration keys 'backend.decoder_steps' / 'backend.dit_steps': need >= 1.")

@@ -9,7 +9,6 @@ included) stays frozen and in eval mode whatever mode the model is put in.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from collections.abc import Sequence
@@ -19,7 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from unigame_core.errors import CapabilityError, ConfigError
-from unigame_core.interfaces import Backend, checkpoint_guidance
+from unigame_core.hf import HFBackend, checkpoint_activations
+from unigame_core.interfaces import checkpoint_guidance
 
 from .loading import build_random, load_model, load_processor
 from .movq import MoVQ, pin_eval
@@ -37,36 +37,15 @@ LORA_ATTENTION = r".*\btext_model\.layers\.\d+\.self_attn\.(q|k|v|o)_proj"
 LORA_ATTENTION_MLP = r".*\btext_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
 
 
-def coerce_settings(settings: Any) -> Emu3Settings:
-    """An ``Emu3Settings`` from itself, a dict or an OmegaConf node (its ``name`` key is ignored)."""
-    if isinstance(settings, Emu3Settings):
-        return settings
-    from omegaconf import DictConfig, OmegaConf
-
-    if isinstance(settings, DictConfig):
-        settings = OmegaConf.to_container(settings, resolve=True)
-    values = {k: v for k, v in dict(settings or {}).items() if k != "name"}
-    known = {f.name for f in dataclasses.fields(Emu3Settings)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ConfigError(f"Invalid configuration key 'backend.{unknown[0]}': the Emu3 backend has no such setting.",
-                          f"Settings: {', '.join(sorted(known))}.")
-    checked = Emu3Settings(**values)
-    if checked.soft_topk == 1 or checked.soft_topk < 0 or checked.soft_temperature <= 0:
-        raise ConfigError(f"Invalid soft assignment: backend.soft_topk={checked.soft_topk}, "
-                          f"backend.soft_temperature={checked.soft_temperature}.",
-                          "soft_topk is 0 (the whole codebook) or at least 2 (one code has no gradient); "
-                          "soft_temperature is positive.")
-    return checked
-
-
-class Emu3Backend(Backend):
+class Emu3Backend(HFBackend):
     """Emu3 weights plus their roles. Every base parameter is frozen; the model is in eval mode."""
 
+    settings_class = Emu3Settings
+    lora_attention, lora_attention_mlp = LORA_ATTENTION, LORA_ATTENTION_MLP
+
     def __init__(self, settings: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
-        self.settings = coerce_settings(settings)
-        self.device = torch.device(device)
-        self.dtype = dtype
+        super().__init__(settings, device, dtype)
+        self.settings: Emu3Settings
         if self.settings.random_weights:
             self._model, self.processor = build_random(self.settings, self.device, dtype)
             self._image_size = self._choose_size(self.processor.image_processor)
@@ -138,45 +117,17 @@ class Emu3Backend(Backend):
         passes and needs them deterministic.
         """
         text = self._model.model.text_model
-        kwargs = {"use_reentrant": False}
-        if hasattr(text, "activation_checkpointing_enable"):  # transformers >= 5.2x; the old name warns there
-            text.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
-        else:
-            text.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
-        text.train()
+        checkpoint_activations(text)
         for module in text.modules():  # Emu3 drops out attention weights and each residual branch
             if isinstance(module, nn.Dropout):
                 module.p = 0.0
             if hasattr(module, "attention_dropout"):
                 module.attention_dropout = 0.0
 
-    # ---- Backend contract --------------------------------------------------------------------------
-    @property
-    def model(self) -> nn.Module:
-        return self._model
-
-    @property
-    def encoder(self) -> Emu3Encoder:
-        return self._encoder
-
-    @property
-    def decoder(self) -> Emu3Decoder:
-        return self._decoder
-
-    @property
-    def understander(self) -> Emu3Understander:
-        return self._understander
-
-    @property
-    def image_size(self) -> int:
-        return self._image_size
-
+    # ---- Backend contract (model, roles, image_size, lora_target_modules: HFBackend) --------------------
     @property
     def capabilities(self) -> frozenset[str]:
         return frozenset({"text_to_image"}) if self.settings.text_to_image else frozenset()
-
-    def lora_target_modules(self, include_mlp: bool = False) -> str:
-        return LORA_ATTENTION_MLP if include_mlp else LORA_ATTENTION
 
     def image_transform(self) -> Emu3ImageTransform:
         return Emu3ImageTransform(self._image_size, self.background, self.resample)

@@ -81,18 +81,21 @@ def test_eva_weights_that_need_code_to_unpickle_are_refused(tiny_dir, tmp_path):
 def test_a_hub_id_missing_from_an_offline_cache_is_one_clear_error(tmp_path):
     from unigame_blip3o.backend import Blip3oBackend
 
-    with pytest.raises(DataError, match="Cannot load BLIP3-o checkpoint 'BLIP3o/BLIP3o-Model-8B'") as info:
+    with pytest.raises(DataError) as info:
         Blip3oBackend({"checkpoint": "BLIP3o/BLIP3o-Model-8B", "local_files_only": True, "cache_dir": str(tmp_path)})
-    assert "hf download" in info.value.hint
+    assert info.value.message == ("BLIP3-o checkpoint 'BLIP3o/BLIP3o-Model-8B' is not in the local cache and "
+                                  "local_files_only is set.")
+    assert "hf download BLIP3o/BLIP3o-Model-8B" in info.value.hint
 
 
 def test_invalid_settings_name_the_key():
-    from unigame_blip3o.backend import coerce_settings
+    from unigame_blip3o.settings import Blip3oSettings
+    from unigame_core.hf import coerce_settings
 
     with pytest.raises(ConfigError, match="backend.decoder_grad"):
-        coerce_settings({"decoder_grad": "full"})
+        coerce_settings({"decoder_grad": "full"}, Blip3oSettings)
     with pytest.raises(ConfigError, match="backend.decoder_stepz"):
-        coerce_settings({"decoder_stepz": 3})
+        coerce_settings({"decoder_stepz": 3}, Blip3oSettings)
 
 
 def test_random_weights_on_cpu_build_the_tiny_architecture_for_a_hub_id():
