@@ -21,9 +21,12 @@ from . import plugins
 from .config_checks import check_values
 from .errors import ConfigError
 from .game.monitor import validate_loggers
-from .registry import Registry
+from .registry import Entry, Registry
 
 PRESET_DIR = Path(__file__).parent / "configs"
+#: the semantic gate of a backend that declares none (its settings' ``default_gate``): cosine in the shared
+#: tokens needs no model and no download; the CLIP gate is used where a backend (or the config) chooses it
+DEFAULT_GATE = "cosine"
 
 
 @dataclass
@@ -96,7 +99,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     game: GameConfig = field(default_factory=GameConfig)
     perturber: PerturberConfig = field(default_factory=PerturberConfig)
-    gate: Any = field(default_factory=lambda: {"name": "clip"})  # the semantic gate (validator)
+    gate: Any = field(default_factory=lambda: {"name": DEFAULT_GATE})  # the semantic gate (validator)
     buffer: Any = field(default_factory=lambda: {"name": "hard"})
     schedule: Any = field(default_factory=lambda: {"name": "alternating"})
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -156,10 +159,18 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def backend_defaults(entry: Entry) -> dict[str, Any]:
+    """A backend's own defaults (``backends.add(..., defaults={...})``) over the gate its settings class
+    declares (``default_gate``, e.g. ``HFSettings.default_gate``): a backend that declares none keeps
+    ``DEFAULT_GATE``, so its runs never download the CLIP gate's weights unless the config asks for them."""
+    gate = getattr(entry.config, "default_gate", None)
+    return _deep_merge({"gate": {"name": gate}} if gate else {}, entry.extra.get("defaults", {}))
+
+
 def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
     """Model alias / backend name / checkpoint folder -> (backend name, defaults).
 
-    The defaults are the backend's own (``backends.add(..., defaults={...})``) under the alias's.
+    The defaults are the backend's own (``backend_defaults``) under the alias's.
     """
     if not model:
         default = [a for a in backends.aliases() if a.is_default]
@@ -168,7 +179,7 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
         model = default[0].name
     if model in backends:
         entry, alias = backends.resolve(model)
-        return entry.name, _deep_merge(entry.extra.get("defaults", {}), alias.defaults if alias else {})
+        return entry.name, _deep_merge(backend_defaults(entry), alias.defaults if alias else {})
     path = Path(model).expanduser()
     if path.is_dir():
         cfg_file = path / "config.json"
@@ -181,7 +192,7 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
         for name in backends.names():
             entry = backends.get(name)
             if model_type in entry.extra.get("model_types", ()):
-                return name, _deep_merge(entry.extra.get("defaults", {}), {"backend": {"checkpoint": str(path)}})
+                return name, _deep_merge(backend_defaults(entry), {"backend": {"checkpoint": str(path)}})
         raise ConfigError(f"No backend loads checkpoints of model_type '{model_type}' (folder '{path}').")
     raise backends.unknown(model)
 
