@@ -55,3 +55,20 @@ def fake_plugin() -> Iterator[None]:
         yield
     finally:
         plugins.unregister_plugin("fake")
+
+
+@pytest.fixture
+def no_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Online mode, but the hub (``HF_ENDPOINT``) is the loopback discard port: nothing answers there."""
+    import torch
+
+    from unigame_core import hub
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    hub._probed.clear()
+    with torch.random.fork_rng():  # a failed run seeded torch: later tests keep their own random state
+        yield
+    hub._probed.clear()

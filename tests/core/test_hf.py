@@ -15,13 +15,11 @@ import pytest
 from omegaconf import OmegaConf
 from typer.testing import CliRunner
 
-from unigame_core import hookimpl, hub, plugins
+from unigame_core import hookimpl, plugins
 from unigame_core.cli.main import app
 from unigame_core.config import DEFAULT_GATE, build_config
 from unigame_core.errors import ConfigError, DataError
 from unigame_core.hf import HFBackend, HFSettings, coerce_settings, from_hub, loading
-
-CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens on loopback
 
 
 @dataclass
@@ -82,17 +80,6 @@ def toy(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
     finally:
         plugins.unregister_plugin("toy")
-
-
-@pytest.fixture
-def no_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HTTPS_PROXY", raising=False)
-    monkeypatch.delenv("https_proxy", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", CLOSED)
-    hub._probed.clear()
-    yield
-    hub._probed.clear()
 
 
 def test_coercion_errors_name_the_key() -> None:

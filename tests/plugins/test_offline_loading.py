@@ -4,30 +4,13 @@ retries and transformers' text), for Janus, Emu3 and the CLIP gate's weights."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
-from unigame_core import hub
 from unigame_core.cli.main import app
 from unigame_core.errors import ConfigError, DataError
-
-CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens on loopback
-
-
-@pytest.fixture
-def no_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HTTPS_PROXY", raising=False)
-    monkeypatch.delenv("https_proxy", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", CLOSED)
-    hub._probed.clear()
-    with torch.random.fork_rng():  # the failed run seeded torch: later tests keep their own random state
-        yield
-    hub._probed.clear()
 
 
 @pytest.mark.usefixtures("no_hub")

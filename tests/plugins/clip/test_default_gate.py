@@ -4,7 +4,6 @@ whose weights cannot be fetched fails in one sentence naming what to set (exit c
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,6 @@ from unigame_core.cli.main import app
 from unigame_core.config import build_config
 from unigame_core.game import build
 from unigame_shapes import assets
-
-CLOSED = "http://127.0.0.1:9"  # the discard port: nothing listens on loopback
-
-
-@pytest.fixture
-def no_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("HTTPS_PROXY", raising=False)
-    monkeypatch.delenv("https_proxy", raising=False)
-    monkeypatch.setenv("HF_ENDPOINT", CLOSED)
-    hub._probed.clear()
-    with torch.random.fork_rng():
-        yield
-    hub._probed.clear()
 
 
 def test_shapes_default_gate_loads_without_any_network(monkeypatch: pytest.MonkeyPatch) -> None:
