@@ -4,7 +4,7 @@ What every such backend shares, written once: the settings fields every one read
 turning a config node into those settings with errors that name the key (``coerce_settings``), ``~`` in
 path settings expanded, the hub arguments of every ``from_pretrained`` call after the fast offline check
 (``from_hub``, through ``unigame_core.hub``), one error for a checkpoint that cannot be loaded
-(``loading``), and the role properties of the ``Backend`` contract (``HFBackend``). Light: no torch
+(``loading``; both at once: ``pretrained``), and the role properties of the ``Backend`` contract (``HFBackend``). Light: no torch
 import here, so a plugin's settings module may import it.
 """
 
@@ -128,6 +128,16 @@ def loading(label: str, source: str, errors: tuple[type[BaseException], ...] = L
         yield
     except errors as exc:
         raise unavailable(label, source, exc) from exc
+
+
+@contextmanager
+def pretrained(settings: HFSettings, source: str | None = None, **overrides: Any) -> Iterator[dict[str, Any]]:
+    """``with pretrained(settings) as kwargs: Model.from_pretrained(settings.checkpoint, **kwargs)``: the hub
+    arguments (``from_hub``, checked before anything downloads) and ``loading``'s one error for the block."""
+    source = settings.checkpoint if source is None else source
+    kwargs = from_hub(settings, source, **overrides)
+    with loading(settings.label, source):
+        yield kwargs
 
 
 def checkpoint_activations(module: Any) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from unigame_core.errors import ConfigError, DataError
-from unigame_core.hf import HINT, LOAD_ERRORS, from_hub, loading, unavailable
+from unigame_core.hf import HINT, LOAD_ERRORS, from_hub, pretrained, unavailable
 
 from .dit import DIT_PREFIX, QUERIES_KEY, DitConfig
 from .eva import EvaConfig, EvaVisionTower
@@ -111,9 +111,8 @@ def load_understander(settings: Blip3oSettings, config: Any, device: torch.devic
     handlers.addFilter(quiet)
     for handler in handlers.handlers:
         handler.addFilter(quiet)
-    kwargs = from_hub(settings)
     try:
-        with loading(settings.label, settings.checkpoint):
+        with pretrained(settings) as kwargs:
             return Qwen2_5_VLForConditionalGeneration.from_pretrained(
                 settings.checkpoint, config=config, dtype=dtype, device_map={"": device},
                 attn_implementation=settings.attn_implementation, **kwargs)
@@ -165,8 +164,7 @@ def dit_config(raw: dict[str, Any], text_hidden: int) -> DitConfig:
 
 
 def _diffusers_part(settings: Blip3oSettings, cls: Any, name: str, dtype: torch.dtype, random: bool) -> Any:
-    kwargs = {"subfolder": f"{DECODER}/{name}", **from_hub(settings)}
-    with loading(settings.label, settings.checkpoint):
+    with pretrained(settings, subfolder=f"{DECODER}/{name}") as kwargs:
         if random:
             return cls.from_config(cls.load_config(settings.checkpoint, **kwargs)).to(dtype)
         try:
@@ -182,10 +180,8 @@ def load_decoder_parts(settings: Blip3oSettings, device: torch.device, dtype: to
 
     unet = _diffusers_part(settings, UNet2DConditionModel, "unet", dtype, random).to(device)
     vae = _diffusers_part(settings, AutoencoderKL, "vae", dtype, random).to(device)
-    kwargs = from_hub(settings)
-    with loading(settings.label, settings.checkpoint):
-        scheduler = EulerDiscreteScheduler.from_pretrained(settings.checkpoint, subfolder=f"{DECODER}/scheduler",
-                                                           **kwargs)
+    with pretrained(settings, subfolder=f"{DECODER}/scheduler") as kwargs:
+        scheduler = EulerDiscreteScheduler.from_pretrained(settings.checkpoint, **kwargs)
     return unet, vae, scheduler
 
 

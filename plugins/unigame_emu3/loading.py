@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from unigame_core.hf import from_hub, loading
+from unigame_core.hf import pretrained
 
 from .settings import Emu3Settings
 
@@ -18,8 +18,7 @@ def load_processor(settings: Emu3Settings) -> Any:
     """The checkpoint's ``Emu3Processor`` (image processor, tokenizer with the image tokens, chat template)."""
     from transformers import Emu3Processor
 
-    kwargs = from_hub(settings)
-    with loading(settings.label, settings.checkpoint):
+    with pretrained(settings) as kwargs:
         return Emu3Processor.from_pretrained(settings.checkpoint, **kwargs)
 
 
@@ -27,8 +26,7 @@ def load_model(settings: Emu3Settings, device: torch.device, dtype: torch.dtype)
     """``Emu3ForConditionalGeneration.from_pretrained`` straight onto ``device`` in ``dtype``."""
     from transformers import Emu3ForConditionalGeneration
 
-    kwargs = from_hub(settings)
-    with loading(settings.label, settings.checkpoint):
+    with pretrained(settings) as kwargs:
         return Emu3ForConditionalGeneration.from_pretrained(
             settings.checkpoint, dtype=dtype, device_map={"": device},
             attn_implementation=settings.attn_implementation, **kwargs,
@@ -54,8 +52,7 @@ def build_random(settings: Emu3Settings, device: torch.device, dtype: torch.dtyp
         config = tiny_config(processor.tokenizer)
     else:
         processor = load_processor(settings)
-        kwargs = from_hub(settings)
-        with loading(settings.label, ckpt):
+        with pretrained(settings) as kwargs:
             config = Emu3Config.from_pretrained(ckpt, **kwargs)
     with torch.device(device):
         model = Emu3ForConditionalGeneration._from_config(config, dtype=dtype,

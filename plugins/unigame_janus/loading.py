@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from unigame_core.errors import ConfigError, DataError
-from unigame_core.hf import from_hub, loading
+from unigame_core.hf import pretrained
 
 from .settings import JANUS_PRO_1B, JANUS_PRO_7B, JanusSettings
 from .tiny import IMAGE_TOKENS, build_processor, build_tokenizer, set_generation_defaults, tiny_config
@@ -25,8 +25,7 @@ def load_processor(settings: JanusSettings, **overrides: Any) -> Any:
     """The checkpoint's ``JanusProcessor`` (image processor, tokenizer with the image tokens, chat template)."""
     from transformers import JanusProcessor
 
-    kwargs = from_hub(settings, **overrides)
-    with loading(settings.label, settings.checkpoint):
+    with pretrained(settings, **overrides) as kwargs:
         return JanusProcessor.from_pretrained(settings.checkpoint, extra_special_tokens=dict(IMAGE_TOKENS), **kwargs)
 
 
@@ -34,8 +33,7 @@ def load_model(settings: JanusSettings, device: torch.device, dtype: torch.dtype
     """``JanusForConditionalGeneration.from_pretrained`` straight onto ``device`` in ``dtype``."""
     from transformers import JanusForConditionalGeneration
 
-    kwargs = from_hub(settings)
-    with loading(settings.label, settings.checkpoint):
+    with pretrained(settings) as kwargs:
         return JanusForConditionalGeneration.from_pretrained(
             settings.checkpoint, dtype=dtype, device_map={"": device}, attn_implementation=settings.attn_implementation,
             **kwargs,
@@ -51,8 +49,7 @@ def _architecture(settings: JanusSettings) -> tuple[Any, bool]:
         return JanusConfig.from_pretrained(ckpt), True
     if ckpt in ARCH_FILES:
         return JanusConfig.from_dict(json.loads((ARCH_DIR / ARCH_FILES[ckpt]).read_text())), False
-    kwargs = from_hub(settings)
-    with loading(settings.label, ckpt):
+    with pretrained(settings) as kwargs:
         return JanusConfig.from_pretrained(ckpt, **kwargs), False
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Optional
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 from typer.testing import CliRunner
 
@@ -19,7 +20,7 @@ from unigame_core import hookimpl, plugins
 from unigame_core.cli.main import app
 from unigame_core.config import DEFAULT_GATE, build_config
 from unigame_core.errors import ConfigError, DataError
-from unigame_core.hf import HFBackend, HFSettings, coerce_settings, from_hub, loading
+from unigame_core.hf import HFBackend, HFSettings, coerce_settings, pretrained
 
 
 @dataclass
@@ -48,10 +49,8 @@ class ToyBackend(HFBackend):
 
     def __init__(self, settings: Any, device: Any = "cpu", dtype: Any = None) -> None:
         super().__init__(settings, device, dtype)
-        kwargs = from_hub(self.settings)
-        with loading(self.settings.label, self.settings.checkpoint):
+        with pretrained(self.settings) as self.kwargs:
             self.config = json.loads((Path(self.settings.checkpoint) / "config.json").read_text())
-        self.kwargs = kwargs
 
     capabilities = frozenset()  # type: ignore[assignment]
 
@@ -144,9 +143,10 @@ def test_cli_exits_2_with_the_sentence(toy: None, tmp_path: Path, monkeypatch: p
                                        sentence: str) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    result = CliRunner().invoke(app, ["train", "--model", "toy", "--data", "shapes:train", "--output",
-                                      str(tmp_path / "run"), f"backend.checkpoint={checkpoint}",
-                                      f"backend.cache_dir={tmp_path / 'cache'}", "train.device=cpu"])
+    with torch.random.fork_rng():  # the run seeds torch: later tests keep their own random state
+        result = CliRunner().invoke(app, ["train", "--model", "toy", "--data", "shapes:train", "--output",
+                                          str(tmp_path / "run"), f"backend.checkpoint={checkpoint}",
+                                          f"backend.cache_dir={tmp_path / 'cache'}", "train.device=cpu"])
     assert result.exit_code == 2, result.output
     assert sentence.format(home=tmp_path) in " ".join(result.output.split())
     assert "Traceback" not in result.output
