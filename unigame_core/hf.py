@@ -4,8 +4,8 @@ What every such backend shares, written once: the settings fields every one read
 turning a config node into those settings with errors that name the key (``coerce_settings``), ``~`` in
 path settings expanded, the hub arguments of every ``from_pretrained`` call after the fast offline check
 (``from_hub``, through ``unigame_core.hub``), one error for a checkpoint that cannot be loaded
-(``loading``; both at once: ``pretrained``), and the role properties of the ``Backend`` contract (``HFBackend``). Light: no torch
-import here, so a plugin's settings module may import it.
+(``loading``; both at once: ``pretrained``), and the role properties of the ``Backend`` contract
+(``HFBackend``). Light: no torch import here, so a plugin's settings module may import it.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ def test_train_with_a_100kb_question_warns_and_proceeds(tiny_dir, tmp_path) -> N
     rows = []
     for i, colour in enumerate(("red", "green")):
         Image.new("RGB", (16, 16), (200 * (i == 0), 200 * (i == 1), 0)).save(tmp_path / f"{i}.png")
-        rows.append({"image": f"{i}.png", "question": HUGE if i == 0 else "what color is the square?", "answer": colour})
+        question = HUGE if i == 0 else "what color is the square?"
+        rows.append({"image": f"{i}.png", "question": question, "answer": colour})
     data = tmp_path / "train.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows))
     out = tmp_path / "run"
