@@ -52,7 +52,8 @@ def test_aliases_resolve_to_checkpoints(janus_registered: None) -> None:
 
 def test_local_folder_resolves_by_model_type(janus_registered: None, tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "janus"}))
-    assert resolve_model(str(tmp_path), plugins.backends()) == ("janus", {"backend": {"checkpoint": str(tmp_path)}})
+    assert resolve_model(str(tmp_path), plugins.backends()) == (  # with the gate Janus declares
+        "janus", {"gate": {"name": "clip"}, "backend": {"checkpoint": str(tmp_path)}})
 
 
 def test_models_list_shows_aliases(janus_registered: None, monkeypatch: pytest.MonkeyPatch) -> None:
