@@ -1,9 +1,10 @@
 """Typed run configuration (OmegaConf structured dataclasses) and its validation.
 
-Precedence, lowest first: dataclass defaults < the model alias's defaults < ``--config FILE`` <
-``key=value`` overrides. Plugin-owned nodes (``backend``, ``gate``, ``buffer``, ``schedule``) carry a
-``name`` and are checked against the config dataclass their plugin registered. Every check runs
-before anything heavy is imported; the error names the offending key.
+Precedence, lowest first: dataclass defaults < the model alias's defaults (its backend's, then its
+own: ``configs/models/*.yaml``) < ``--config FILE`` < ``key=value`` overrides. Plugin-owned nodes
+(``backend``, ``gate``, ``buffer``, ``schedule``) carry a ``name`` and are checked against the config
+dataclass their plugin registered. Every check runs before anything heavy is imported; the error names
+the offending key.
 """
 
 from __future__ import annotations
@@ -13,17 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from . import plugins
+from . import config_files, plugins
 from .config_checks import check_values
 from .errors import ConfigError
 from .game.monitor import validate_loggers
-from .registry import Entry, Registry
+from .registry import Alias, Entry, Registry
 
-PRESET_DIR = Path(__file__).parent / "configs"
 #: the semantic gate of a backend that declares none (its settings' ``default_gate``): cosine in the shared
 #: tokens needs no model and no download; the CLIP gate is used where a backend (or the config) chooses it
 DEFAULT_GATE = "cosine"
@@ -118,25 +117,16 @@ def _wrap(exc: OmegaConfBaseException, prefix: str = "") -> ConfigError:
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file (or a shipped preset such as ``ablations/full``)."""
+    """Read a YAML config file, or a shipped preset such as ``ablations/full`` (``configs/ablations/full.yaml``)."""
     p = Path(path)
-    if not p.exists():
-        preset = PRESET_DIR / f"{path}.yaml"
-        if preset.exists():
-            p = preset
-        else:
-            raise ConfigError(
-                f"Config file '{path}' does not exist.", "Pass a YAML file or a preset name such as 'ablations/full'."
-            )
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"Cannot parse YAML file '{p}'{where}: {getattr(exc, 'problem', exc)}.") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"Config file '{p}' must hold a mapping of keys, not {type(data).__name__}.")
-    return data
+    if p.exists():
+        return config_files.parse_yaml(p.read_text(encoding="utf-8"), str(p))
+    preset = config_files.preset(str(path))
+    if preset is None:
+        raise ConfigError(
+            f"Config file '{path}' does not exist.", "Pass a YAML file or a preset name such as 'ablations/full'."
+        )
+    return config_files.read(preset)
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -159,18 +149,29 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _defaults(file: str, in_code: dict[str, Any]) -> dict[str, Any]:
+    return _deep_merge(config_files.read(file), in_code) if file else dict(in_code)
+
+
 def backend_defaults(entry: Entry) -> dict[str, Any]:
-    """A backend's own defaults (``backends.add(..., defaults={...})``) over the gate its settings class
-    declares (``default_gate``, e.g. ``HFSettings.default_gate``): a backend that declares none keeps
-    ``DEFAULT_GATE``, so its runs never download the CLIP gate's weights unless the config asks for them."""
+    """What a backend applies to every model it loads: its YAML file (``file=``) and ``defaults=`` over the
+    gate its settings class declares (``default_gate``, e.g. ``HFSettings.default_gate``): a backend that
+    declares none keeps ``DEFAULT_GATE``, so its runs never download the CLIP gate's weights unless the
+    config asks for them."""
     gate = getattr(entry.config, "default_gate", None)
-    return _deep_merge({"gate": {"name": gate}} if gate else {}, entry.extra.get("defaults", {}))
+    own = _defaults(entry.extra.get("file", ""), entry.extra.get("defaults", {}))
+    return _deep_merge({"gate": {"name": gate}} if gate else {}, own)
+
+
+def alias_defaults(alias: Alias) -> dict[str, Any]:
+    """An alias's own defaults: its YAML file under the ``defaults`` given in code."""
+    return _defaults(alias.file, alias.defaults)
 
 
 def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
     """Model alias / backend name / checkpoint folder -> (backend name, defaults).
 
-    The defaults are the backend's own (``backend_defaults``) under the alias's.
+    The defaults are the backend's own (:func:`backend_defaults`) under the alias's (:func:`alias_defaults`).
     """
     if not model:
         default = [a for a in backends.aliases() if a.is_default]
@@ -179,7 +180,7 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
         model = default[0].name
     if model in backends:
         entry, alias = backends.resolve(model)
-        return entry.name, _deep_merge(backend_defaults(entry), alias.defaults if alias else {})
+        return entry.name, _deep_merge(backend_defaults(entry), alias_defaults(alias) if alias else {})
     path = Path(model).expanduser()
     if path.is_dir():
         cfg_file = path / "config.json"

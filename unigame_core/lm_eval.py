@@ -1,8 +1,8 @@
 """``python -m unigame_core.lm_eval ...``: lm-eval's own command line, with the unigame model and tasks.
 
 It is ``lm_eval`` (``lm-eval run ...``, ``lm-eval ls tasks``...) plus three things: the model class
-``unigame`` is registered; unless ``--include_path`` is given, the task folder of the installed suite
-plugins is included (the ``unigame_*`` tasks); and only included folders are indexed -- lm-eval's own
+``unigame`` is registered; the task folders of the installed suite plugins are always indexed (the
+``unigame_*`` tasks, next to any ``--include_path``); and only those folders are indexed -- lm-eval's own
 thousands of task YAMLs take half a minute to index -- unless ``--with-lm-eval-tasks`` is passed::
 
     python -m unigame_core.lm_eval run --model unigame \\
@@ -35,33 +35,28 @@ def task_paths() -> list[str]:
     return list(dict.fromkeys(str(p) for p in found if p))
 
 
-def with_task_paths(argv: Sequence[str]) -> list[str]:
-    """``argv`` plus ``--include_path DIR`` (lm-eval takes one folder: the first registered one) when absent."""
-    args = list(argv)
-    if not args or args[0] in ("-h", "--help") or any(a.split("=")[0] == "--include_path" for a in args):
-        return args
-    paths = task_paths()
-    return args + ["--include_path", paths[0]] if paths else args
-
-
 WITH_DEFAULTS = "--with-lm-eval-tasks"
 
 
-def _index_only_included_tasks() -> None:
-    """Make lm-eval's command line build its TaskManager without lm-eval's own task folder.
+def _index_plugin_tasks(include_defaults: bool) -> None:
+    """Make lm-eval's command line index every suite plugin's task folder (and lm-eval's own only if asked).
 
-    The CLI constructs ``lm_eval.tasks.TaskManager(include_path=...)`` itself and offers no switch;
-    in this process only, that name is bound to a subclass whose ``include_defaults`` is False.
+    The CLI constructs ``lm_eval.tasks.TaskManager(include_path=...)`` itself and takes one folder;
+    in this process only, that name is bound to a subclass that adds the plugins' folders.
     """
     import lm_eval.tasks
 
     base = lm_eval.tasks.TaskManager
+    plugin_paths = task_paths()
 
-    class IncludedTasksOnly(base):  # type: ignore[misc, valid-type]
-        def __init__(self, *args: Any, include_defaults: bool = False, **kwargs: Any) -> None:
-            super().__init__(*args, include_defaults=include_defaults, **kwargs)
+    class PluginTasks(base):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, include_path: Any = None, include_defaults: bool = include_defaults,
+                     **kwargs: Any) -> None:
+            given = include_path if isinstance(include_path, (list, tuple)) else [include_path] if include_path else []
+            super().__init__(*args, include_path=[*given, *plugin_paths], include_defaults=include_defaults,
+                             **kwargs)
 
-    lm_eval.tasks.TaskManager = IncludedTasksOnly  # type: ignore[misc]
+    lm_eval.tasks.TaskManager = PluginTasks  # type: ignore[misc]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -72,11 +67,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     from .eval import lm_eval_bridge  # noqa: F401  (registers the "unigame" model)
 
     args = list(sys.argv[1:] if argv is None else argv)
-    if WITH_DEFAULTS in args:
+    with_defaults = WITH_DEFAULTS in args
+    if with_defaults:
         args.remove(WITH_DEFAULTS)
-    else:
-        _index_only_included_tasks()
-    sys.argv = [sys.argv[0] if sys.argv else "lm_eval", *with_task_paths(args)]
+    _index_plugin_tasks(include_defaults=with_defaults)
+    sys.argv = [sys.argv[0] if sys.argv else "lm_eval", *args]
     cli_evaluate()
 
 

@@ -3,6 +3,11 @@
 Built-in plugins are ordinary entry points of this distribution. ``UNIGAME_DISABLE_PLUGINS=a,b``
 blocks plugins by name. A plugin that fails to import is recorded as broken (with its error) and
 the rest keep working; ``unigame plugins list`` shows it.
+
+A plugin module may declare the plugins it needs: ``requires_plugins = ("evals",)``. When one of them
+is blocked, broken or not installed, the plugin is not registered (``plugins list`` shows why), and a
+command that needs a kind of thing the plugin registers (a model, a suite...) stops with one sentence
+naming both plugins and the fix.
 """
 
 from __future__ import annotations
@@ -43,8 +48,12 @@ class PluginSet:
     manager: pluggy.PluginManager
     plugins: list[PluginInfo] = field(default_factory=list)
     registries: dict[str, Registry] = field(default_factory=dict)
+    unmet: dict[str, tuple[ModuleType, str]] = field(default_factory=dict)  # plugin -> (module, error)
 
     def registry(self, kind: str) -> Registry:
+        for module, error in self.unmet.values():
+            if hasattr(module, f"unigame_register_{kind}"):
+                raise PluginError(error)
         if kind not in self.registries:
             self.registries[kind] = _fill(self, kind)
         return self.registries[kind]
@@ -76,7 +85,36 @@ def _discover() -> PluginSet:
             log.warning("plugin '%s' failed to load: %s", ep.name, info.error)
             continue
         pm.register(module, name=ep.name)
+    _check_requirements(found)
     return found
+
+
+def _requirement_error(plugin: str, needed: str, info: PluginInfo | None) -> str:
+    if info is None:
+        why, fix = "which is not installed", f"install the package that provides '{needed}'"
+    elif info.status == "blocked":
+        why, fix = f"which {DISABLE_ENV} blocks", f"remove '{needed}' from {DISABLE_ENV}"
+    else:
+        why, fix = f"which is broken ({info.error})", f"repair '{needed}' (see `unigame plugins list`)"
+    return f"Plugin '{plugin}' needs plugin '{needed}', {why}: {fix}, or add '{plugin}' to {DISABLE_ENV}."
+
+
+def _check_requirements(found: PluginSet) -> None:
+    """Unregister every loaded plugin whose ``requires_plugins`` names a plugin that is not loaded."""
+    infos = {info.name: info for info in found.plugins}
+    changed = True
+    while changed:  # a plugin dropped here can leave another one without what it needs
+        changed = False
+        for name, module in found.manager.list_name_plugin():
+            needed = getattr(module, "requires_plugins", ())
+            missing = [n for n in needed if n not in infos or infos[n].status != "loaded"]
+            if not missing:
+                continue
+            error = _requirement_error(name, missing[0], infos.get(missing[0]))
+            found.manager.unregister(module)
+            infos[name].status, infos[name].error = "broken", error
+            found.unmet[name] = (module, error)
+            changed = True
 
 
 def _fill(found: PluginSet, kind: str) -> Registry:

@@ -43,7 +43,11 @@ class Entry:
 
 @dataclass(frozen=True)
 class Alias:
-    """A convenient name for an entry plus default settings (e.g. a checkpoint id)."""
+    """A convenient name for an entry plus default settings (e.g. a checkpoint id).
+
+    ``file`` names a YAML file of defaults (``package:path.yaml``, read when the alias is resolved);
+    ``defaults`` given in code apply on top of it.
+    """
 
     name: str
     target: str
@@ -51,6 +55,7 @@ class Alias:
     help: str = ""
     plugin: str = ""
     is_default: bool = False  # the embedded default model (used when no --model is given)
+    file: str = ""
 
 
 class Registry(Generic[T]):
@@ -68,10 +73,12 @@ class Registry(Generic[T]):
         self._entries[name] = Entry(name, builder, config, help, self.current_plugin, dict(extra))
 
     def alias(
-        self, name: str, target: str, *, defaults: dict[str, Any] | None = None, help: str = "", default: bool = False
+        self, name: str, target: str, *, defaults: dict[str, Any] | None = None, help: str = "", default: bool = False,
+        file: str = "",
     ) -> None:
         """Register ``name`` as another name for ``target`` with default settings.
 
+        ``file`` (``package:path.yaml``) holds the defaults as YAML, ``defaults`` in code go on top;
         ``default=True`` marks the embedded default model; two plugins claiming it fail loudly.
         """
         self._check_free(name)
@@ -82,7 +89,7 @@ class Registry(Generic[T]):
                         f"Plugin '{self.current_plugin}' marks '{name}' as the default {self.kind}, "
                         f"but plugin '{other.plugin}' already marked '{other.name}'."
                     )
-        self._aliases[name] = Alias(name, target, dict(defaults or {}), help, self.current_plugin, default)
+        self._aliases[name] = Alias(name, target, dict(defaults or {}), help, self.current_plugin, default, file)
 
     def _check_free(self, name: str) -> None:
         owner = self._entries.get(name) or self._aliases.get(name)

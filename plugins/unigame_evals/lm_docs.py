@@ -59,14 +59,15 @@ def png_bytes(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _limit(limit: Any) -> int | None:
+def as_limit(limit: Any) -> int | None:
+    """lm-eval's metadata ``limit`` (a string, empty or None) -> an int or None."""
     return None if limit in (None, "", "None") else int(limit)
 
 
 def vqav2_docs(vqav2_path: str | None = None, data_root: str | None = None, vqav2_split: str = "val2014",
                limit: int | None = None, **_: Any) -> Any:
     """The official VQAv2 questions/annotations/images (see :func:`unigame_evals.vqav2.read_vqav2`)."""
-    items = read_vqav2(data_dir("vqav2", vqav2_path, data_root), vqav2_split, limit=_limit(limit))
+    items = read_vqav2(data_dir("vqav2", vqav2_path, data_root), vqav2_split, limit=as_limit(limit))
     rows = [{"id": it.id, "question": it.question, "image": it.image, "references": list(it.references),
              "target": it.meta["multiple_choice_answer"], "answer_type": it.meta["answer_type"]} for it in items]
     return to_dataset(rows, "VQAv2")
@@ -75,7 +76,7 @@ def vqav2_docs(vqav2_path: str | None = None, data_root: str | None = None, vqav
 def pope_docs(category: str, pope_path: str | None = None, data_root: str | None = None,
               limit: int | None = None, **_: Any) -> Any:
     """One POPE category (``random``, ``popular`` or ``adversarial``)."""
-    items = read_pope(data_dir("pope", pope_path, data_root), categories=(category,), limit=_limit(limit))
+    items = read_pope(data_dir("pope", pope_path, data_root), categories=(category,), limit=as_limit(limit))
     rows = [{"id": it.id, "question": it.question, "image": it.image, "references": list(it.references),
              "target": it.references[0], "category": category} for it in items]
     return to_dataset(rows, f"POPE ({category})")
@@ -84,7 +85,7 @@ def pope_docs(category: str, pope_path: str | None = None, data_root: str | None
 def mmmu_docs(mmmu_path: str | None = None, data_root: str | None = None, mmmu_split: str = "validation",
               limit: int | None = None, **_: Any) -> Any:
     """MMMU rows of every subject folder (``image_1`` as encoded bytes)."""
-    items = read_mmmu(data_dir("mmmu", mmmu_path, data_root), mmmu_split, limit=_limit(limit))
+    items = read_mmmu(data_dir("mmmu", mmmu_path, data_root), mmmu_split, limit=as_limit(limit))
     rows = []
     for it in items:
         image = it.image if isinstance(it.image, bytes) else (Path(it.image).read_bytes() if it.image else b"")
@@ -92,35 +93,6 @@ def mmmu_docs(mmmu_path: str | None = None, data_root: str | None = None, mmmu_s
                      "target": it.references[0], "subject": it.meta["subject"],
                      "question_type": it.meta["question_type"], "options": list(it.meta["options"])})
     return to_dataset(rows, "MMMU")
-
-
-def shapes_docs(split: str, shapes_seed: int = 0, shapes_samples: int = 200, shapes_image_size: int = 64,
-                limit: int | None = None, **_: Any) -> Any:
-    """Samples ``0..n-1`` of a shapes-world split, rendered on the fly (the world is procedural)."""
-    from unigame_shapes.world import ShapesWorld
-
-    world = ShapesWorld(seed=int(shapes_seed), image_size=int(shapes_image_size))
-    n = int(shapes_samples) if _limit(limit) is None else min(int(shapes_samples), int(limit))  # type: ignore[arg-type]
-    rows = []
-    for index in range(n):
-        s = world.sample(split, index)
-        rows.append({"id": s.id, "question": s.question, "image": png_bytes(s.image), "references": [s.answer],
-                     "target": s.answer, "kind": s.kind})
-    return to_dataset(rows, f"shapes ({split})")
-
-
-def generated_docs(kind: str, generated_path: str | None = None, limit: int | None = None, **_: Any) -> Any:
-    """Docs whose images the evaluated model made (attack, consistency), written by the suite as parquet."""
-    import datasets
-    import pyarrow.parquet as pq
-
-    if not generated_path:
-        raise DataError(f"The '{kind}' task's images are made by the model under evaluation.",
-                        "Run it with `unigame eval --suite shapes` or `--suite consistency`.")
-    table = pq.read_table(generated_path)
-    if _limit(limit) is not None:
-        table = table.slice(0, int(limit))  # type: ignore[arg-type]
-    return datasets.DatasetDict({SPLIT: datasets.Dataset(table)})
 
 
 def split_limit(limit: int | None, parts: int) -> int | None:

@@ -9,7 +9,6 @@ kind returns NaN (dropped from the results).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any, Mapping, Sequence
 
 from unigame_core.eval.common import UNREADABLE
@@ -17,7 +16,7 @@ from unigame_core.eval.common import UNREADABLE
 from .items import EvalItem
 from .mmmu import mmmu_aggregate, score_response
 from .pope import parse_yes_no, pope_metrics
-from .vqav2 import aggregate, normalize_answer, vqa_accuracy
+from .vqav2 import aggregate, vqa_accuracy
 
 Record = dict[str, Any]
 NAN = float("nan")
@@ -26,14 +25,15 @@ VQAV2_METRICS = ("accuracy", "accuracy_yes_no", "accuracy_number", "accuracy_oth
 POPE_METRICS = ("accuracy", "precision", "recall", "f1", "yes_ratio")
 
 
-def _answer(results: Sequence[Any]) -> tuple[str, bool]:
+def answer_text(results: Sequence[Any]) -> tuple[str, bool]:
+    """The generated answer and whether the image was unreadable (:data:`UNREADABLE`)."""
     text = str(results[0]) if results else ""
     return text, text == UNREADABLE
 
 
 # ---------------------------------------------------------------- VQAv2 (percent, as the official script)
 def vqav2_results(doc: Mapping[str, Any], results: Sequence[Any]) -> dict[str, Record]:
-    answer, unreadable = _answer(results)
+    answer, unreadable = answer_text(results)
     score = 0.0 if unreadable else vqa_accuracy(answer, doc["references"])
     record = {"score": score, "answer_type": doc["answer_type"], "unreadable": unreadable}
     return {metric: record for metric in VQAV2_METRICS}
@@ -62,7 +62,7 @@ def vqav2_accuracy_other(items: Sequence[Record]) -> float:
 
 # ---------------------------------------------------------------- POPE (fractions, "yes" is positive)
 def pope_results(doc: Mapping[str, Any], results: Sequence[Any]) -> dict[str, Record]:
-    answer, unreadable = _answer(results)
+    answer, unreadable = answer_text(results)
     label = doc["references"][0]
     parsed = ("no" if label == "yes" else "yes") if unreadable else parse_yes_no(answer)
     record = {"score": float(parsed == label), "parsed": parsed, "label": label,
@@ -96,7 +96,7 @@ def pope_yes_ratio(items: Sequence[Record]) -> float:
 
 # ---------------------------------------------------------------- MMMU (fractions, no random fallback)
 def mmmu_results(doc: Mapping[str, Any], results: Sequence[Any]) -> dict[str, Record]:
-    answer, unreadable = _answer(results)
+    answer, unreadable = answer_text(results)
     letters = [chr(ord("A") + i) for i in range(len(doc["options"]))]
     item = EvalItem(id=doc["id"], question=doc["question"], image=None, references=tuple(doc["references"]),
                     meta={"question_type": doc["question_type"], "all_choices": letters,
@@ -109,35 +109,3 @@ def mmmu_results(doc: Mapping[str, Any], results: Sequence[Any]) -> dict[str, Re
 
 def mmmu_accuracy(items: Sequence[Record]) -> float:
     return float(mmmu_aggregate(items)["overall"])
-
-
-# ---------------------------------------------------------------- shapes and consistency (fractions)
-def exact_match(prediction: str, answer: str) -> bool:
-    """Equal after the official VQA normalisation (case, punctuation, articles, "two" == "2")."""
-    return normalize_answer(prediction) == normalize_answer(answer)
-
-
-def shapes_results(doc: Mapping[str, Any], results: Sequence[Any]) -> dict[str, Record]:
-    answer, unreadable = _answer(results)
-    correct = not unreadable and exact_match(answer, doc["target"])
-    return {"accuracy": {"score": float(correct), "kind": doc["kind"], "unreadable": unreadable}}
-
-
-def consistency_results(doc: Mapping[str, Any], results: Sequence[Any]) -> dict[str, Record]:
-    answer, unreadable = _answer(results)
-    agrees = not unreadable and exact_match(answer, doc["target"])
-    record = {"score": float(agrees), "image_id": doc["image_id"], "caption": doc["caption"],
-              "unreadable": unreadable}
-    return {"agreement": record, "image_consistency": record}
-
-
-def mean_score(items: Sequence[Record]) -> float:
-    return sum(r["score"] for r in items) / len(items) if items else 0.0
-
-
-def image_consistency(items: Sequence[Record]) -> float:
-    """Share of generated images for which every caption-derived question was answered as the caption says."""
-    by_image: dict[str, list[float]] = defaultdict(list)
-    for r in items:
-        by_image[str(r["image_id"])].append(r["score"])
-    return sum(all(s == 1.0 for s in v) for v in by_image.values()) / len(by_image) if by_image else 0.0

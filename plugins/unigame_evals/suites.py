@@ -30,9 +30,13 @@ TASKS_DIR = Path(__file__).parent / "tasks"
 
 
 class LMEvalSuite(Suite):
-    """Runs lm-eval tasks of this package with ``UnigameLM``; subclasses name the tasks and summarise."""
+    """Runs lm-eval tasks with ``UnigameLM``; subclasses name the tasks and summarise.
+
+    ``tasks_dir`` is the folder of the subclass's task YAMLs (another plugin's suite sets its own).
+    """
 
     name: ClassVar[str] = ""
+    tasks_dir: ClassVar[Path] = TASKS_DIR
 
     def __init__(self, options: Any, data_root: Path | None = None) -> None:
         self.options = options
@@ -50,7 +54,7 @@ class LMEvalSuite(Suite):
 
         lm = UnigameLM(backend, batch_size=batch_size, max_new_tokens=self.options.max_new_tokens)
         try:
-            outputs = run_tasks(lm, tasks, include_paths=[TASKS_DIR], metadata=metadata, limit=limit,
+            outputs = run_tasks(lm, tasks, include_paths=[self.tasks_dir], metadata=metadata, limit=limit,
                                 max_new_tokens=self.options.max_new_tokens)
         finally:
             lm.close()

@@ -1,35 +1,39 @@
-"""Registers the shapes world: the embedded default model, its data source and its commands.
+"""Registers the shapes world: the embedded default model (``configs/models/shapes-tiny.yaml``), its
+data source, its suites (``shapes``, ``consistency``) and its commands.
 
-No torch import here: ``unigame --help`` and ``unigame models list`` stay fast.
+The suites run lm-eval tasks through the evals plugin's ``LMEvalSuite`` and answer normalisation, so
+this plugin declares that it needs it (``requires_plugins``). No torch import here: ``unigame --help``
+and ``unigame models list`` stay fast.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from unigame_core.config_files import shipped
 from unigame_core.hookspecs import hookimpl
 from unigame_core.registry import Registry
 
-from . import assets
+from .options import ConsistencyOptions, ShapesOptions
 
-# The embedded default: UniGame on the shapes world from the shipped tiny base, sized to finish in
-# under three minutes on a 2-core CPU. Every value here is an ordinary config override.
-DEFAULTS = {
-    "backend": {"checkpoint": str(assets.JANUS_DIR), "max_new_tokens": 3},
-    "data": {"spec": "shapes:train"},
-    "gate": {"name": "clip", "model": assets.CLIP_NAME, "pretrained": str(assets.CLIP_WEIGHTS),
-             "model_config": str(assets.CLIP_CONFIG), "mode": "image", "image_threshold": 0.9},
-    "game": {"eps_max": 0.3, "lambda_reg": 1.0},
-    "optim": {"lr_lora": 1e-3, "lr_perturber": 1e-2, "warmup_steps": 10},
-    "lora": {"r": 8, "alpha": 16},
-    # No output_dir here: every model writes to the one documented default, train.output_dir = runs/unigame.
-    "train": {"steps": 150, "batch_size": 16, "log_every": 10, "sample_every": 50,
-              "checkpoint_every": 0, "eval_suites": ["shapes", "consistency"], "eval_limit": 150},
-}
+requires_plugins = ("evals",)  # the plugins this one needs, checked when plugins load
+TASKS_DIR = str(Path(__file__).parent / "tasks")
 
 
 @hookimpl
 def unigame_register_backends(backends: Registry) -> None:
-    backends.alias("shapes-tiny", "janus", defaults=DEFAULTS, default=True,
+    backends.alias("shapes-tiny", "janus", file=shipped("models/shapes-tiny.yaml"), default=True,
                    help="tiny Janus-architecture UMM trained on the shapes world (ships with unigame)")
+
+
+@hookimpl
+def unigame_register_suites(suites: Registry) -> None:
+    suites.add("shapes", "unigame_shapes.suites:ShapesSuite", config=ShapesOptions, lm_eval_tasks=TASKS_DIR,
+               file=shipped("suites/shapes.yaml"),
+               help="shapes world: accuracy on test, shift and attacked test images")
+    suites.add("consistency", "unigame_shapes.suites:ConsistencySuite", config=ConsistencyOptions,
+               lm_eval_tasks=TASKS_DIR, file=shipped("suites/consistency.yaml"), requires=("text_to_image",),
+               help="generate images from captions, answer caption-derived questions: agreement")
 
 
 @hookimpl

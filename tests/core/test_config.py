@@ -132,15 +132,6 @@ def test_overrides_parse_scalars_and_reject_garbage() -> None:
         parse_overrides(["oops"])
 
 
-def test_every_shipped_yaml_validates() -> None:
-    from unigame_core.config import PRESET_DIR
-
-    presets = sorted(PRESET_DIR.rglob("*.yaml"))
-    assert presets, "no presets shipped"
-    for preset in presets:
-        build_config("janus-pro-7b", str(preset), [])
-
-
 def test_backend_defaults_apply_to_aliases_names_and_folders(tmp_path: Path) -> None:
     from unigame_core.config import resolve_model
     from unigame_core.registry import Registry

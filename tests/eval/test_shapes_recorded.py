@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import unigame_evals.shapes_suites as shapes_suites
+import unigame_shapes.suites as shapes_suites
 from unigame_core.cli.main import app
 
 ADAPTIVE_ONLY = {"attack_eps", "attack_steps", "attack_batch"}

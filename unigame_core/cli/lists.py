@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from .. import plugins
+from ..config import alias_defaults, backend_defaults
 from .common import out, user_errors
 
 models_app = typer.Typer(help="Model backends and their aliases.", no_args_is_help=True)
@@ -21,7 +22,9 @@ def list_models() -> None:
     table = Table("name", "backend", "default settings", "plugin", title="models")
     for alias in registry.aliases():
         mark = " (default)" if alias.is_default else ""
-        shown = ", ".join(f"{k}={v}" for k, v in _flat(alias.defaults).items() if k.startswith("backend."))
+        own, inherited = _flat(alias_defaults(alias)), _flat(backend_defaults(registry.get(alias.target)))
+        settings = {**own, **{k: v for k, v in inherited.items() if k not in own}}
+        shown = ", ".join(f"{k}={v}" for k, v in settings.items() if k.startswith("backend."))
         table.add_row(alias.name + mark, alias.target, shown, alias.plugin)
     for name in registry.names():
         entry = registry.get(name)

@@ -25,7 +25,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .. import plugins
+from .. import config_files, plugins
 from ..errors import CapabilityError, ConfigError, DataError
 from ..interfaces import Backend, Suite, SuiteResult
 from ..registry import Entry
@@ -87,8 +87,10 @@ def _with_options(name: str, options: Any, settings: dict[str, Any]) -> Any:
 
 
 def prepare_suites(specs: Sequence[str], data_root: Path | None, settings: Sequence[str] = ()) -> list[SuiteRun]:
-    """Build every suite (with ``SUITE.OPTION=VALUE`` ``settings`` applied) and check its data (DataError
-    naming the missing file) before anything slow."""
+    """Build every suite and check its data (DataError naming the missing file) before anything slow.
+
+    A suite's options: its dataclass < the file it registered (``file=``, e.g. ``configs/suites/NAME.yaml``)
+    < the ``SUITE.OPTION=VALUE`` ``settings`` < a ``NAME=PATH`` spec's path."""
     if not specs:
         raise ConfigError("No suite given.", f"Pass --suite with some of: {', '.join(plugins.suites().names())}.")
     registry = plugins.suites()
@@ -99,7 +101,9 @@ def prepare_suites(specs: Sequence[str], data_root: Path | None, settings: Seque
         entry = registry.get(name)
         if any(r.name == entry.name for r in runs):
             raise ConfigError(f"Suite '{entry.name}' is given twice.")
-        options = _with_options(name, entry.config() if entry.config is not None else None, chosen.get(name, {}))
+        shipped = config_files.read(entry.extra["file"]) if entry.extra.get("file") else {}  # configs/suites/
+        options = _with_options(name, entry.config() if entry.config is not None else None,
+                                {**shipped, **chosen.get(name, {})})
         fields = {f.name for f in dataclasses.fields(options)} if options is not None else set()
         if path:
             if "path" not in fields:

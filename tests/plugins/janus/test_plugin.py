@@ -12,7 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from unigame_core import plugins
-from unigame_core.config import resolve_model, validate_component
+from unigame_core.config import alias_defaults, resolve_model, validate_component
 from unigame_core.errors import ConfigError
 from unigame_core.hf import coerce_settings
 from unigame_janus import plugin as janus_plugin
@@ -42,8 +42,9 @@ def test_aliases_resolve_to_checkpoints(janus_registered: None) -> None:
     registry = plugins.backends()
     entry, alias = registry.resolve("janus-pro-7b")
     assert entry.name == "janus" and entry.config is JanusSettings
-    assert alias is not None and alias.defaults == {"backend": {"checkpoint": JANUS_PRO_7B}}
-    assert registry.resolve("janus-pro-1b")[1].defaults == {"backend": {"checkpoint": JANUS_PRO_1B}}
+    assert alias is not None and alias.file == "unigame_core:configs/models/janus-pro-7b.yaml"
+    assert alias_defaults(alias) == {"backend": {"checkpoint": JANUS_PRO_7B}}
+    assert alias_defaults(registry.resolve("janus-pro-1b")[1]) == {"backend": {"checkpoint": JANUS_PRO_1B}}
     assert entry.builder == "unigame_janus.backend:JanusBackend"
     from unigame_janus.backend import JanusBackend
 

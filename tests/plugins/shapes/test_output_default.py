@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from unigame_core import plugins
 from unigame_core.cli.main import app
-from unigame_core.config import TrainConfig, build_config
+from unigame_core.config import TrainConfig, alias_defaults, build_config
 
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT = "runs/unigame"
@@ -20,7 +20,7 @@ def test_every_model_writes_to_the_one_documented_default() -> None:
     assert TrainConfig().output_dir == DEFAULT
     assert build_config(None, None, []).train.output_dir == DEFAULT  # the embedded default model
     for alias in plugins.backends().aliases():
-        assert "output_dir" not in (alias.defaults or {}).get("train", {}), alias.name
+        assert "output_dir" not in alias_defaults(alias).get("train", {}), alias.name
     training = (ROOT / "docs" / "training.md").read_text()
     assert f"unigame train --resume {DEFAULT}" in training and f"| `{DEFAULT}` |" in training
     assert DEFAULT in (ROOT / "README.md").read_text()

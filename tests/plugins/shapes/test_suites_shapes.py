@@ -9,9 +9,11 @@ import torch
 
 from unigame_core.errors import CapabilityError, ConfigError
 from unigame_core.testing import FakeBackend
-from unigame_evals.options import ConsistencyOptions, ShapesOptions
-from unigame_evals.shapes_suites import ConsistencySuite, ShapesSuite, _pixels, shared_token_attack
+from unigame_shapes.options import ConsistencyOptions, ShapesOptions
+from unigame_shapes.suites import ConsistencySuite, ShapesSuite, _pixels, shared_token_attack
 from unigame_shapes.world import ShapesWorld, caption_questions
+
+pytestmark = pytest.mark.usefixtures("suite_env")  # tests/plugins/conftest.py: no answer cache, one thread
 
 
 def _yes_share(split: str, n: int, seed: int = 0) -> float:
@@ -91,3 +93,34 @@ def test_consistency_limit_and_capability(generating_backend: FakeBackend, backe
     assert result.n == 5 and result.details["images"] <= 2  # each caption asks at least 3 questions
     with pytest.raises(CapabilityError, match="text_to_image"):
         ConsistencySuite(ConsistencyOptions(), None).evaluate(backend, limit=2, batch_size=2)
+
+
+def test_suites_are_registered_by_the_shapes_plugin() -> None:
+    from unigame_core import plugins
+    from unigame_shapes.plugin import TASKS_DIR
+
+    registry = plugins.suites()
+    for name, config in {"shapes": ShapesOptions, "consistency": ConsistencyOptions}.items():
+        entry = registry.get(name)
+        assert entry.plugin == "shapes" and entry.config is config and entry.extra["lm_eval_tasks"] == TASKS_DIR
+        assert entry.load() is {"shapes": ShapesSuite, "consistency": ConsistencySuite}[name]
+        assert entry.extra["file"] == f"unigame_core:configs/suites/{name}.yaml"
+    assert registry.get("consistency").extra["requires"] == ("text_to_image",)
+    assert "requires" not in registry.get("shapes").extra
+
+
+def test_task_folder_holds_the_shapes_tasks_and_they_load() -> None:
+    from unigame_core.errors import DataError
+    from unigame_core.eval.tasks import task_manager
+    from unigame_shapes.plugin import TASKS_DIR
+
+    manager = task_manager([TASKS_DIR], {"shapes_samples": 2})
+    assert set(manager.all_subtasks) == {"unigame_shapes_test", "unigame_shapes_shift", "unigame_shapes_attack",
+                                         "unigame_consistency"}
+    for task in ("unigame_shapes_test", "unigame_shapes_shift"):
+        built = manager.load([task])["tasks"][task]
+        doc = built.test_docs()[0]
+        assert built.OUTPUT_TYPE == "generate_until" and isinstance(doc["image"], bytes) and doc["kind"]
+        assert len(built.test_docs()) == 2 and built.doc_to_text(doc) == doc["question"]
+    with pytest.raises(DataError, match="unigame eval --suite shapes"):
+        manager.load(["unigame_shapes_attack"])

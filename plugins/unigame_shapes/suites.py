@@ -33,20 +33,21 @@ import torch
 from unigame_core.errors import CapabilityError, ConfigError, DataError
 from unigame_core.interfaces import Backend, ScoredRows, SuiteResult
 
-from . import lm_docs
-from .suites import LMEvalSuite
+from unigame_evals import lm_docs
+from unigame_evals.suites import LMEvalSuite
+
+from . import assets
+from .attack import attack_samples
+from .world import ShapesWorld, caption_questions
 
 log = logging.getLogger(__name__)
 
+TASKS_DIR = Path(__file__).parent / "tasks"
 SHAPES_TASKS = {"test": "unigame_shapes_test", "shift": "unigame_shapes_shift", "attack": "unigame_shapes_attack"}
 ADAPTIVE_ONLY = ["attack_eps", "attack_steps", "attack_batch"]  # options the fixed split does not use
 
 
-def _world(seed: int, image_size: int = 64) -> Any:
-    try:
-        from unigame_shapes.world import ShapesWorld
-    except ImportError as exc:  # the suite needs the shapes plugin's world
-        raise DataError("The shapes world is not installed (package unigame_shapes).") from exc
+def _world(seed: int, image_size: int = 64) -> ShapesWorld:
     return ShapesWorld(seed=seed, image_size=image_size)
 
 
@@ -102,6 +103,7 @@ class ShapesSuite(LMEvalSuite):
     """Accuracy on the shapes world's test split, its distribution-shift split, and attacked test images."""
 
     name = "shapes"
+    tasks_dir = TASKS_DIR
 
     def check_data(self) -> None:
         o = self.options
@@ -138,8 +140,6 @@ class ShapesSuite(LMEvalSuite):
         """The attack that made the attack split, with the settings it ran with (and only those)."""
         o = self.options
         if o.attack == "fixed":
-            from unigame_shapes import assets
-
             eps = float(np.load(assets.ATTACK_FILE)["eps"]) if assets.ATTACK_FILE.exists() else None
             return {"kind": "fixed", "file": assets.ATTACK_FILE.name, "space": "pixels", "norm": "L_inf",
                     "eps": eps, "against": "the shipped base model (made once by unigame shapes pretrain)"}
@@ -168,9 +168,6 @@ class ShapesSuite(LMEvalSuite):
 
     @staticmethod
     def write_fixed_attack(n: int, path: Path) -> str:
-        from unigame_shapes import assets
-        from unigame_shapes.attack import attack_samples
-
         if not assets.ATTACK_FILE.exists():
             raise DataError(f"The shapes attack split '{assets.ATTACK_FILE}' is missing.",
                             "Run 'unigame shapes pretrain' or use attack=adaptive.")
@@ -183,6 +180,7 @@ class ConsistencySuite(LMEvalSuite):
     """Generate an image per shapes caption, then check the model's answers agree with the caption."""
 
     name = "consistency"
+    tasks_dir = TASKS_DIR
 
     def check_data(self) -> None:
         if self.options.captions < 1 or self.options.generation_batch < 1:
@@ -209,8 +207,6 @@ class ConsistencySuite(LMEvalSuite):
 
     def write_generated(self, backend: Backend, limit: int | None, batch_size: int, path: Path) -> tuple[str, int]:
         """Generate images for enough captions to ask ``limit`` questions (all ``captions`` without a limit)."""
-        from unigame_shapes.world import caption_questions
-
         o = self.options
         world = _world(o.seed)
         chosen: list[tuple[str, list[tuple[str, str]]]] = []

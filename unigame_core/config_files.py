@@ -1,0 +1,104 @@
+"""Configuration files: the shipped ``configs/`` tree and the YAML files that plugins name.
+
+The top-level ``configs/`` folder of the source tree is installed as package data of ``unigame_core``
+(``unigame_core/configs`` is a link to it), and is always read through ``importlib.resources``:
+``configs/models/`` holds the defaults of each model alias, ``configs/ablations/`` the paper's ablation
+rows (``--config ablations/full``), ``configs/suites/`` the default options of each suite.
+
+A registration names its file as ``package:path/inside/it.yaml`` (the core's tree is
+``unigame_core:configs/...``; a third-party plugin names a file of its own package) or as a filesystem
+path. Inside a file, ``${package_path:PACKAGE,RELATIVE}`` is the absolute path of a data file an
+installed package ships (the embedded default model's weights, for instance).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+import yaml
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+ConfigRef = Union[str, "os.PathLike[str]"]
+SHIPPED_PACKAGE = "unigame_core"
+KINDS = ("models", "ablations", "suites")
+
+
+def shipped_root() -> Traversable:
+    """The installed ``configs/`` tree."""
+    return resources.files(SHIPPED_PACKAGE) / "configs"
+
+
+def shipped(relative: str) -> str:
+    """The reference of a file in the shipped tree, e.g. ``shipped("models/janus-pro-7b.yaml")``."""
+    return f"{SHIPPED_PACKAGE}:configs/{relative}"
+
+
+def shipped_files(kind: str) -> list[str]:
+    """Names (without ``.yaml``) of the shipped files of one kind: ``models``, ``ablations`` or ``suites``."""
+    folder = shipped_root() / kind
+    return sorted(f.name[: -len(".yaml")] for f in folder.iterdir() if f.name.endswith(".yaml"))
+
+
+def locate(ref: ConfigRef) -> Traversable | Path:
+    """``package:path`` -> that package's data file; a path -> itself."""
+    if isinstance(ref, os.PathLike) or Path(ref).is_absolute():
+        return Path(ref)
+    package, sep, relative = ref.partition(":")
+    if not sep or not package or not relative:
+        raise ConfigError(f"Config file reference '{ref}' is not of the form 'package:path/to/file.yaml'.")
+    try:
+        root = resources.files(package)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"Config file '{ref}' names package '{package}', which is not installed.") from exc
+    return root.joinpath(*relative.split("/"))
+
+
+PACKAGE_PATH = re.compile(r"^\$\{package_path:\s*([\w.]+)\s*,\s*([^}]+?)\s*\}$")
+
+
+def _resolve(value: Any) -> Any:
+    """Replace every ``${package_path:PACKAGE,RELATIVE}`` value by that data file's absolute path."""
+    if isinstance(value, dict):
+        return {k: _resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v) for v in value]
+    match = PACKAGE_PATH.match(value) if isinstance(value, str) else None
+    if match is None:
+        return value
+    package, relative = match.groups()
+    return str(locate(f"{package}:{relative}"))
+
+
+def parse_yaml(text: str, where: str) -> dict[str, Any]:
+    """YAML text -> a mapping with ``${package_path:...}`` resolved; errors name ``where`` and the line."""
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"Cannot parse YAML file '{where}'{at}: {getattr(exc, 'problem', exc)}.") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file '{where}' must hold a mapping of keys, not {type(data).__name__}.")
+    return _resolve(data)
+
+
+def read(ref: ConfigRef) -> dict[str, Any]:
+    """Read the YAML file ``ref`` names (a ConfigError naming it when it is missing or malformed)."""
+    found = locate(ref)
+    if not found.is_file():
+        raise ConfigError(f"Config file '{ref}' does not exist.")
+    return parse_yaml(found.read_text(encoding="utf-8"), str(ref))
+
+
+def preset(name: str) -> str | None:
+    """A shipped file named like ``ablations/full`` (no ``.yaml``), or None."""
+    ref = shipped(f"{name}.yaml")
+    return ref if locate(ref).is_file() else None
