@@ -25,10 +25,12 @@ def unigame_register_backends(backends: Registry) -> None:
 
     Fires when a model is resolved (``train``, ``eval``, ``bench``, ``models list``, ``config show``).
     Call ``backends.add(name, "module:BackendClass", config=ConfigDataclass, model_types=(...))`` and
-    ``backends.alias("my-model-7b", name, defaults={"backend": {"checkpoint": "org/My-Model-7B"}})``.
+    ``backends.alias("my-model-7b", name, file="my_plugin:my-model-7b.yaml")`` (a YAML file of run-config
+    defaults, ``package:path``) or ``defaults={"backend": {"checkpoint": "org/My-Model-7B"}}`` (in code,
+    applied over the file).
     ``model_types`` lists the ``config.json`` model types a local checkpoint folder may declare to be
-    loaded by this backend; ``defaults={...}`` (a nested run-config mapping) applies to every model of
-    this backend, aliases and checkpoint folders alike, under the alias's own defaults. The builder is
+    loaded by this backend; ``file=`` / ``defaults={...}`` on ``add`` apply to every model of this
+    backend, aliases and checkpoint folders alike, under the alias's own defaults. The builder is
     called as ``BackendClass(config_instance, device=..., dtype=...)``.
     """
 
@@ -39,6 +41,7 @@ def unigame_register_suites(suites: Registry) -> None:
 
     Fires when ``eval`` or ``suites list`` runs. Call ``suites.add(name, "module:SuiteClass",
     config=SuiteConfigDataclass, help=...)``; the class implements ``unigame_core.interfaces.Suite``.
+    ``file="package:path.yaml"`` names the suite's default options (over the dataclass's, under ``-O``).
     """
 
 
