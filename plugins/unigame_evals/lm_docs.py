@@ -1,13 +1,14 @@
 """``custom_dataset`` functions of the task YAMLs: data -> a ``datasets.DatasetDict`` with split ``test``.
 
 lm-eval calls each as ``fn(**metadata, **dataset_kwargs)``: ``dataset_kwargs`` come from the YAML
-(``category``, ``split``, ``kind``), ``metadata`` from the TaskManager (``unigame eval`` fills it; from
+(``category``), ``metadata`` from the TaskManager (``unigame eval`` fills it; from
 the ``lm_eval`` command line pass ``--metadata data_root=/data`` or e.g. ``vqav2_path=/data/vqa``).
 
 Every doc has ``id``, ``question`` (the full prompt), ``image`` (a file path, or encoded PNG/JPEG
 bytes: never decoded here), ``references`` (list of strings) and ``target`` (one reference, for
 lm-eval's logs), plus what the task's metrics need. Official files are read with the readers of this
-package, which raise ``DataError`` naming a missing file and the expected layout.
+package, which raise ``DataError`` naming a missing file and the expected layout. The helpers here
+(``to_dataset``, ``png_bytes``, ``as_limit``, ``split_limit``) serve other plugins' tasks too (the shapes world's).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """Options of each suite: flat dataclasses, checked like any plugin config (no heavy imports).
 
+The defaults ``unigame eval`` starts from are in ``configs/suites/<suite>.yaml``.
+
 ``path`` overrides where a suite's data lives (default: ``<data-root>/<suite>``); on the command
 line it is given as ``--suite vqav2=/data/vqa``. See docs/evaluation.md for each layout.
 """
@@ -7,6 +9,7 @@ line it is given as ``--suite vqav2=/data/vqa``. See docs/evaluation.md for each
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 
 @dataclass
 class VQAv2Options:
