@@ -126,3 +126,26 @@ def test_a_missing_or_malformed_alias_file_is_one_sentence(tmp_path: Path) -> No
 def test_package_path_values_name_an_installed_packages_data() -> None:
     data = config_files.parse_yaml("a: ${package_path:unigame_shapes,weights/janus}\nb: [x, '${y}']\n", "t")
     assert data == {"a": str(Path(unigame_shapes.__file__).parent / "weights" / "janus"), "b": ["x", "${y}"]}
+
+
+def test_checking_every_shipped_file_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from omegaconf import OmegaConf\n"
+        "from unigame_core import config_files, plugins\n"
+        "from unigame_core.config import build_config\n"
+        "for a in plugins.backends().aliases():\n"
+        "    build_config(a.name, None, [])\n"
+        "for row in config_files.shipped_files('ablations'):\n"
+        "    build_config('janus-pro-7b', 'ablations/' + row, [])\n"
+        "for name in config_files.shipped_files('suites'):\n"
+        "    e = plugins.suites().get(name)\n"
+        "    OmegaConf.merge(OmegaConf.structured(e.config), config_files.read(e.extra['file']))\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'lm_eval') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
