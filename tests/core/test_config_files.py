@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 
 import unigame_shapes
 from unigame_core import config_files, plugins
-from unigame_core.cli.common import out
 from unigame_core.cli.main import app
 from unigame_core.config import build_config
 from unigame_core.errors import ConfigError
@@ -67,10 +66,9 @@ def test_every_suite_file_is_its_suites_and_validates(name: str) -> None:
 
 
 @pytest.mark.parametrize("golden", sorted(GOLDEN.glob("*.yaml")), ids=lambda p: p.stem)
-def test_config_show_prints_what_it_printed_before(golden: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(out, "width", 10_000)  # no wrapping: compare the YAML itself
+def test_config_show_prints_what_it_printed_before(golden: Path) -> None:
     args = ["config", "show"] + ([] if golden.stem == "default" else ["--model", golden.stem])
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "10000"})  # no wrapping: compare the YAML itself
     assert result.exit_code == 0, result.output
     shapes = str(Path(unigame_shapes.__file__).parent)
     assert result.output.replace(shapes, "{shapes}") == golden.read_text()
