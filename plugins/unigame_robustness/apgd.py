@@ -61,7 +61,8 @@ def checkpoints(steps: int) -> set[int]:
     p = [0.0, 0.22]
     while p[-1] < 1.0:
         p.append(p[-1] + max(p[-1] - p[-2] - 0.03, 0.06))
-    return {math.ceil(q * steps) for q in p[1:] if 0 < math.ceil(q * steps) < steps}
+    marks = {math.ceil(round(q * steps, 9)) for q in p[1:]}  # round: 0.57 * 100 is 57.000000000000007
+    return {m for m in marks if 0 < m < steps}
 
 
 def _per_sample(v: Tensor, like: Tensor) -> Tensor:

@@ -21,6 +21,7 @@ class PixelAttackOptions:
     restarts: int = 1  # APGD runs per image: the first from the clean image, the others from a random point
     attack_batch: int = 8  # images attacked at once (backward passes: smaller than --batch-size)
     seed: int = 0  # random restarts
+    attack_all: bool = False  # also attack questions already answered wrong (AutoAttack skips them: same scores)
 
 
 @dataclass
@@ -33,3 +34,4 @@ class DecoderAttackOptions:
     restarts: int = 1
     attack_batch: int = 8
     seed: int = 0
+    attack_all: bool = False
