@@ -167,7 +167,10 @@ class AttackSuite(Suite):
                                   f"so '{self.name}' cannot attack it.")
             robust[label] = _worst_rows(passes, f"robust[{label}]")
             attacks[label] = {"eps": eps, **hook.stats.summary()}
-            log.info("%s:%s eps %s: %s", self.name, self.options.source, label, attacks[label])
+            a = attacks[label]
+            log.info("%s:%s eps %s: attacked %d (%d already wrong), CE %.3f -> %.3f, max perturbation %.4g, %.1f s",
+                     self.name, self.options.source, label, a["attacked"], a["already_wrong"], a["mean_ce_clean"],
+                     a["mean_ce_adversarial"], a["max_perturbation"], a["seconds"])
         return self._result(passes, robust, attacks)
 
     def _centre(self, backend: Backend, pixels: torch.Tensor) -> torch.Tensor:

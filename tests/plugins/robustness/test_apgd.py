@@ -48,7 +48,8 @@ def test_restarts_never_lose_the_best_point() -> None:
     x = torch.zeros(4, 8)
     wiggly = lambda d: torch.sin(20 * d).sum(1)  # noqa: E731 many local maxima
     one = apgd(wiggly, PixelBall(FakeBackend(), x, 1.0), steps=4, restarts=1)
-    more = apgd(wiggly, PixelBall(FakeBackend(), x, 1.0), steps=4, restarts=3, generator=torch.Generator().manual_seed(0))
+    more = apgd(wiggly, PixelBall(FakeBackend(), x, 1.0), steps=4, restarts=3,
+                generator=torch.Generator().manual_seed(0))
     assert (more.loss >= one.loss - 1e-6).all()
 
 

@@ -6,16 +6,21 @@ wrong on any other pixels. So what the attacked model was shown can be read off 
 
 from __future__ import annotations
 
+import sys
+import types
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import torch
 
-from unigame_core.errors import UnigameError
+from unigame_core import plugins
+from unigame_core.errors import ConfigError, UnigameError
 from unigame_core.eval.judge import from_results
 from unigame_core.eval.runner import build_suite, prepare_suites
-from unigame_core.interfaces import SuiteResult
+from unigame_core.hookspecs import hookimpl
+from unigame_core.interfaces import ScoredRows, Suite, SuiteResult
+from unigame_core.registry import Registry
 from unigame_core.testing import FakeBackend
 from unigame_robustness.suite import AttackHook
 from unigame_shapes.world import ShapesWorld
@@ -145,3 +150,35 @@ def test_suite_specs_options_and_mistakes() -> None:
     ]:
         with pytest.raises(UnigameError, match=message):  # a user's mistake: one sentence, exit code 2
             prepare_suites(specs, None, settings)
+
+
+class DirectSuite(Suite):
+    """A suite that answers by calling the model itself, not through lm-eval: nothing to hook into."""
+
+    def __init__(self, options: Any, data_root: Any = None) -> None: ...
+
+    def check_data(self) -> None: ...
+
+    def evaluate(self, backend: Any, *, limit: int | None, batch_size: int) -> SuiteResult:
+        row = {"id": "0", "score": 1.0, "prediction": "red"}
+        return SuiteResult({"accuracy": 1.0}, 1, [row], {}, {"accuracy": ScoredRows()})
+
+
+DIRECT = types.ModuleType("unigame_test_direct_suite")
+DIRECT.DirectSuite = DirectSuite  # type: ignore[attr-defined]
+sys.modules[DIRECT.__name__] = DIRECT
+
+
+@hookimpl
+def _register_direct(suites: Registry) -> None:
+    suites.add("direct", "unigame_test_direct_suite:DirectSuite", help="answers without lm-eval")
+
+
+def test_a_source_that_does_not_answer_through_lm_eval_is_refused() -> None:
+    plugins.register_plugin(types.SimpleNamespace(unigame_register_suites=_register_direct), "direct-test")
+    try:
+        suite = build_suite("attack-pgd:direct", None, {}).suite
+        with pytest.raises(ConfigError, match="does not answer through unigame's lm-eval model"):
+            suite.evaluate(FakeBackend(), limit=None, batch_size=4)
+    finally:
+        plugins.unregister_plugin("direct-test")
