@@ -4,7 +4,6 @@ tiny random Janus and Emu3 checkpoints (each attacked through its own roles, not
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,15 +14,6 @@ from typer.testing import CliRunner
 from unigame_core.cli.main import app
 
 WORDS = ["red", "green", "blue", "yellow", "square", "circle", "triangle", "what", "color", "is", "the", "yes", "no"]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("UNIGAME_EVAL_CACHE", "off")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
