@@ -8,7 +8,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from unigame_core.cli.main import app
