@@ -14,8 +14,9 @@ question counts as robust only if every one of them is answered right. So robust
 robust accuracy cannot rise with ``eps``, and at ``eps = 0`` robust equals clean (pixels) or the worse of
 clean and round trip (decoder). Questions already answered wrong on a fixed point are not attacked (as in
 AutoAttack): they are shown that point's image. Per-question metrics (accuracies) are recomputed from the
-robust rows, so they carry n and 95 % intervals; other metrics (POPE F1, precision, recall, yes-ratio) are
-lm-eval's aggregate over the adversarial pass.
+rows of each condition alike (unrounded: VQAv2's clean accuracy may differ from the vqav2 suite's in the
+third decimal), so they carry n and 95 % intervals; other metrics (POPE F1, precision, recall, yes-ratio)
+are lm-eval's aggregate over the run of that condition (the adversarial run for ``robust``).
 """
 
 from __future__ import annotations
@@ -189,18 +190,16 @@ class AttackSuite(Suite):
             if metric == "unreadable_images":
                 continue
             spec = clean.per_question.get(metric)
-            for name, result in fixed:
-                metrics[f"{name}/{metric}"] = result.metrics.get(metric, math.nan)
-                if spec is not None:
-                    per_question[f"{name}/{metric}"] = ScoredRows({**spec.where, "condition": name}, spec.scale)
-            for label, rows in robust.items():
-                key = f"robust[{label}]/{metric}"
-                if spec is None:
-                    metrics[key] = adversarial[f"adversarial[{label}]"].metrics.get(metric, math.nan)
+            conditions = [(name, result.metrics, result.predictions) for name, result in fixed]
+            conditions += [(f"robust[{label}]", adversarial[f"adversarial[{label}]"].metrics, rows)
+                           for label, rows in robust.items()]
+            for condition, source_metrics, rows in conditions:
+                key = f"{condition}/{metric}"
+                if spec is None:  # not a per-question mean: the source's own aggregate of that run
+                    metrics[key] = source_metrics.get(metric, math.nan)
                     continue
-                chosen = [r["score"] for r in rows if all(str(r.get(k)) == str(v) for k, v in spec.where.items())]
-                metrics[key] = spec.scale * sum(chosen) / len(chosen) if chosen else math.nan
-                per_question[key] = ScoredRows({**spec.where, "condition": f"robust[{label}]"}, spec.scale)
+                metrics[key] = _mean(rows, spec)
+                per_question[key] = ScoredRows({**spec.where, "condition": condition}, spec.scale)
         metrics["unreadable_images"] = clean.metrics.get("unreadable_images", 0.0)
         rows = [{**row, "condition": name} for name, result in fixed for row in result.predictions]
         rows += [row for label in robust for row in robust[label]]
@@ -224,6 +223,12 @@ class DecoderAttackSuite(AttackSuite):
     centre = "round_trip"
     threat = {"space": "shared tokens, decoded by the model's own decoder", "norm": "L2 per token, relative",
               "bound": "||delta_i|| <= eps * ||z_i||", "algorithm": "APGD-CE"}
+
+
+def _mean(rows: Sequence[dict[str, Any]], spec: ScoredRows) -> float:
+    """``spec.scale`` times the mean score of the rows ``spec`` selects (unrounded, for every condition alike)."""
+    scores = [float(r["score"]) for r in rows if all(str(r.get(k)) == str(v) for k, v in spec.where.items())]
+    return spec.scale * sum(scores) / len(scores) if scores else math.nan
 
 
 def _broken(passes: Sequence[tuple[str, SuiteResult]]) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,3 +173,36 @@ def test_a_source_that_does_not_answer_through_lm_eval_is_refused() -> None:
             suite.evaluate(FakeBackend(), limit=None, batch_size=4)
     finally:
         plugins.unregister_plugin("direct-test")
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from unigame_evals.fixtures import write_pope, write_vqav2
+
+    root = tmp_path_factory.mktemp("official")
+    write_vqav2(root / "vqav2", n=6)
+    write_pope(root / "pope", n=4)
+    return root
+
+
+def test_vqav2_and_pope_sources_keep_their_own_scorers(official: Path) -> None:
+    """The fixtures' images are flat colours: the script says 'yes' on a flat image, 'no' on an attacked one."""
+    backend = FakeBackend()
+
+    def generate(pixels: torch.Tensor, questions: Any, max_new_tokens: int = 4) -> list[str]:
+        flat = pixels.flatten(2).std(2).amax(1) < 1e-6
+        return ["yes" if f else "no" for f in flat.tolist()]
+
+    backend.understander.generate = generate  # type: ignore[method-assign]
+    for source, metric in (("vqav2", "accuracy"), ("pope", "random/accuracy")):
+        suite = build_suite(f"attack-pgd:{source}", official, {"eps": ["0", "8/255"], "steps": 2}).suite
+        suite.check_data()
+        result = suite.evaluate(backend, limit=None, batch_size=4)
+        m = result.metrics
+        assert m[f"robust[0]/{metric}"] == m[f"clean/{metric}"] > m[f"robust[8/255]/{metric}"] == 0.0
+        if source == "vqav2":  # official VQA accuracy, in percent; one yes/no question in three is right
+            assert m["clean/accuracy"] == pytest.approx(100 / 3) and m["clean/accuracy_yes_no"] == 100.0
+        else:  # F1 and the yes-ratio: lm-eval's aggregate over the adversarial run, where the "no" questions
+            # (answered wrong on clean) were not attacked and kept their "yes", the "yes" ones became "no"
+            assert m["clean/random/accuracy"] == 0.5 and m["robust[8/255]/yes_ratio"] == 0.5
+            assert m["robust[8/255]/f1"] == 0.0 and m["clean/f1"] == pytest.approx(2 / 3)
