@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -74,7 +74,7 @@ class AttackHook:
     """The ``pixel_hook`` of one adversarial pass: attacks, in chunks, each question not already wrong."""
 
     def __init__(self, suite: AttackSuite, backend: Backend, eps: float, broken: dict[str, str],
-                 advance: Any) -> None:
+                 advance: Callable[[int], None]) -> None:
         self.suite, self.backend, self.eps, self.broken, self.advance = suite, backend, eps, broken, advance
         self.stats = PassStats()
 
@@ -84,8 +84,7 @@ class AttackHook:
         ids = [str(doc.get("id", "")) for doc in docs]
         centre = [i for i, q in enumerate(ids) if self.broken.get(q, CLEAN) != CLEAN]
         if centre:  # already wrong on the round trip: shown the round trip
-            ball = self.suite.ball(self.backend, out[centre], self.eps)
-            out[centre] = ball.image(ball.zeros()).detach()
+            out[centre] = self.suite.centre_image(self.backend, out[centre])
         todo = [i for i, q in enumerate(ids) if q not in self.broken]
         self.stats.skipped += len(ids) - len(todo)
         self.advance(len(ids) - len(todo))
@@ -153,7 +152,7 @@ class AttackSuite(Suite):
         run = lambda: source.evaluate(backend, limit=limit, batch_size=batch_size)  # noqa: E731
         passes: list[tuple[str, SuiteResult]] = [(CLEAN, run())]
         if self.centre:
-            with pixel_hook(lambda pixels, questions, docs: self._centre(backend, pixels)):
+            with pixel_hook(lambda pixels, questions, docs: self.centre_image(backend, pixels)):
                 passes.append((self.centre, run()))
         broken = {} if self.options.attack_all else _broken(passes)
         robust: dict[str, list[dict[str, Any]]] = {}
@@ -174,7 +173,8 @@ class AttackSuite(Suite):
                      a["mean_ce_adversarial"], a["max_perturbation"], a["seconds"])
         return self._result(passes, robust, attacks)
 
-    def _centre(self, backend: Backend, pixels: torch.Tensor) -> torch.Tensor:
+    def centre_image(self, backend: Backend, pixels: torch.Tensor) -> torch.Tensor:
+        """The threat set's centre (``delta = 0``): the round trip ``decode(encode(x))`` for the decoder."""
         with torch.no_grad():
             ball = self.ball(backend, pixels, 0.0)
             return ball.image(ball.zeros())
