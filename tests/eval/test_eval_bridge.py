@@ -16,7 +16,7 @@ from PIL import Image
 from unigame_core.errors import CapabilityError
 from unigame_core.eval import lm_eval_bridge
 from unigame_core.eval.common import UNREADABLE
-from unigame_core.eval.lm_eval_bridge import UnigameLM, load_visual, response_cache
+from unigame_core.eval.lm_eval_bridge import UnigameLM, load_visual, pixel_hook, response_cache
 from unigame_core.testing import FakeBackend
 
 
@@ -112,6 +112,34 @@ def test_answer_cache_serves_repeats_but_never_unreadable(tmp_path: Path, script
         assert changed == ["cached answer"] and len(calls) == 2
         second.close()
     assert UnigameLM(backend)._cache is None  # outside the block: no cache
+
+
+def test_pixel_hook_replaces_the_pixels_sees_the_docs_and_bypasses_the_cache(tmp_path: Path) -> None:
+    backend = FakeBackend()
+    seen: list[float] = []
+
+    def generate(pixels: torch.Tensor, questions: Any, max_new_tokens: int = 4) -> list[str]:
+        seen.extend(float(v) for v in pixels.flatten(1).mean(1))
+        return ["x"] * len(questions)
+
+    backend.understander.generate = generate  # type: ignore[method-assign]
+    requests = [_request(i, _png((0, 0, 0))) for i in range(3)]
+    for i, req in enumerate(requests):
+        req.doc = {"id": f"q{i}"}
+    docs: list[list[str]] = []
+
+    def hook(pixels: torch.Tensor, questions: list[str], batch_docs: list[dict[str, Any]]) -> torch.Tensor:
+        docs.append([d["id"] for d in batch_docs])
+        return torch.ones_like(pixels)
+
+    with response_cache(tmp_path / "answers.sqlite"):
+        UnigameLM(backend, batch_size=2).generate_until(requests)  # black images, cached
+        assert seen == [0.0] * 3
+        with pixel_hook(hook):
+            lm = UnigameLM(backend, batch_size=2)
+            assert lm.generate_until(requests) == ["x"] * 3
+    assert docs == [["q0", "q1"], ["q2"]] and seen[3:] == [1.0] * 3  # the hook's pixels, not the cache
+    assert lm.stats.cached == 0 and lm.stats.generated == 3
 
 
 class _Trap:

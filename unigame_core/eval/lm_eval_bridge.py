@@ -10,7 +10,9 @@ Per batch: decode (a thread pool, one batch ahead of the model), the backend's o
 ``image_transform`` (resize/pad to ``S``), stack, ``[0, 1]`` floats on the model's device, then one
 ``backend.understander.generate(pixels, questions, max_new_tokens)`` call. An image that cannot be
 decoded is answered with :data:`~unigame_core.eval.common.UNREADABLE` and a warning; task functions
-score that answer as wrong. Answers can be cached in a SQLite file of JSON strings (``cache_db`` or
+score that answer as wrong. Inside :func:`pixel_hook` every batch's pixels first go through a function of
+``(pixels, questions, docs)`` (an attack suite's perturbation, made against this backend) and the answer
+cache is bypassed. Answers can be cached in a SQLite file of JSON strings (``cache_db`` or
 :func:`response_cache`; :class:`~unigame_core.eval.cache.AnswerCache`, never pickles), keyed by the
 request's text, generation settings and image (content for bytes, path + size + mtime for files);
 unreadable answers are never cached.
@@ -24,7 +26,7 @@ enable_offline()  # before lm_eval imports datasets
 
 import logging  # noqa: E402
 import time  # noqa: E402
-from collections.abc import Iterator, Sequence  # noqa: E402
+from collections.abc import Callable, Iterator, Sequence  # noqa: E402
 from concurrent.futures import Future, ThreadPoolExecutor  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
 from contextvars import ContextVar  # noqa: E402
@@ -53,6 +55,10 @@ PROGRESS_EVERY_S = 30.0  # seconds between progress lines during long generation
 
 _CACHE_DB: ContextVar[str | None] = ContextVar("unigame_eval_cache_db", default=None)
 
+#: ``(pixels, questions, docs) -> pixels``: what the answering model is shown instead of each batch's images.
+PixelHook = Callable[[torch.Tensor, list[str], list[dict[str, Any]]], torch.Tensor]
+_PIXEL_HOOK: ContextVar[PixelHook | None] = ContextVar("unigame_eval_pixel_hook", default=None)
+
 
 @contextmanager
 def response_cache(path: str | Path | None) -> Iterator[None]:
@@ -62,6 +68,17 @@ def response_cache(path: str | Path | None) -> Iterator[None]:
         yield
     finally:
         _CACHE_DB.reset(token)
+
+
+@contextmanager
+def pixel_hook(hook: PixelHook) -> Iterator[None]:
+    """Within the block, every ``UnigameLM`` answers about ``hook(pixels, questions, docs)`` instead of the
+    request's images (``docs``: the lm-eval docs of the batch, in order), and uses no answer cache."""
+    token = _PIXEL_HOOK.set(hook)
+    try:
+        yield
+    finally:
+        _PIXEL_HOOK.reset(token)
 
 
 @dataclass
@@ -184,10 +201,12 @@ class UnigameLM(LM):
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         """Greedy answers, one per request, in request order; batched per generation setting."""
         answers: list[str | None] = [None] * len(requests)
-        keys = [self._cache_key(r) for r in requests] if self._cache is not None else [None] * len(requests)
+        hook = _PIXEL_HOOK.get()
+        cache = None if hook is not None else self._cache  # a perturbed image is not the request's image
+        keys = [self._cache_key(r) for r in requests] if cache is not None else [None] * len(requests)
         groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
         for i, req in enumerate(requests):
-            hit = self._cache.get(keys[i]) if self._cache is not None and keys[i] is not None else None
+            hit = cache.get(keys[i]) if cache is not None and keys[i] is not None else None
             if hit is not None:
                 answers[i] = hit
                 self.stats.cached += 1
@@ -196,6 +215,8 @@ class UnigameLM(LM):
         todo, done, last_report = sum(len(v) for v in groups.values()), 0, time.perf_counter()
         for (max_new, until), indices in groups.items():
             for batch_idx, pixels, questions in self._batches(requests, indices):
+                if hook is not None and batch_idx:
+                    pixels = hook(pixels, questions, [requests[i].doc for i in batch_idx])
                 start = time.perf_counter()
                 texts = self.backend.understander.generate(pixels, questions, max_new) if batch_idx else []
                 if self._device.type == "cuda":
@@ -204,14 +225,14 @@ class UnigameLM(LM):
                 self.stats.generated += len(batch_idx)
                 for i, text in zip(batch_idx, texts):
                     answers[i] = _cut(text, until)
-                    if self._cache is not None and keys[i] is not None:
-                        self._cache.put(keys[i], answers[i])
+                    if cache is not None and keys[i] is not None:
+                        cache.put(keys[i], answers[i])
                 done += len(batch_idx)
                 if time.perf_counter() - last_report > PROGRESS_EVERY_S:
                     last_report = time.perf_counter()
                     log.info("answered %d/%d (%.1f samples/s)", done, todo, self.stats.samples_per_s)
-            if self._cache is not None:
-                self._cache.commit()
+            if cache is not None:
+                cache.commit()
         if self.stats.generated:
             log.info("generated %d answers in %.1f s (%.1f samples/s, batch %d)%s", self.stats.generated,
                      self.stats.seconds, self.stats.samples_per_s, self.batch_size,

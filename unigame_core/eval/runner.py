@@ -90,30 +90,46 @@ def prepare_suites(specs: Sequence[str], data_root: Path | None, settings: Seque
     """Build every suite and check its data (DataError naming the missing file) before anything slow.
 
     A suite's options: its dataclass < the file it registered (``file=``, e.g. ``configs/suites/NAME.yaml``)
-    < the ``SUITE.OPTION=VALUE`` ``settings`` < a ``NAME=PATH`` spec's path."""
+    < the ``SUITE.OPTION=VALUE`` ``settings`` < a ``NAME=PATH`` spec's path. ``NAME:SOURCE``
+    (``attack-pgd:vqav2``) sets the ``source`` option of a suite that runs on another suite's questions; its
+    data is then the source's."""
     if not specs:
         raise ConfigError("No suite given.", f"Pass --suite with some of: {', '.join(plugins.suites().names())}.")
-    registry = plugins.suites()
     parsed = [parse_suite_spec(spec) for spec in specs]
     chosen = parse_suite_options(settings, [name for name, _ in parsed])
     runs: list[SuiteRun] = []
     for spec, (name, path) in zip(specs, parsed):
-        entry = registry.get(name)
-        if any(r.name == entry.name for r in runs):
-            raise ConfigError(f"Suite '{entry.name}' is given twice.")
-        shipped = config_files.read(entry.extra["file"]) if entry.extra.get("file") else {}  # configs/suites/
-        options = _with_options(name, entry.config() if entry.config is not None else None,
-                                {**shipped, **chosen.get(name, {})})
-        fields = {f.name for f in dataclasses.fields(options)} if options is not None else set()
-        if path:
-            if "path" not in fields:
-                raise ConfigError(f"Suite '{name}' takes no data path (got '{spec}').", "Pass just the name.")
-            options = dataclasses.replace(options, path=path)
-        location = Path(path) if path else (data_root / name if data_root is not None and "path" in fields else None)
-        runs.append(SuiteRun(entry.name, entry, entry.load()(options, data_root), location, options))
+        run = build_suite(name, data_root, chosen.get(name, {}), path)
+        if any(r.name == run.name for r in runs):
+            raise ConfigError(f"Suite '{run.name}' is given twice.")
+        runs.append(run)
     for run in runs:
         run.suite.check_data()
     return runs
+
+
+def build_suite(name: str, data_root: Path | None, settings: dict[str, Any], path: str = "") -> SuiteRun:
+    """The suite ``name`` (``NAME`` or ``NAME:SOURCE``) with its options set from ``settings`` (checked) and
+    its data folder ``path`` (when given); its data is not checked yet."""
+    spec = f"{name}={path}" if path else name
+    base, colon, source = name.partition(":")
+    entry = plugins.suites().get(base)
+    shipped = config_files.read(entry.extra["file"]) if entry.extra.get("file") else {}  # configs/suites/
+    options = _with_options(name, entry.config() if entry.config is not None else None, {**shipped, **settings})
+    fields = {f.name for f in dataclasses.fields(options)} if options is not None else set()
+    if colon:
+        if "source" not in fields or not source:
+            raise ConfigError(f"Suite '{base}' does not run on another suite's questions (got '{spec}').",
+                              "Pass just the name.")
+        options = dataclasses.replace(options, source=source)
+    if path:
+        if "path" not in fields:
+            raise ConfigError(f"Suite '{name}' takes no data path (got '{spec}').", "Pass just the name.")
+        options = dataclasses.replace(options, path=path)
+    folder = getattr(options, "source", "") or entry.name  # a suite on another's questions reads the source's data
+    location = Path(path) if path else (data_root / folder if data_root is not None and "path" in fields else None)
+    run_name = f"{entry.name}:{options.source}" if "source" in fields else entry.name
+    return SuiteRun(run_name, entry, entry.load()(options, data_root), location, options)
 
 
 def check_capabilities(backend: Backend, runs: Sequence[SuiteRun]) -> None:
