@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 from rich.table import Table
 
-from ..cli.common import out
+from ..console import out
 from ..interfaces import HardSamples, StepPlan, VQABatch
 from ..lora import attach_lora
 from . import build, couplings
