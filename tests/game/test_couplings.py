@@ -50,7 +50,9 @@ def test_one_strategy_per_config_choice_compared_by_kind() -> None:
         (True, True, True), (True, True, False), (True, False, False), (False, False, False)]
 
 
-def test_decoder_perturbs_shared_tokens_and_hands_over_decoded_pixels(backend: FakeBackend, images) -> None:  # noqa: ANN001
+def test_decoder_perturbs_shared_tokens_and_hands_over_decoded_pixels(
+    backend: FakeBackend, images: torch.Tensor
+) -> None:
     c = DecoderCoupling()
     assert c.perturbed_dim(backend) == backend.encoder.token_shape[1] == 8
     clean = c.clean_representation(backend, images)
@@ -77,7 +79,7 @@ def test_decoder_perturbs_shared_tokens_and_hands_over_decoded_pixels(backend: F
         c.adversarial_view(backend, None, clean, EPS)
 
 
-def test_embedding_perturbs_the_understanding_embeddings(backend: FakeBackend, images) -> None:  # noqa: ANN001
+def test_embedding_perturbs_the_understanding_embeddings(backend: FakeBackend, images: torch.Tensor) -> None:
     c = EmbeddingCoupling()
     assert c.perturbed_dim(backend) == backend.understander.embedding_dim == 32
     clean = c.clean_representation(backend, images)
@@ -95,7 +97,7 @@ def test_embedding_perturbs_the_understanding_embeddings(backend: FakeBackend, i
     assert c.understander_embeds(backend, None, drawn) is drawn  # an empty clean batch: the draw alone
 
 
-def test_noise_is_random_bounded_and_learns_nothing(backend: FakeBackend, images) -> None:  # noqa: ANN001
+def test_noise_is_random_bounded_and_learns_nothing(backend: FakeBackend, images: torch.Tensor) -> None:
     c = NoiseCoupling()
     assert c.perturbed_dim(backend) is None  # no perturber is built
     clean = c.clean_representation(backend, images)
@@ -106,7 +108,7 @@ def test_noise_is_random_bounded_and_learns_nothing(backend: FakeBackend, images
     assert torch.equal(views[0].sample, views[1].sample) and not torch.equal(views[0].sample, views[2].sample)
 
 
-def test_no_adversary_only_reads_the_clean_batch(backend: FakeBackend, images) -> None:  # noqa: ANN001
+def test_no_adversary_only_reads_the_clean_batch(backend: FakeBackend, images: torch.Tensor) -> None:
     c = NoAdversary()
     assert c.perturbed_dim(backend) is None
     assert torch.allclose(c.understander_embeds(backend, images, None), backend.understander.embed_images(images))

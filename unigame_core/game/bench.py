@@ -89,7 +89,8 @@ def run_bench(cfg: DictConfig, steps: int = 5, random_weights: bool = False) -> 
     # Fill the buffer with what this coupling stores (pixels or embeddings), so the understander's turn pays
     # for its draw, as it does in steady state.
     if coupling.plays:
-        stored = batch.images.clone() if coupling.stores_pixels else coupling.clean_representation(backend, batch.images)
+        images = batch.images.clone()
+        stored = images if coupling.stores_pixels else coupling.clean_representation(backend, images)
         players.buffer.push(HardSamples(stored, batch.questions, batch.answers, torch.full((b,), 1e3)))
     timed = Timer(where.device, steps)
     sft = StepPlan(adversary_updates=0, mine=False, eps_scale=1.0, beta=0.0)

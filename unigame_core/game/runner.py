@@ -9,6 +9,13 @@ tau, past the semantic gate) go to a hard buffer that U relearns from alongside 
 Where this departs from the paper's public code (see METHOD.md): hardness is per sample, buffered
 samples keep their own labels, the CLIP gate rejects low similarity, mining decodes the perturbed
 tokens directly (no autoregressive generation), LoRA stays fp32, and every rank runs the same passes.
+
+``run_training`` reads in four parts:
+    setup         check the run directory, find the data, build backend + LoRA and the players (``build``)
+    resume_state  restore the last checkpoint exactly (``train_state.restore``), or start at step 0
+    play          per batch: ``game_step`` (adversary turn, gate, mining, understander turn; see ``step``),
+                  the LR schedules, logs, samples, the divergence watch, checkpoints every N steps
+    finish        the last checkpoint, the PEFT adapter and perturber, the before/after table, the report
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -117,8 +124,8 @@ def play(run: Run, state: TrainState, watchers: Watchers) -> None:
                          rank=run.dist.rank, world=run.dist.world, start_step=state.step, steps=t.steps,
                          num_workers=run.cfg.data.num_workers,
                          totals=lambda counts: distributed.all_sums(counts, run.where.device))
-    progress, stop = TrainProgress(total=t.steps, start=state.step, enabled=run.dist.main, every=t.log_every), \
-        StopRequest()
+    progress = TrainProgress(total=t.steps, start=state.step, enabled=main, every=t.log_every)
+    stop = StopRequest()
     try:
         with progress, stop:
             for raw in loader:
@@ -163,14 +170,15 @@ def _record(run: Run, state: TrainState, watchers: Watchers, progress: TrainProg
     if metrics.adversary_played:
         state.last_adv = (step, metrics)
     if main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
-        watchers.monitor.log(step, _log_metrics(run.run_dir, step, metrics, rate, state.skipped_images, state.last_adv))
+        row = _log_metrics(run.run_dir, step, metrics, rate, state.skipped_images, state.last_adv)
+        watchers.monitor.log(step, row)
     if metrics.adv_images is not None:
         state.last_pair = (images[: len(metrics.adv_images)], metrics.adv_images)
     if main and t.sample_every and step % t.sample_every == 0 and state.last_pair is not None:
         save_pairs(*state.last_pair, run.run_dir / "samples" / f"step-{step}.png")
 
 
-def _abort(state: TrainState, monitor: Monitor, metrics: StepMetrics) -> None:
+def _abort(state: TrainState, monitor: Monitor, metrics: StepMetrics) -> NoReturn:
     monitor.finish(f"stopped at step {state.step}: non-finite losses")
     what = "had no readable image" if metrics.empty else "had non-finite losses"
     raise TrainingAborted(
