@@ -103,13 +103,13 @@ def _head(batch: VQABatch, fraction: float) -> VQABatch:
 
 def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:
     """Perturber ascent passes on a share of the batch, then gate and mine from the last pass."""
-    s, coupling = p.settings, p.settings.coupling
-    batch = _head(batch, s.adversary_fraction)
+    rules, coupling = p.settings, p.settings.coupling
+    batch = _head(batch, rules.adversary_fraction)
     _, world = rank_and_world()
     share = world / max(all_sum(len(batch), batch.images.device), 1)  # sum * share = the global mean, averaged
     empty = len(batch) == 0  # this rank still takes every collective, with zero gradients
     clean = None if empty else coupling.clean_representation(p.backend, batch.images)
-    reference = _round_trip_ce(p, clean, batch) if (s.hardness_reference == "round_trip" and not empty) else None
+    reference = _round_trip_ce(p, clean, batch) if (rules.hardness_reference == "round_trip" and not empty) else None
     learned = p.perturber is not None and coupling.learned
     view, ce = None, None
     for _ in range(plan.adversary_updates):
@@ -122,7 +122,7 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
         params = [q for q in p.perturber.parameters() if q.requires_grad]
         if view is not None and ce is not None and view.delta is not None:
             penalty = view.delta.pow(2).sum(-1).mean(-1)  # per sample mean over tokens of ||delta_i||^2
-            objective = -(ce - s.lambda_reg * penalty).sum() * share  # the perturber MAXIMISES CE - lambda ||d||^2
+            objective = -(ce - rules.lambda_reg * penalty).sum() * share  # the perturber MAXIMISES CE - lambda ||d||^2
             grads = list(torch.autograd.grad(objective, params))
         else:
             objective = torch.zeros((), device=batch.images.device)
@@ -133,7 +133,7 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
         for q, g in zip(params, grads):
             q.grad = g
         average_gradients(params)
-        torch.nn.utils.clip_grad_norm_(params, s.grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, rules.grad_clip)
         p.opt_c.step()
         p.opt_c.zero_grad(set_to_none=True)
     if view is not None and ce is not None:
@@ -202,11 +202,11 @@ def _to_cpu(s: HardSamples) -> HardSamples:
 
 def understander_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:
     """ONE forward/backward of the understander on the clean batch plus this rank's slice of the buffer draw."""
-    s, coupling = p.settings, p.settings.coupling
+    rules, coupling = p.settings, p.settings.coupling
     rank, world = rank_and_world()
     device = batch.images.device
     n_clean = all_sum(len(batch), device)  # the global batch: every rank's losses are shares of its mean
-    n_draw = max(1, round(s.buffer_fraction * n_clean)) if s.buffer_fraction > 0 else 0
+    n_draw = max(1, round(rules.buffer_fraction * n_clean)) if rules.buffer_fraction > 0 else 0
     drawn = p.buffer.draw(n_draw, p.draw_generator) if (plan.beta > 0 and coupling.plays and n_draw) else None
     extra, weights, n_drawn = None, None, 0
     if drawn is not None:
@@ -240,7 +240,7 @@ def understander_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetri
     if loss.requires_grad:
         loss.backward()
     average_gradients(p.lora_params)
-    torch.nn.utils.clip_grad_norm_(p.lora_params, s.grad_clip)
+    torch.nn.utils.clip_grad_norm_(p.lora_params, rules.grad_clip)
     p.opt_u.step()
     p.opt_u.zero_grad(set_to_none=True)
     m.loss_u = float(loss.detach())
