@@ -109,7 +109,8 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
     share = world / max(all_sum(len(batch), batch.images.device), 1)  # sum * share = the global mean, averaged
     empty = len(batch) == 0  # this rank still takes every collective, with zero gradients
     clean = None if empty else coupling.clean_representation(p.backend, batch.images)
-    reference = _round_trip_ce(p, clean, batch) if (rules.hardness_reference == "round_trip" and not empty) else None
+    round_trip = rules.hardness_reference == "round_trip" and not empty
+    reference = _round_trip_ce(p, clean, batch) if round_trip else None
     learned = p.perturber is not None and coupling.learned
     view, ce = None, None
     for _ in range(plan.adversary_updates):
@@ -122,7 +123,8 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
         params = [q for q in p.perturber.parameters() if q.requires_grad]
         if view is not None and ce is not None and view.delta is not None:
             penalty = view.delta.pow(2).sum(-1).mean(-1)  # per sample mean over tokens of ||delta_i||^2
-            objective = -(ce - rules.lambda_reg * penalty).sum() * share  # the perturber MAXIMISES CE - lambda ||d||^2
+            # the perturber MAXIMISES CE - lambda ||d||^2
+            objective = -(ce - rules.lambda_reg * penalty).sum() * share
             grads = list(torch.autograd.grad(objective, params))
         else:
             objective = torch.zeros((), device=batch.images.device)
