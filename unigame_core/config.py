@@ -10,6 +10,7 @@ the offending key.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,18 @@ from .registry import Alias, Entry, Registry
 #: tokens needs no model and no download; the CLIP gate is used where a backend (or the config) chooses it
 DEFAULT_GATE = "cosine"
 
+log = logging.getLogger(__name__)
+
+# Keys that earlier versions wrote into a run's config.yaml but that never did anything: a config file that
+# still has one loads (with a warning) instead of failing, so an old run can be reproduced from its config.yaml.
+RETIRED_KEYS = {("data", "max_samples"): "it never limited the data"}
+
 
 @dataclass
 class DataConfig:
     spec: str = ""  # "kind:location", e.g. vqav2:/data/vqav2, jsonl:train.jsonl, shapes:train
     num_workers: int = 0
     image_errors: str = "skip"  # skip | fail
-    max_samples: int = 0  # 0 = all
 
 
 @dataclass
@@ -60,6 +66,7 @@ class LoraSettings:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.0
+    include_mlp: bool = False  # also adapt the LLM's MLP projections (gate/up/down), not only attention
 
 
 @dataclass
@@ -168,16 +175,20 @@ def alias_defaults(alias: Alias) -> dict[str, Any]:
     return _defaults(alias.file, alias.defaults)
 
 
+def default_model(backends: Registry) -> str | None:
+    """The embedded default model: the alias a plugin registered with ``default=True`` (None if none did)."""
+    return next((a.name for a in backends.aliases() if a.is_default), None)
+
+
 def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
     """Model alias / backend name / checkpoint folder -> (backend name, defaults).
 
     The defaults are the backend's own (:func:`backend_defaults`) under the alias's (:func:`alias_defaults`).
     """
     if not model:
-        default = [a for a in backends.aliases() if a.is_default]
-        if not default:
+        model = default_model(backends) or ""
+        if not model:
             raise ConfigError("No --model given and no plugin provides an embedded default model.")
-        model = default[0].name
     if model in backends:
         entry, alias = backends.resolve(model)
         return entry.name, _deep_merge(backend_defaults(entry), alias_defaults(alias) if alias else {})
@@ -196,6 +207,16 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
                 return name, _deep_merge(backend_defaults(entry), {"backend": {"checkpoint": str(path)}})
         raise ConfigError(f"No backend loads checkpoints of model_type '{model_type}' (folder '{path}').")
     raise backends.unknown(model)
+
+
+def _drop_retired(layer: dict[str, Any], source: str) -> dict[str, Any]:
+    """``layer`` without the ``RETIRED_KEYS``, each one found named in a warning."""
+    for (node, key), why in RETIRED_KEYS.items():
+        values = layer.get(node)
+        if isinstance(values, dict) and key in values:
+            layer = {**layer, node: {k: v for k, v in values.items() if k != key}}
+            log.warning("ignoring %s.%s from %s: the key was removed (%s)", node, key, source, why)
+    return layer
 
 
 def _plain(layer: dict[str, Any]) -> dict[str, Any]:
@@ -242,8 +263,8 @@ def build_config(
     overrides: list[str] | None = None,
 ) -> DictConfig:
     """Resolve and validate the full run configuration. Imports nothing heavy."""
-    file_cfg = load_yaml(config_file) if config_file else {}
-    over_cfg = parse_overrides(list(overrides or []))
+    file_cfg = _drop_retired(load_yaml(config_file), str(config_file)) if config_file else {}
+    over_cfg = _drop_retired(parse_overrides(list(overrides or [])), "the command line")
     if model:
         over_cfg["model"] = model
     chosen = str(over_cfg.get("model", file_cfg.get("model", "")) or "")

@@ -50,7 +50,6 @@ _RANGES: list[tuple[str, Any, str]] = [
     ("train.max_bad_steps", lambda v: v >= 1, "at least 1"),
     ("train.eval_limit", lambda v: v >= 0, "non-negative"),
     ("data.num_workers", lambda v: v >= 0, "non-negative"),
-    ("data.max_samples", lambda v: v >= 0, "non-negative (0 = all)"),
     ("data.image_errors", lambda v: v in ("skip", "fail"), "skip or fail"),
 ]
 _BUILTIN_RANGES: dict[tuple[str, str], list[tuple[str, Any, str]]] = {

@@ -196,8 +196,9 @@ class Backend(ABC):
         """What optional abilities exist, e.g. ``{"text_to_image"}``."""
 
     @abstractmethod
-    def lora_target_modules(self) -> str | list[str]:
-        """peft ``target_modules`` (a regex or names) selecting the LLM's projections only."""
+    def lora_target_modules(self, include_mlp: bool = False) -> str | list[str]:
+        """peft ``target_modules`` (a regex or names) selecting the LLM's attention projections only; with
+        ``include_mlp`` (``lora.include_mlp``) also its MLP projections. Never the vision towers or tokenisers."""
 
     @abstractmethod
     def image_transform(self) -> Callable[[Tensor], Tensor]:

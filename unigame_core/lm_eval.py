@@ -6,7 +6,7 @@ It is ``lm_eval`` (``lm-eval run ...``, ``lm-eval ls tasks``...) plus three thin
 thousands of task YAMLs take half a minute to index -- unless ``--with-lm-eval-tasks`` is passed::
 
     python -m unigame_core.lm_eval run --model unigame \\
-        --model_args model=janus-pro-7b,adapter=runs/x --device cuda \\
+        --model_args model=MODEL,adapter=runs/x --device cuda \\
         --tasks unigame_vqav2,unigame_pope --metadata data_root=/data --batch_size 32 --output_path out/
 
 The hub and datasets are kept offline (``HF_HUB_OFFLINE=0`` to allow a checkpoint download).

@@ -14,11 +14,13 @@ from .interfaces import Backend
 log = logging.getLogger(__name__)
 
 
-def attach_lora(backend: Backend, r: int, alpha: int, dropout: float) -> tuple[PeftModel, list[torch.nn.Parameter]]:
-    """Inject LoRA adapters in place into ``backend.model``; returns the PeftModel and the fp32 trainables."""
-    config = LoraConfig(
-        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=backend.lora_target_modules(), bias="none"
-    )
+def attach_lora(
+    backend: Backend, r: int, alpha: int, dropout: float, include_mlp: bool = False
+) -> tuple[PeftModel, list[torch.nn.Parameter]]:
+    """Inject LoRA adapters in place into ``backend.model`` (the LLM's attention projections, with ``include_mlp``
+    its MLP projections too); returns the PeftModel and the fp32 trainables."""
+    targets = backend.lora_target_modules(include_mlp)
+    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, bias="none")
     peft_model = get_peft_model(backend.model, config, autocast_adapter_dtype=True)
     return peft_model, _fp32_trainables(peft_model)
 

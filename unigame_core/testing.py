@@ -207,8 +207,9 @@ class FakeBackend(Backend):
     image_size = property(lambda self: self.settings.image_size)
     capabilities = property(lambda self: frozenset())
 
-    def lora_target_modules(self) -> str:
-        return r"language_model\.\d+\.(q_proj|k_proj|v_proj|o_proj)"
+    def lora_target_modules(self, include_mlp: bool = False) -> str:
+        mlp = "|up_proj|down_proj" if include_mlp else ""
+        return rf"language_model\.\d+\.(q_proj|k_proj|v_proj|o_proj{mlp})"
 
     def image_transform(self) -> Callable[[Tensor], Tensor]:
         return FakeTransform(self.settings.image_size)

@@ -15,15 +15,12 @@ from unigame_core.testing import FakeBackend, FakeSettings, FakeVQA, quick_overr
 def make_players(fake_plugin: None, tmp_path, *extra: str) -> tuple[Players, VQABatch]:  # noqa: ANN001
     from unigame_core.config import build_config
 
-    cfg = build_config("fake-tiny", None, quick_overrides(tmp_path, *extra))
+    game = ("game.adversary_fraction=1.0", "game.buffer_fraction=0.5", "optim.grad_clip=1.0", "train.seed=0")
+    cfg = build_config("fake-tiny", None, quick_overrides(tmp_path, *game, *extra))
     torch.manual_seed(0)
     backend = FakeBackend(FakeSettings(), "cpu")
     _, lora = attach_lora(backend, 4, 8, 0.0)
-    perturber = build.build_perturber(cfg, backend, torch.device("cpu"))
-    opt_u, _, opt_c, _ = build.optimizers(cfg, lora, perturber)
-    players = Players(backend, cfg.game.coupling, perturber, lora, opt_u, opt_c, build.build_gate(cfg, "cpu"),
-                      build.build_buffer(cfg), cfg.game.eps_max, cfg.game.lambda_reg, 1.0, 0.5, 1.0,
-                      generator=torch.Generator().manual_seed(0))
+    players, _ = build.build_players(cfg, backend, lora, torch.device("cpu"))
     data = FakeVQA(8)
     items = [data[i] for i in range(8)]
     batch = VQABatch(torch.stack([it["image"] for it in items]).float() / 255, [it["question"] for it in items],
@@ -34,7 +31,7 @@ def make_players(fake_plugin: None, tmp_path, *extra: str) -> tuple[Players, VQA
 def adv_ce(p: Players, batch: VQABatch) -> float:
     with torch.no_grad():
         z = p.backend.encoder.encode(batch.images)
-        z_adv, _ = p.perturber(z, p.eps_max)
+        z_adv, _ = p.perturber(z, p.settings.eps_max)
         emb = p.backend.understander.embed_images(p.backend.decoder.decode(z_adv))
         return float(p.backend.understander.answer_loss(emb, batch.questions, batch.answers).mean())
 
@@ -44,7 +41,7 @@ def test_perturber_steps_raise_ce_on_a_fixed_understander(fake_plugin: None, tmp
     lora_before = [q.detach().clone() for q in p.lora_params]
     start = adv_ce(p, batch)
     for _ in range(15):
-        adversary_turn_(p, batch, StepPlan(1, False, 1.0, 0.0), StepMetrics(eps=p.eps_max))
+        adversary_turn_(p, batch, StepPlan(1, False, 1.0, 0.0), StepMetrics(eps=p.settings.eps_max))
     assert adv_ce(p, batch) > start + 0.05
     # the understander was not touched by the adversary's updates, and got no gradient
     assert all(torch.equal(a, b) for a, b in zip(lora_before, p.lora_params))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import typer
 
 from .. import __version__, plugins
+from ..console import console, setup_logging
 from . import bench, compare, config_cmd, eval as eval_cmd, lists, report, train
-from .common import console, setup_logging, state
+from .common import state
 
 app = typer.Typer(
     name="unigame",

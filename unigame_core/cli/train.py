@@ -16,7 +16,7 @@ from .common import user_errors
 def train(
     ctx: typer.Context,
     model: Optional[str] = typer.Option(
-        None, "--model", "-m", help="Model alias (janus-pro-7b), backend or checkpoint folder."
+        None, "--model", "-m", help="Model alias, backend or checkpoint folder."
     ),
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML file or preset (e.g. ablations/full)."),
     data: Optional[str] = typer.Option(

@@ -188,7 +188,7 @@ def print_comparison(rows: list[Comparison], title: str, before: str = "before",
     """The table on stdout; piped into a file or a log it keeps one line per metric (no 80-column wrap)."""
     from rich.console import Console
 
-    from ..cli.common import out
+    from ..console import out
 
     console = out if out.is_terminal else Console(file=out.file, width=220)
     console.print(comparison_table(rows, title, before, after))

@@ -155,7 +155,7 @@ class UnigameLM(LM):
     """Answers lm-eval's multimodal generation requests with a unigame backend, in batches.
 
     Built either around a loaded backend (``UnigameLM(backend, batch_size=32)``) or, from the ``lm_eval``
-    command line, from unigame names: ``--model unigame --model_args model=janus-pro-7b,adapter=runs/x``
+    command line, from unigame names: ``--model unigame --model_args model=MODEL,adapter=runs/x``
     (``config=FILE.yaml`` for backend settings; ``device``, ``batch_size`` come from lm-eval's own flags,
     ``max_batch_size`` is accepted and ignored). ``max_new_tokens`` applies when a task sets no
     ``max_gen_toks``; ``stats`` reports what was generated and how fast.

@@ -114,7 +114,7 @@ def print_table(document: dict[str, Any]) -> None:
     """One row per (suite, metric) on stdout, with each suite's throughput below."""
     from rich.table import Table
 
-    from ..cli.common import out
+    from ..console import out
 
     adapter = f" + {document['adapter']}" if document["adapter"] else ""
     table = Table("suite", "metric", "value", "95 % CI", "n", title=f"{document['model']}{adapter}")

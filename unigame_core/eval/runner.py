@@ -139,8 +139,16 @@ def check_capabilities(backend: Backend, runs: Sequence[SuiteRun]) -> None:
         if missing:
             raise CapabilityError(
                 f"Suite '{run.name}' needs a model with {', '.join(repr(c) for c in missing)}; "
-                f"this backend has {sorted(backend.capabilities) or 'none'}.",
-                "Choose a unified model that generates images (the default model, janus-pro-7b).")
+                f"this backend has {sorted(backend.capabilities) or 'none'}.", _capable_model_hint())
+
+
+def _capable_model_hint() -> str:
+    """Where to look for a model that can: the registry's models, naming the embedded default (never a fixed name)."""
+    from ..config import default_model
+
+    default = default_model(plugins.backends())
+    also = f" (the embedded default, '{default}', is a unified model)" if default else ""
+    return f"Choose a model that has it: see 'unigame models list'{also}."
 
 
 def check_adapter(adapter: Path | None) -> None:

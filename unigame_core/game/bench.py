@@ -18,10 +18,9 @@ import torch
 from omegaconf import DictConfig
 from rich.table import Table
 
-from ..cli.common import out
+from ..console import out
 from ..interfaces import HardSamples, StepPlan, VQABatch
-from ..lora import attach_lora
-from . import build, couplings
+from . import build
 from .step import Players, StepMetrics, adversary_turn_, game_step, understander_turn_
 
 log = logging.getLogger(__name__)
@@ -78,32 +77,30 @@ def run_bench(cfg: DictConfig, steps: int = 5, random_weights: bool = False) -> 
     where = build.placement(cfg.train.device, cfg.train.precision)
     extra = {"random_weights": True} if random_weights else {}
     backend = build.build_backend(cfg, where, **extra)
-    peft_model, lora_params = attach_lora(backend, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout)
-    perturber = build.build_perturber(cfg, backend, where.device)
-    opt_u, _, opt_c, _ = build.optimizers(cfg, lora_params, perturber)
-    players = Players(
-        backend=backend, coupling=cfg.game.coupling, perturber=perturber, lora_params=lora_params, opt_u=opt_u,
-        opt_c=opt_c, gate=build.build_gate(cfg, where.device), buffer=build.build_buffer(cfg),
-        eps_max=cfg.game.eps_max, lambda_reg=cfg.game.lambda_reg, adversary_fraction=cfg.game.adversary_fraction,
-        buffer_fraction=cfg.game.buffer_fraction,
-        grad_clip=cfg.optim.grad_clip, hardness_reference=cfg.game.hardness_reference,
-    )
+    _, lora_params = build.build_lora(cfg, backend)
+    players, _ = build.build_players(cfg, backend, lora_params, where.device)
+    eps_max, coupling = players.settings.eps_max, players.settings.coupling
     schedule = build.build_schedule(cfg)
     b, s = int(cfg.train.batch_size), backend.image_size
     gen = torch.Generator().manual_seed(0)
     batch = VQABatch(
         torch.rand(b, 3, s, s, generator=gen).to(where.device), [QUESTION] * b, [ANSWER] * b, [str(i) for i in range(b)]
     )
-    # Fill the buffer so the understander's turn pays for its draw, as it does in steady state.
-    players.buffer.push(HardSamples(batch.images.clone(), batch.questions, batch.answers, torch.full((b,), 1e3)))
+    # Fill the buffer with what this coupling stores (pixels or embeddings), so the understander's turn pays
+    # for its draw, as it does in steady state.
+    if coupling.plays:
+        images = batch.images.clone()
+        stored = images if coupling.stores_pixels else coupling.clean_representation(backend, images)
+        players.buffer.push(HardSamples(stored, batch.questions, batch.answers, torch.full((b,), 1e3)))
     timed = Timer(where.device, steps)
     sft = StepPlan(adversary_updates=0, mine=False, eps_scale=1.0, beta=0.0)
     adv_only = StepPlan(adversary_updates=1, mine=True, eps_scale=1.0, beta=0.0)
     timed("SFT step (LoRA forward + backward + AdamW)", lambda: understander_turn_(players, batch, sft, StepMetrics()))
-    _parts(players, batch, timed, cfg.game.coupling)
-    if cfg.game.coupling != "none":
+    if coupling.stores_pixels and players.perturber is not None:
+        _decoder_parts(players, batch, timed)
+    if coupling.plays:
         timed("adversary turn (1 perturber update + gate + mining)",
-              lambda: adversary_turn_(players, batch, adv_only, StepMetrics(eps=players.eps_max)))
+              lambda: adversary_turn_(players, batch, adv_only, StepMetrics(eps=eps_max)))
         timed("understander turn (clean + buffer draw)",
               lambda: understander_turn_(players, batch, schedule.plan(10**9), StepMetrics()))
     cycle = max(int(cfg.schedule.get("mine_every", 1)), 1)
@@ -115,18 +112,18 @@ def run_bench(cfg: DictConfig, steps: int = 5, random_weights: bool = False) -> 
     return rows
 
 
-def _parts(p: Players, batch: VQABatch, timed: Timer, coupling: str) -> None:
-    if coupling != "decoder" or p.perturber is None:
-        return
-    be = p.backend
-    z = couplings.clean_representation(coupling, be, batch.images)
-    z_adv, _ = p.perturber(z, p.eps_max)
+def _decoder_parts(p: Players, batch: VQABatch, timed: Timer) -> None:
+    """The decoder coupling's adversary turn, block by block."""
+    assert p.perturber is not None
+    be, eps_max = p.backend, p.settings.eps_max
+    z = p.settings.coupling.clean_representation(be, batch.images)
+    z_adv, _ = p.perturber(z, eps_max)
     with torch.no_grad():
         x_adv = be.decoder.decode(z_adv)
         emb = be.understander.embed_images(x_adv)
     perturber = p.perturber
     timed("  encode (shared tokens)", lambda: be.encoder.encode(batch.images))
-    timed("  perturb", lambda: perturber(z, p.eps_max))
+    timed("  perturb", lambda: perturber(z, eps_max))
     timed("  decode (forward)", lambda: torch.no_grad()(be.decoder.decode)(z_adv))
     timed("  understanding encoder (forward)", lambda: torch.no_grad()(be.understander.embed_images)(x_adv))
     timed(

@@ -14,8 +14,9 @@ from .. import plugins
 from ..errors import ConfigError
 from ..interfaces import Backend, Buffer, GameSchedule, Validator
 from ..registry import Registry
-from . import couplings
+from .couplings import coupling_for
 from .perturber import Perturber
+from .step import GameSettings, Players
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,55 @@ def build_schedule(cfg: DictConfig) -> GameSchedule:
 
 
 def build_perturber(cfg: DictConfig, backend: Backend, device: torch.device) -> Perturber | None:
-    if cfg.game.coupling not in ("decoder", "embedding"):
+    """The adversary's trainable module, or None for a coupling that learns nothing."""
+    dim = coupling_for(str(cfg.game.coupling)).perturbed_dim(backend)
+    if dim is None:
         return None
-    dim = couplings.perturbed_dim(cfg.game.coupling, backend)
     p = cfg.perturber
     return Perturber(dim, hidden=p.hidden, depth=p.depth, bound=p.bound, init_scale=p.init_scale).to(device)
+
+
+def game_settings(cfg: DictConfig) -> GameSettings:
+    """The fixed rules of the game: the ONE place a ``GameSettings`` is made (runner, bench and tests call it)."""
+    g = cfg.game
+    return GameSettings(
+        coupling=coupling_for(str(g.coupling)), eps_max=float(g.eps_max), lambda_reg=float(g.lambda_reg),
+        adversary_fraction=float(g.adversary_fraction), buffer_fraction=float(g.buffer_fraction),
+        grad_clip=float(cfg.optim.grad_clip), hardness_reference=str(g.hardness_reference),
+    )
+
+
+@dataclass
+class Schedulers:
+    """The two players' learning-rate schedules (``perturber`` is None without a perturber)."""
+
+    lora: torch.optim.lr_scheduler.LRScheduler
+    perturber: torch.optim.lr_scheduler.LRScheduler | None
+
+
+def build_lora(cfg: DictConfig, backend: Backend) -> tuple[Any, list[torch.nn.Parameter]]:
+    """LoRA on the backend's LLM as ``cfg.lora`` says: the PeftModel and its fp32 trainable parameters."""
+    from ..lora import attach_lora
+
+    lora = cfg.lora
+    return attach_lora(backend, lora.r, lora.alpha, lora.dropout, include_mlp=bool(lora.include_mlp))
+
+
+def build_players(
+    cfg: DictConfig, backend: Backend, lora_params: list[torch.nn.Parameter], device: torch.device, rank: int = 0
+) -> tuple[Players, Schedulers]:
+    """Both players around a backend that already carries LoRA: perturber, optimizers, gate, buffer, the
+    settings, and the random streams (this rank's own noise; buffer draws shared by every rank)."""
+    seed = int(cfg.train.seed)
+    perturber = build_perturber(cfg, backend, device)
+    opt_u, sched_u, opt_c, sched_c = optimizers(cfg, lora_params, perturber)
+    players = Players(
+        settings=game_settings(cfg), backend=backend, perturber=perturber, lora_params=lora_params,
+        opt_u=opt_u, opt_c=opt_c, gate=build_gate(cfg, device), buffer=build_buffer(cfg),
+        generator=torch.Generator().manual_seed(seed * 1_000_003 + rank),
+        draw_generator=torch.Generator().manual_seed(seed * 1_000_003 + 7_919),
+    )
+    return players, Schedulers(sched_u, sched_c)
 
 
 def lr_lambda(warmup: int, total: int, kind: str):  # noqa: ANN201 - a closure for LambdaLR

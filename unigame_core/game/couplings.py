@@ -1,17 +1,19 @@
-"""How the adversary reaches the understander: the ablation axis of the paper.
+"""How the adversary reaches the understander: the ablation axis of the paper, one strategy object each.
 
-* ``decoder``   perturb the shared tokens z, decode to real pixels, re-encode for understanding
-               (the method; samples live in pixel space and are stored as images)
-* ``embedding`` learned perturbation of the understanding embeddings (no decoder)
-* ``noise``     random bounded noise on the understanding embeddings
-* ``none``      no adversary (plain SFT)
+* ``decoder``   ``DecoderCoupling``: perturb the shared tokens z, decode to real pixels, re-encode for
+               understanding (the method; samples live in pixel space and are stored as images)
+* ``embedding`` ``EmbeddingCoupling``: learned perturbation of the understanding embeddings (no decoder)
+* ``noise``     ``NoiseCoupling``: random bounded noise on the understanding embeddings (nothing learned)
+* ``none``      ``NoAdversary``: no adversary (plain SFT)
 
-Every coupling returns an ``AdversarialView``: the perturbed understander input, the bounded
-delta, and what the gate compares.
+``coupling_for(name)`` picks one once, from ``game.coupling``; the game step only calls its methods.
+Every coupling that plays returns an ``AdversarialView``: the perturbed understander input, the
+bounded delta, and what the gate compares.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import torch
@@ -19,9 +21,6 @@ from torch import Tensor
 
 from ..interfaces import Backend
 from .perturber import Perturber, random_perturbation
-
-PIXEL_SPACE = "pixels"
-EMBEDDING_SPACE = "embeddings"
 
 
 @dataclass
@@ -33,52 +32,162 @@ class AdversarialView:
     adv_tokens: Tensor  # the perturbed representation (gate input)
 
 
-def sample_space(coupling: str) -> str:
-    return PIXEL_SPACE if coupling == "decoder" else EMBEDDING_SPACE
+@dataclass(frozen=True)
+class Coupling(ABC):
+    """One way for the adversary to reach the understander (a strategy; stateless, compared by kind)."""
+
+    name = ""
+    plays = True  # False: no adversary turn, no buffer
+    learned = True  # a trained perturber makes the perturbation (``perturbed_dim`` gives its width)
+    stores_pixels = False  # the buffer holds images (else understanding embeddings)
+
+    def perturbed_dim(self, backend: Backend) -> int | None:
+        """Width of the vectors the perturber acts on; None when there is no perturber to build."""
+        return None
+
+    @abstractmethod
+    def clean_representation(self, backend: Backend, images: Tensor) -> Tensor:
+        """The frozen starting point of the adversary (no gradient)."""
+
+    @abstractmethod
+    def adversarial_view(
+        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
+        generator: torch.Generator | None = None,
+    ) -> AdversarialView:
+        """Perturb ``clean`` (from ``clean_representation``) and route it to the understander."""
+
+    @abstractmethod
+    def round_trip_embeds(self, backend: Backend, clean: Tensor) -> Tensor:
+        """The understander's input on the delta = 0 path (the reference of ``hardness_reference=round_trip``)."""
+
+    @abstractmethod
+    def understander_embeds(self, backend: Backend, images: Tensor | None, drawn: Tensor | None) -> Tensor:
+        """Embeddings for ONE understander forward over the clean batch (None: empty on this rank) plus the
+        buffer draw (None: nothing drawn)."""
 
 
-def perturbed_dim(coupling: str, backend: Backend) -> int:
-    """Width of the vectors the perturber acts on."""
-    if coupling == "decoder":
+class _EmbeddingSpace(Coupling):
+    """Adversarial samples are understanding embeddings: the buffer stores them, the LLM reads them directly."""
+
+    @torch.no_grad()
+    def clean_representation(self, backend: Backend, images: Tensor) -> Tensor:
+        return backend.understander.embed_images(images).float()
+
+    def round_trip_embeds(self, backend: Backend, clean: Tensor) -> Tensor:
+        return clean
+
+    def understander_embeds(self, backend: Backend, images: Tensor | None, drawn: Tensor | None) -> Tensor:
+        if images is None:
+            assert drawn is not None
+            return drawn
+        clean = backend.understander.embed_images(images)
+        return clean if drawn is None else torch.cat([clean, drawn.to(clean.dtype)])
+
+
+@dataclass(frozen=True)
+class DecoderCoupling(Coupling):
+    """z = Enc(x); x_adv = G(z + C(z)); the understander re-encodes the decoded pixels (the method)."""
+
+    name = "decoder"
+    stores_pixels = True
+
+    def perturbed_dim(self, backend: Backend) -> int | None:
         return backend.encoder.token_shape[1]
-    return backend.understander.embedding_dim
 
-
-@torch.no_grad()
-def clean_representation(coupling: str, backend: Backend, images: Tensor) -> Tensor:
-    """The frozen starting point of the adversary: shared tokens z, or clean image embeddings."""
-    if coupling == "decoder":
+    @torch.no_grad()
+    def clean_representation(self, backend: Backend, images: Tensor) -> Tensor:
         return backend.encoder.encode(images)
-    return backend.understander.embed_images(images).float()
+
+    def adversarial_view(
+        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
+        generator: torch.Generator | None = None,
+    ) -> AdversarialView:
+        adv, delta = _perturb(self, perturber, clean, eps)
+        pixels = backend.decoder.decode(adv)
+        return AdversarialView(pixels, backend.understander.embed_images(pixels), delta, clean, adv)
+
+    def round_trip_embeds(self, backend: Backend, clean: Tensor) -> Tensor:
+        return backend.understander.embed_images(backend.decoder.decode(clean))
+
+    def understander_embeds(self, backend: Backend, images: Tensor | None, drawn: Tensor | None) -> Tensor:
+        if images is None:
+            assert drawn is not None
+            return backend.understander.embed_images(drawn)
+        if drawn is None:
+            return backend.understander.embed_images(images)
+        return backend.understander.embed_images(torch.cat([images, drawn.to(images.dtype)]))
 
 
-def adversarial_view(
-    coupling: str,
-    backend: Backend,
-    perturber: Perturber | None,
-    clean: Tensor,
-    eps: float,
-    generator: torch.Generator | None = None,
-) -> AdversarialView:
-    """Perturb ``clean`` (from ``clean_representation``) and route it to the understander."""
-    if coupling == "noise":
+@dataclass(frozen=True)
+class EmbeddingCoupling(_EmbeddingSpace):
+    """A learned perturbation of the understanding embeddings (no decoder)."""
+
+    name = "embedding"
+
+    def perturbed_dim(self, backend: Backend) -> int | None:
+        return backend.understander.embedding_dim
+
+    def adversarial_view(
+        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
+        generator: torch.Generator | None = None,
+    ) -> AdversarialView:
+        adv, delta = _perturb(self, perturber, clean, eps)
+        return AdversarialView(adv, adv, delta, clean, adv)
+
+
+@dataclass(frozen=True)
+class NoiseCoupling(_EmbeddingSpace):
+    """Random bounded noise on the understanding embeddings: an adversary that learns nothing."""
+
+    name = "noise"
+    learned = False
+
+    def adversarial_view(
+        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
+        generator: torch.Generator | None = None,
+    ) -> AdversarialView:
         adv = random_perturbation(clean, eps, generator)
         return AdversarialView(adv, adv, None, clean, adv)
-    if perturber is None:
-        raise ValueError(f"coupling '{coupling}' needs a perturber")
-    adv, delta = perturber(clean, eps)
-    if coupling == "decoder":
-        pixels = backend.decoder.decode(adv)
-        embeds = backend.understander.embed_images(pixels)
-        return AdversarialView(pixels, embeds, delta, clean, adv)
-    return AdversarialView(adv, adv, delta, clean, adv)
 
 
-def understander_embeds(space: str, backend: Backend, images: Tensor, drawn: Tensor | None) -> Tensor:
-    """Embeddings for ONE understander forward over the clean batch plus the buffer draw."""
-    if drawn is None:
+@dataclass(frozen=True)
+class NoAdversary(Coupling):
+    """Plain SFT: the adversary never plays and nothing is buffered."""
+
+    name = "none"
+    plays = False
+    learned = False
+
+    def clean_representation(self, backend: Backend, images: Tensor) -> Tensor:
+        raise ValueError("coupling 'none' has no adversary")
+
+    def adversarial_view(
+        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
+        generator: torch.Generator | None = None,
+    ) -> AdversarialView:
+        raise ValueError("coupling 'none' has no adversary")
+
+    def round_trip_embeds(self, backend: Backend, clean: Tensor) -> Tensor:
+        raise ValueError("coupling 'none' has no adversary")
+
+    def understander_embeds(self, backend: Backend, images: Tensor | None, drawn: Tensor | None) -> Tensor:
+        if drawn is not None:
+            raise ValueError("coupling 'none' keeps no buffer to draw from")
+        assert images is not None
         return backend.understander.embed_images(images)
-    if space == PIXEL_SPACE:
-        return backend.understander.embed_images(torch.cat([images, drawn.to(images.dtype)]))
-    clean = backend.understander.embed_images(images)
-    return torch.cat([clean, drawn.to(clean.dtype)])
+
+
+COUPLINGS: dict[str, type[Coupling]] = {
+    c.name: c for c in (DecoderCoupling, EmbeddingCoupling, NoiseCoupling, NoAdversary)
+}
+
+
+def coupling_for(name: str) -> Coupling:
+    """The strategy for ``game.coupling`` (validated with the config, see ``config_checks.COUPLINGS``)."""
+    return COUPLINGS[name]()
+
+
+def _perturb(coupling: Coupling, perturber: Perturber | None, clean: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    if perturber is None:
+        raise ValueError(f"coupling '{coupling.name}' needs a perturber")
+    return perturber(clean, eps)

@@ -78,14 +78,6 @@ def all_finite(value: Tensor) -> bool:
     return bool(ok.item() > 0)
 
 
-def all_mean(value: float, device: torch.device) -> float:
-    if not is_active():
-        return value
-    t = torch.tensor([value], device=device, dtype=torch.float64)
-    dist.all_reduce(t)
-    return float(t.item() / dist.get_world_size())
-
-
 def all_sum(value: int, device: torch.device) -> int:
     """The sum of an integer over ranks (e.g. the global number of readable samples in a step)."""
     return all_sums([value], device)[0]

@@ -9,6 +9,13 @@ tau, past the semantic gate) go to a hard buffer that U relearns from alongside 
 Where this departs from the paper's public code (see METHOD.md): hardness is per sample, buffered
 samples keep their own labels, the CLIP gate rejects low similarity, mining decodes the perturbed
 tokens directly (no autoregressive generation), LoRA stays fp32, and every rank runs the same passes.
+
+``run_training`` reads in four parts:
+    setup         check the run directory, find the data, build backend + LoRA and the players (``build``)
+    resume_state  restore the last checkpoint exactly (``train_state.restore``), or start at step 0
+    play          per batch: ``game_step`` (adversary turn, gate, mining, understander turn; see ``step``),
+                  the LR schedules, logs, samples, the divergence watch, checkpoints every N steps
+    finish        the last checkpoint, the PEFT adapter and perturber, the before/after table, the report
 """
 
 from __future__ import annotations
@@ -17,20 +24,21 @@ import json
 import logging
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from ..data.loader import make_loader, to_device
 from ..errors import DataError, TrainingAborted
-from ..lora import attach_lora
 from . import build, checkpoint, distributed, rundir
-from .monitor import open_monitor
+from .monitor import Monitor, open_monitor
 from .progress import TrainProgress
 from .samples import save_pairs
-from .step import Players, StepMetrics, game_step
+from .step import StepMetrics, game_step
+from .train_state import Run, TrainState, restore, snapshot
 from .watch import DivergenceWatch, StopRequest, weight_norm
 
 log = logging.getLogger(__name__)
@@ -39,6 +47,29 @@ log = logging.getLogger(__name__)
 def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Play the game and write the run directory. An occupied run directory needs ``resume`` (continue it)
     or ``overwrite`` (replace it); see ``rundir``."""
+    run = setup(cfg, resume, overwrite)
+    state = resume_state(run, resume)
+    main = run.dist.main
+    before = _before_scores(cfg, run.backend, run.run_dir, state.step) if (cfg.train.eval_suites and main) else None
+    watchers = Watchers(
+        open_monitor(cfg.train.loggers, run.run_dir, OmegaConf.to_container(cfg, resolve=True), state.step, main),
+        DivergenceWatch(initial_norm=weight_norm(run.players.lora_params)),
+    )
+    play(run, state, watchers)
+    finish(run, state, watchers, before)
+    return run.run_dir
+
+
+@dataclass
+class Watchers:
+    """What observes the game without playing it: the metric loggers (and report), the divergence watch."""
+
+    monitor: Monitor
+    divergence: DivergenceWatch
+
+
+def setup(cfg: DictConfig, resume: bool, overwrite: bool) -> Run:
+    """The run directory checked, the data found, then the players built (the same on every rank)."""
     t = cfg.train
     where = build.placement(t.device, t.precision)
     dist_info = distributed.init(where.device.type)
@@ -50,152 +81,135 @@ def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False)
     distributed.barrier()
     torch.manual_seed(t.seed)  # the same initial LoRA and perturber on every rank
 
-    # 1. The data first: a wrong path should fail before minutes of model loading.
+    # The data first: a wrong path should fail before minutes of model loading.
     dataset = build.build_dataset(cfg.data.spec, cfg.data.image_errors, t.seed)
     if t.batch_size % dist_info.world:
         raise DataError(f"train.batch_size {t.batch_size} is not divisible by the {dist_info.world} ranks.")
 
-    # 2. The players: the frozen model with LoRA (understander) and the perturber (adversary).
+    # The players: the frozen model with LoRA (understander) and the perturber (adversary).
     backend = build.build_backend(cfg, where)
-    peft_model, lora_params = attach_lora(backend, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout)
-    perturber = build.build_perturber(cfg, backend, where.device)
-    opt_u, sched_u, opt_c, sched_c = build.optimizers(cfg, lora_params, perturber)
-    generator = torch.Generator().manual_seed(t.seed * 1_000_003 + dist_info.rank)  # this rank's own noise
-    draw_generator = torch.Generator().manual_seed(t.seed * 1_000_003 + 7_919)  # buffer draws: same on all ranks
-    players = Players(
-        backend=backend, coupling=cfg.game.coupling, perturber=perturber, lora_params=lora_params,
-        opt_u=opt_u, opt_c=opt_c, gate=build.build_gate(cfg, where.device), buffer=build.build_buffer(cfg),
-        eps_max=cfg.game.eps_max, lambda_reg=cfg.game.lambda_reg, adversary_fraction=cfg.game.adversary_fraction,
-        buffer_fraction=cfg.game.buffer_fraction,
-        grad_clip=cfg.optim.grad_clip, hardness_reference=cfg.game.hardness_reference, generator=generator,
-        draw_generator=draw_generator,
-    )
+    peft_model, lora_params = build.build_lora(cfg, backend)
+    players, schedulers = build.build_players(cfg, backend, lora_params, where.device, dist_info.rank)
     if dist_info.world > 1:
+        perturber = players.perturber
         distributed.broadcast_params(lora_params + (list(perturber.parameters()) if perturber is not None else []))
         torch.manual_seed(t.seed + dist_info.rank)  # from here on each rank draws its own (e.g. LoRA dropout)
-    schedule = build.build_schedule(cfg)
+    return Run(cfg, run_dir, dist_info, where, dataset, peft_model, players, schedulers, build.build_schedule(cfg))
 
-    # 3. Resume exactly where the last checkpoint left off (or start a fresh run directory).
-    start, bad_in_row, skipped_images = 0, 0, 0
-    last_good: Path | None = None  # the newest checkpoint written outside a non-finite streak
+
+def resume_state(run: Run, resume: bool) -> TrainState:
+    """Where to start: the last checkpoint restored exactly (``resume``), or step 0 in a cleared directory."""
+    state = TrainState()
     if resume:
-        checkpoint.refuse_legacy(run_dir)
-    if resume and checkpoint.list_checkpoints(run_dir):
-        last_good = checkpoint.list_checkpoints(run_dir)[-1]
-        state = checkpoint.load_checkpoint(last_good, peft_model, perturber)
-        opt_u.load_state_dict(state["opt_u"]), sched_u.load_state_dict(state["sched_u"])
-        if opt_c is not None:
-            opt_c.load_state_dict(state["opt_c"]), sched_c.load_state_dict(state["sched_c"])
-        players.buffer.load_state_dict(state["buffer"])
-        checkpoint.restore_rng(state["rng"][dist_info.rank], generator)
-        draw_generator.set_state(state["draw_rng"])
-        start, bad_in_row, skipped_images = state["step"], state["bad_in_row"], state["skipped_images"]
-        log.info("resuming from %s at step %d", last_good, start)
-    elif resume:
-        log.warning("no checkpoint in %s: starting it again from step 0", run_dir)
-    if dist_info.main:
-        rundir.create(run_dir, clear=not (resume and start))  # a fresh run never mixes with an earlier one's files
-        rundir.truncate_metrics(run_dir, start)  # steps after the checkpoint are played (and logged) again
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+        checkpoint.refuse_legacy(run.run_dir)
+        found = checkpoint.list_checkpoints(run.run_dir)
+        if found:
+            state = restore(run, found[-1])
+            log.info("resuming from %s at step %d", found[-1], state.step)
+        else:
+            log.warning("no checkpoint in %s: starting it again from step 0", run.run_dir)
+    if run.dist.main:
+        rundir.create(run.run_dir, clear=not (resume and state.step))  # a fresh run never mixes with an earlier one
+        rundir.truncate_metrics(run.run_dir, state.step)  # steps after the checkpoint are played (and logged) again
+        (run.run_dir / "config.yaml").write_text(OmegaConf.to_yaml(run.cfg))
     distributed.barrier()
+    return state
 
-    before = _before_scores(cfg, backend, run_dir, start) if (t.eval_suites and dist_info.main) else None
 
-    def snapshot(step: int) -> None:
-        nonlocal last_good
-        state = {
-            "step": step, "bad_in_row": bad_in_row, "skipped_images": skipped_images,
-            "opt_u": opt_u.state_dict(), "sched_u": sched_u.state_dict(),
-            "opt_c": opt_c.state_dict() if opt_c else None, "sched_c": sched_c.state_dict() if sched_c else None,
-            "buffer": players.buffer.state_dict(), "rng": _gather_rng(generator),
-            "draw_rng": draw_generator.get_state(),
-        }
-        if dist_info.main:
-            # during a non-finite streak: save (to resume from) but never prune the last good checkpoints
-            saved = checkpoint.save_checkpoint(run_dir, step, peft_model, perturber, state, t.keep_checkpoints,
-                                               prune=bad_in_row == 0)
-            if bad_in_row == 0:
-                last_good = saved
-        distributed.barrier()
-
-    # 4. The game.
-    loader = make_loader(dataset, backend.image_transform(), global_batch=t.batch_size, seed=t.seed,
-                         rank=dist_info.rank, world=dist_info.world, start_step=start, steps=t.steps,
-                         num_workers=cfg.data.num_workers,
-                         totals=lambda counts: distributed.all_sums(counts, where.device))
-    step = start
-    last_pair = None  # the latest (clean, adversarial) images, for the sample grids
-    last_adv: tuple[int, StepMetrics] | None = None  # the adversary's latest turn, for logs between turns
-    progress = TrainProgress(total=t.steps, start=start, enabled=dist_info.main, every=t.log_every)
-    monitor = open_monitor(t.loggers, run_dir, OmegaConf.to_container(cfg, resolve=True), start, dist_info.main)
-    watch, stop = DivergenceWatch(initial_norm=weight_norm(lora_params)), StopRequest()
-    mid_step = False  # True while a step's data, RNG draws and updates are partly consumed
+def play(run: Run, state: TrainState, watchers: Watchers) -> None:
+    """The game, step by step, until ``train.steps``. Ctrl-C / SIGTERM ends it after a completed step, with a
+    checkpoint to resume from; ``train.max_bad_steps`` non-finite steps in a row abort it."""
+    t, main = run.cfg.train, run.dist.main
+    loader = make_loader(run.dataset, run.backend.image_transform(), global_batch=t.batch_size, seed=t.seed,
+                         rank=run.dist.rank, world=run.dist.world, start_step=state.step, steps=t.steps,
+                         num_workers=run.cfg.data.num_workers,
+                         totals=lambda counts: distributed.all_sums(counts, run.where.device))
+    progress = TrainProgress(total=t.steps, start=state.step, enabled=main, every=t.log_every)
+    stop = StopRequest()
     try:
         with progress, stop:
             for raw in loader:
-                mid_step = True
+                state.mid_step = True  # the step's data, RNG draws and updates are partly consumed
                 tick = time.perf_counter()
-                skipped_images += distributed.all_sum(raw["skipped"], where.device)  # every rank's, on every rank
-                batch = to_device(raw, where.device)
-                plan = schedule.plan(step)
-                metrics = game_step(players, batch, plan)  # every rank, even with an empty batch (collectives)
-                advance_schedules(sched_u, sched_c)
-                bad_in_row = bad_in_row + 1 if metrics.skipped else 0
-                step += 1
-                mid_step = False
-                verdict = watch.observe(step, metrics.ce_clean, weight_norm(lora_params))
-                if verdict is not None and dist_info.main:
-                    _warn_diverged(run_dir, verdict)
-                rate = len(batch) * dist_info.world / max(time.perf_counter() - tick, 1e-9)
-                progress.update(step, metrics, rate)
-                if metrics.ce_adv == metrics.ce_adv:  # the adversary played this step
-                    last_adv = (step, metrics)
-                if dist_info.main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
-                    monitor.log(step, _log_metrics(run_dir, step, metrics, rate, skipped_images, last_adv))
-                if metrics.adv_images is not None:
-                    last_pair = (batch.images[: len(metrics.adv_images)], metrics.adv_images)
-                if dist_info.main and t.sample_every and step % t.sample_every == 0 and last_pair is not None:
-                    save_pairs(*last_pair, run_dir / "samples" / f"step-{step}.png")
-                if bad_in_row >= t.max_bad_steps:
-                    monitor.finish(f"stopped at step {step}: non-finite losses")
-                    what = "had no readable image" if metrics.empty else "had non-finite losses"
-                    raise TrainingAborted(
-                        f"Training stopped: {bad_in_row} steps in a row {what}.",
-                        (f"The last good checkpoint is {last_good}; " if last_good is not None
-                         else "No checkpoint was written before; ") + "lower the learning rates or eps.",
-                    )
-                if stop.agreed(where.device) and step < t.steps:  # Ctrl-C / SIGTERM: stop after a completed step
+                state.skipped_images += distributed.all_sum(raw["skipped"], run.where.device)  # every rank's
+                batch = to_device(raw, run.where.device)
+                metrics = game_step(run.players, batch, run.schedule.plan(state.step))  # every rank (collectives)
+                advance_schedules(run.schedulers.lora, run.schedulers.perturber)
+                state.bad_in_row = state.bad_in_row + 1 if metrics.skipped else 0
+                state.step += 1
+                state.mid_step = False
+                rate = len(batch) * run.dist.world / max(time.perf_counter() - tick, 1e-9)
+                _record(run, state, watchers, progress, batch.images, metrics, rate)
+                if state.bad_in_row >= t.max_bad_steps:
+                    _abort(state, watchers.monitor, metrics)
+                if stop.agreed(run.where.device) and state.step < t.steps:  # stop after a completed step
                     raise KeyboardInterrupt
-                if t.checkpoint_every and step % t.checkpoint_every == 0 and step < t.steps and not bad_in_row:
-                    snapshot(step)
+                if t.checkpoint_every and state.step % t.checkpoint_every == 0 and state.step < t.steps \
+                        and not state.bad_in_row:
+                    snapshot(run, state)
     except KeyboardInterrupt:
-        if mid_step:  # a second Ctrl-C: this step is half played, a checkpoint of it would not resume exactly
-            log.warning("stopped during step %d without a checkpoint; the last one is %s", step + 1, last_good)
+        if state.mid_step:  # a second Ctrl-C: this step is half played, a checkpoint would not resume exactly
+            log.warning("stopped during step %d without a checkpoint; the last one is %s", state.step + 1,
+                        state.last_good)
         else:
-            snapshot(step)
-            log.warning("interrupted after step %d; continue exactly with: unigame train --resume %s", step, run_dir)
-        monitor.finish(f"interrupted at step {step}")
+            snapshot(run, state)
+            log.warning("interrupted after step %d; continue exactly with: unigame train --resume %s", state.step,
+                        run.run_dir)
+        watchers.monitor.finish(f"interrupted at step {state.step}")
         raise
 
-    # 5. The outputs: a PEFT adapter, the perturber, a last checkpoint (not in a non-finite streak).
-    if bad_in_row:
-        log.warning("the run ended in %d non-finite steps: no final checkpoint (last good: %s)", bad_in_row, last_good)
+
+def _record(run: Run, state: TrainState, watchers: Watchers, progress: TrainProgress, images: torch.Tensor,
+            metrics: StepMetrics, rate: float) -> None:
+    """After a step: the divergence watch, progress, metric lines, sample grids."""
+    t, main, step = run.cfg.train, run.dist.main, state.step
+    verdict = watchers.divergence.observe(step, metrics.ce_clean, weight_norm(run.players.lora_params))
+    if verdict is not None and main:
+        _warn_diverged(run.run_dir, verdict)
+    progress.update(step, metrics, rate)
+    if metrics.adversary_played:
+        state.last_adv = (step, metrics)
+    if main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
+        row = _log_metrics(run.run_dir, step, metrics, rate, state.skipped_images, state.last_adv)
+        watchers.monitor.log(step, row)
+    if metrics.adv_images is not None:
+        state.last_pair = (images[: len(metrics.adv_images)], metrics.adv_images)
+    if main and t.sample_every and step % t.sample_every == 0 and state.last_pair is not None:
+        save_pairs(*state.last_pair, run.run_dir / "samples" / f"step-{step}.png")
+
+
+def _abort(state: TrainState, monitor: Monitor, metrics: StepMetrics) -> NoReturn:
+    monitor.finish(f"stopped at step {state.step}: non-finite losses")
+    what = "had no readable image" if metrics.empty else "had non-finite losses"
+    raise TrainingAborted(
+        f"Training stopped: {state.bad_in_row} steps in a row {what}.",
+        (f"The last good checkpoint is {state.last_good}; " if state.last_good is not None
+         else "No checkpoint was written before; ") + "lower the learning rates or eps.",
+    )
+
+
+def finish(run: Run, state: TrainState, watchers: Watchers, before: dict[str, Any] | None) -> None:
+    """The outputs: a last checkpoint (not in a non-finite streak), the PEFT adapter, the perturber, the
+    before/after table, the report."""
+    run_dir = run.run_dir
+    if state.bad_in_row:
+        log.warning("the run ended in %d non-finite steps: no final checkpoint (last good: %s)", state.bad_in_row,
+                    state.last_good)
     else:
-        snapshot(step)
-    if dist_info.main:
-        peft_model.save_pretrained(str(run_dir / "adapter"))
-        checkpoint.save_perturber(perturber, run_dir / "perturber.safetensors")
+        snapshot(run, state)
+    if run.dist.main:
+        run.peft_model.save_pretrained(str(run_dir / "adapter"))
+        checkpoint.save_perturber(run.players.perturber, run_dir / "perturber.safetensors")
         log.info("adapter written to %s (load with peft.PeftModel.from_pretrained)", run_dir / "adapter")
-        if skipped_images:
-            log.warning("%d unreadable training images were skipped", skipped_images)
-        if watch.verdict is not None:
+        if state.skipped_images:
+            log.warning("%d unreadable training images were skipped", state.skipped_images)
+        verdict = watchers.divergence.verdict
+        if verdict is not None:
             log.warning("this run DIVERGED at step %d (%s): the adapter in %s is likely useless (%s)",
-                        watch.verdict["step"], watch.verdict["reason"], run_dir / "adapter",
-                        run_dir / "divergence.json")
+                        verdict["step"], verdict["reason"], run_dir / "adapter", run_dir / "divergence.json")
     if before is not None:
-        _report(before, _evaluate(cfg, backend, "after"), run_dir)
-    monitor.finish()
-    return run_dir
+        _report(before, _evaluate(run.cfg, run.backend, "after"), run_dir)
+    watchers.monitor.finish()
 
 
 def _warn_diverged(run_dir: Path, verdict: dict[str, Any]) -> None:
@@ -203,16 +217,6 @@ def _warn_diverged(run_dir: Path, verdict: dict[str, Any]) -> None:
     log.warning("training is diverging at step %d: %s. Lower optim.lr_lora (and optim.lr_perturber).",
                 verdict["step"], verdict["reason"])
     (run_dir / "divergence.json").write_text(json.dumps(verdict, indent=2))
-
-
-def _gather_rng(generator: torch.Generator) -> list[dict[str, Any]]:
-    """Every rank's RNG state (rank r restores entry r)."""
-    mine = checkpoint.rng_state(generator)
-    if not distributed.is_active():
-        return [mine]
-    gathered: list[Any] = [None] * torch.distributed.get_world_size()
-    torch.distributed.all_gather_object(gathered, mine)
-    return gathered
 
 
 def _log_metrics(run_dir: Path, step: int, m: StepMetrics, rate: float, skipped_images: int,

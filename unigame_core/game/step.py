@@ -25,35 +25,45 @@ import torch
 from torch import Tensor
 
 from ..interfaces import Backend, Buffer, GateInput, HardSamples, StepPlan, Validator, VQABatch
-from . import couplings
+from .couplings import AdversarialView, Coupling
 from .distributed import all_finite, all_sum, average_gradients, gather_objects, rank_and_world
 from .perturber import Perturber
 
 
-@dataclass
-class Players:
-    """Everything one step updates, and the fixed settings of the game."""
+@dataclass(frozen=True)
+class GameSettings:
+    """The fixed rules of the game, from the config. Built once, by ``build.game_settings`` only."""
 
-    backend: Backend
-    coupling: str
-    perturber: Perturber | None
-    lora_params: list[torch.nn.Parameter]
-    opt_u: torch.optim.Optimizer
-    opt_c: torch.optim.Optimizer | None
-    gate: Validator
-    buffer: Buffer
+    coupling: Coupling
     eps_max: float
     lambda_reg: float
     adversary_fraction: float
     buffer_fraction: float
     grad_clip: float
     hardness_reference: str = "none"
+
+
+@dataclass
+class Players:
+    """The live state one step updates (weights, optimizers, buffer, random streams) under fixed ``settings``.
+    Built by ``build.build_players``."""
+
+    settings: GameSettings
+    backend: Backend
+    perturber: Perturber | None
+    lora_params: list[torch.nn.Parameter]
+    opt_u: torch.optim.Optimizer
+    opt_c: torch.optim.Optimizer | None
+    gate: Validator
+    buffer: Buffer
     generator: torch.Generator = field(default_factory=torch.Generator)  # this rank's own noise
     draw_generator: torch.Generator = field(default_factory=torch.Generator)  # the same on every rank: buffer draws
 
 
 @dataclass
 class StepMetrics:
+    """What one step reports (on this rank). NaN = not measured this step; add new figures as fields here."""
+
     loss_u: float = float("nan")
     ce_clean: float = float("nan")
     ce_buffer: float = float("nan")
@@ -67,17 +77,17 @@ class StepMetrics:
     beta: float = 0.0
     skipped: int = 0  # non-finite updates skipped this step
     empty: bool = False  # no rank had a readable image: nothing was played
+    adversary_played: bool = False  # the adversary took its turn on this rank's samples (its figures are fresh)
     hardness: list[float] = field(default_factory=list)
     adv_images: Tensor | None = None  # last adversarial pixels (for sample grids)
 
 
 def game_step(p: Players, batch: VQABatch, plan: StepPlan) -> StepMetrics:
-    m = StepMetrics(eps=p.eps_max * plan.eps_scale, beta=plan.beta)
+    m = StepMetrics(eps=p.settings.eps_max * plan.eps_scale, beta=plan.beta)
     if all_sum(len(batch), batch.images.device) == 0:  # every rank agrees: nothing readable anywhere
         m.skipped, m.empty = 1, True
         return m
-    adversary_turn = p.coupling != "none" and plan.adversary_updates > 0
-    if adversary_turn:
+    if p.settings.coupling.plays and plan.adversary_updates > 0:
         adversary_turn_(p, batch, plan, m)
     understander_turn_(p, batch, plan, m)
     m.buffer_size = len(p.buffer)
@@ -93,17 +103,19 @@ def _head(batch: VQABatch, fraction: float) -> VQABatch:
 
 def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:
     """Perturber ascent passes on a share of the batch, then gate and mine from the last pass."""
-    batch = _head(batch, p.adversary_fraction)
+    rules, coupling = p.settings, p.settings.coupling
+    batch = _head(batch, rules.adversary_fraction)
     _, world = rank_and_world()
     share = world / max(all_sum(len(batch), batch.images.device), 1)  # sum * share = the global mean, averaged
     empty = len(batch) == 0  # this rank still takes every collective, with zero gradients
-    clean = None if empty else couplings.clean_representation(p.coupling, p.backend, batch.images)
-    reference = _round_trip_ce(p, clean, batch) if (p.hardness_reference == "round_trip" and not empty) else None
-    learned = p.perturber is not None and p.coupling != "noise"
+    clean = None if empty else coupling.clean_representation(p.backend, batch.images)
+    round_trip = rules.hardness_reference == "round_trip" and not empty
+    reference = _round_trip_ce(p, clean, batch) if round_trip else None
+    learned = p.perturber is not None and coupling.learned
     view, ce = None, None
     for _ in range(plan.adversary_updates):
         if not empty:
-            view = couplings.adversarial_view(p.coupling, p.backend, p.perturber, clean, m.eps, p.generator)
+            view = coupling.adversarial_view(p.backend, p.perturber, clean, m.eps, p.generator)
             ce = p.backend.understander.answer_loss(view.embeds, batch.questions, batch.answers)
         if not learned:
             break
@@ -111,7 +123,8 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
         params = [q for q in p.perturber.parameters() if q.requires_grad]
         if view is not None and ce is not None and view.delta is not None:
             penalty = view.delta.pow(2).sum(-1).mean(-1)  # per sample mean over tokens of ||delta_i||^2
-            objective = -(ce - p.lambda_reg * penalty).sum() * share  # the perturber MAXIMISES CE - lambda ||d||^2
+            # the perturber MAXIMISES CE - lambda ||d||^2
+            objective = -(ce - rules.lambda_reg * penalty).sum() * share
             grads = list(torch.autograd.grad(objective, params))
         else:
             objective = torch.zeros((), device=batch.images.device)
@@ -122,17 +135,18 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
         for q, g in zip(params, grads):
             q.grad = g
         average_gradients(params)
-        torch.nn.utils.clip_grad_norm_(params, p.grad_clip)
+        torch.nn.utils.clip_grad_norm_(params, rules.grad_clip)
         p.opt_c.step()
         p.opt_c.zero_grad(set_to_none=True)
     if view is not None and ce is not None:
         ce = ce.detach().float()
         hardness = ce - reference if reference is not None else ce
         m.ce_adv = float(ce.mean())
+        m.adversary_played = True
         m.hardness = hardness.tolist()
         if view.delta is not None:
             m.delta_norm = float(view.delta.detach().norm(dim=-1).mean())
-        if view.sample.dim() == 4:
+        if coupling.stores_pixels:
             m.adv_images = view.sample.detach()
     if plan.mine:
         local = _candidates(p, batch, view, hardness, m) if view is not None else None
@@ -142,20 +156,17 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
 @torch.no_grad()
 def _round_trip_ce(p: Players, clean: Tensor, batch: VQABatch) -> Tensor:
     """CE on the delta = 0 path: decode -> re-encode is not idempotent for every tokenizer."""
-    if p.coupling == "decoder":
-        embeds = p.backend.understander.embed_images(p.backend.decoder.decode(clean))
-    else:
-        embeds = clean
+    embeds = p.settings.coupling.round_trip_embeds(p.backend, clean)
     return p.backend.understander.answer_loss(embeds, batch.questions, batch.answers).float()
 
 
 def _candidates(
-    p: Players, batch: VQABatch, view: couplings.AdversarialView, hardness: Tensor, m: StepMetrics
+    p: Players, batch: VQABatch, view: AdversarialView, hardness: Tensor, m: StepMetrics
 ) -> HardSamples | None:
     """This rank's samples that passed the gate, each with its own question and answer (CPU, for gathering)."""
     sample = view.sample.detach()
     texts = [f"{q} {a}" for q, a in zip(batch.questions, batch.answers)]
-    adv_pixels = sample if sample.dim() == 4 else batch.images
+    adv_pixels = sample if p.settings.coupling.stores_pixels else batch.images
     verdict = p.gate.check(GateInput(batch.images, adv_pixels, view.clean_tokens, view.adv_tokens.detach(), texts))
     keep = verdict.keep.to(hardness.device) & torch.isfinite(hardness)
     m.gate_pass = float(verdict.keep.float().mean())
@@ -193,11 +204,12 @@ def _to_cpu(s: HardSamples) -> HardSamples:
 
 def understander_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:
     """ONE forward/backward of the understander on the clean batch plus this rank's slice of the buffer draw."""
+    rules, coupling = p.settings, p.settings.coupling
     rank, world = rank_and_world()
     device = batch.images.device
     n_clean = all_sum(len(batch), device)  # the global batch: every rank's losses are shares of its mean
-    n_draw = max(1, round(p.buffer_fraction * n_clean)) if p.buffer_fraction > 0 else 0
-    drawn = p.buffer.draw(n_draw, p.draw_generator) if (plan.beta > 0 and p.coupling != "none" and n_draw) else None
+    n_draw = max(1, round(rules.buffer_fraction * n_clean)) if rules.buffer_fraction > 0 else 0
+    drawn = p.buffer.draw(n_draw, p.draw_generator) if (plan.beta > 0 and coupling.plays and n_draw) else None
     extra, weights, n_drawn = None, None, 0
     if drawn is not None:
         n_drawn = len(drawn[0].questions)
@@ -208,15 +220,10 @@ def understander_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetri
     b = len(batch)
     loss = torch.zeros((), device=device)
     if b or (extra is not None and len(extra.questions)):
-        space = couplings.sample_space(p.coupling)
         has_extra = extra is not None and len(extra.questions) > 0
         extra_images = extra.images.to(device) if (extra is not None and has_extra) else None
-        if b:
-            embeds = couplings.understander_embeds(space, p.backend, batch.images, extra_images)
-        elif space == couplings.PIXEL_SPACE:  # an empty clean batch on this rank: only its slice of the draw
-            embeds = p.backend.understander.embed_images(extra_images)
-        else:
-            embeds = extra_images
+        # an empty clean batch on this rank: only its slice of the draw
+        embeds = coupling.understander_embeds(p.backend, batch.images if b else None, extra_images)
         questions = batch.questions + (extra.questions if has_extra else [])
         answers = batch.answers + (extra.answers if has_extra else [])
         losses = p.backend.understander.answer_loss(embeds, questions, answers)
@@ -235,7 +242,7 @@ def understander_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetri
     if loss.requires_grad:
         loss.backward()
     average_gradients(p.lora_params)
-    torch.nn.utils.clip_grad_norm_(p.lora_params, p.grad_clip)
+    torch.nn.utils.clip_grad_norm_(p.lora_params, rules.grad_clip)
     p.opt_u.step()
     p.opt_u.zero_grad(set_to_none=True)
     m.loss_u = float(loss.detach())
