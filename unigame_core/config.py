@@ -195,8 +195,8 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
         model_type = json.loads(cfg_file.read_text()).get("model_type", "")
         for entry in backends.entries():
             if model_type in entry.extra.get("model_types", ()):
-                return backends.get(entry.name).name, _deep_merge(backend_defaults(entry),
-                                                                  {"backend": {"checkpoint": str(path)}})
+                folder = {"backend": {"checkpoint": str(path)}}
+                return backends.get(entry.name).name, _deep_merge(backend_defaults(entry), folder)
         raise ConfigError(f"No backend loads checkpoints of model_type '{model_type}' (folder '{path}').")
     raise backends.unknown(model)
 

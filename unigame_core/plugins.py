@@ -108,7 +108,7 @@ def _register(pm: pluggy.PluginManager, module: Any, name: str) -> None:
 def _fill(found: PluginSet, kind: str) -> Registry:
     """Run every plugin's ``unigame_register_<kind>`` into a fresh registry, in the documented plugin order."""
     registry = REGISTRIES[kind](kind.rstrip("s"))
-    registry.unloaded = {p.name: ("blocked by UNIGAME_DISABLE_PLUGINS" if p.status == "blocked" else f"broken ({p.error})")
+    registry.unloaded = {p.name: f"blocked by {DISABLE_ENV}" if p.status == "blocked" else f"broken ({p.error})"
                          for p in found.plugins if p.status != "loaded"}
     order = {p.name: i for i, p in enumerate(found.plugins)}
     hook = getattr(found.manager.hook, f"unigame_register_{kind}")
