@@ -19,8 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import config_files, plugins
-from .config_checks import check_values
-from .errors import ConfigError
+from .config_checks import Problem, choice_problems, config_error, value_problems
+from .errors import ConfigError, UnigameError
 from .game.monitor import validate_loggers
 from .registry import Alias, Entry, Registry
 
@@ -116,11 +116,15 @@ class RunConfig:
 COMPONENTS = {"backend": "backends", "gate": "validators", "buffer": "buffers", "schedule": "schedules"}
 
 
-def _wrap(exc: OmegaConfBaseException, prefix: str = "") -> ConfigError:
+def _problem(exc: OmegaConfBaseException, prefix: str = "") -> Problem:
     key = getattr(exc, "full_key", None) or ""
     key = f"{prefix}.{key}" if prefix and key else (key or prefix)
     msg = str(exc).splitlines()[0]
-    return ConfigError(f"Invalid configuration key '{key}': {msg}.", "See docs/training.md for every field.")
+    return Problem(key, msg if msg.endswith((".", "?")) else f"{msg}.", "See docs/training.md for every field.")
+
+
+def _wrap(exc: OmegaConfBaseException, prefix: str = "") -> UnigameError:
+    return config_error([_problem(exc, prefix)])
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -176,8 +180,10 @@ def alias_defaults(alias: Alias) -> dict[str, Any]:
 
 
 def default_model(backends: Registry) -> str | None:
-    """The embedded default model: the alias a plugin registered with ``default=True`` (None if none did)."""
-    return next((a.name for a in backends.aliases() if a.is_default), None)
+    """The embedded default model: the alias a plugin registered with ``default=True`` (None if none did;
+    an error naming both plugins if several did)."""
+    default = backends.default_alias()
+    return default.name if default is not None else None
 
 
 def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
@@ -201,10 +207,10 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
                 "Point --model at a checkpoint folder saved with save_pretrained.",
             )
         model_type = json.loads(cfg_file.read_text()).get("model_type", "")
-        for name in backends.names():
-            entry = backends.get(name)
+        for entry in backends.entries():
             if model_type in entry.extra.get("model_types", ()):
-                return name, _deep_merge(backend_defaults(entry), {"backend": {"checkpoint": str(path)}})
+                folder = {"backend": {"checkpoint": str(path)}}
+                return backends.get(entry.name).name, _deep_merge(backend_defaults(entry), folder)
         raise ConfigError(f"No backend loads checkpoints of model_type '{model_type}' (folder '{path}').")
     raise backends.unknown(model)
 
@@ -237,24 +243,63 @@ def _component_layers(node: Any, layers: list[Any]) -> dict[str, Any]:
 
 
 def validate_component(node: Any, registry: Registry, key: str) -> DictConfig:
-    """Check a ``{name: ..., **options}`` node against its plugin's config dataclass."""
+    """Check a ``{name: ..., **options}`` node against its plugin's config dataclass (one error for all problems)."""
+    typed, problems = component_problems(node, registry, key)
+    if problems:
+        raise config_error(problems)
+    return typed
+
+
+def component_problems(node: Any, registry: Registry, key: str) -> tuple[DictConfig, list[Problem]]:
+    """The node with its options typed by the plugin's dataclass, and every problem: an unknown name, each
+    unknown or mistyped option, each value outside its :func:`~unigame_core.config_checks.choice`."""
     if not isinstance(node, (dict, DictConfig)) or "name" not in node:
-        raise ConfigError(f"Configuration key '{key}' needs a 'name'.", f"Choices: {', '.join(registry.names())}.")
+        return OmegaConf.create({}), [Problem("", f"Configuration key '{key}' needs a 'name'.",
+                                              f"Choices: {', '.join(registry.names())}.")]
     name = str(node["name"])
-    entry = registry.get(name)
+    try:
+        entry = registry.get(name)
+    except UnigameError as exc:
+        return OmegaConf.create({"name": name}), [Problem("", exc.message, exc.hint or "", type(exc))]
     options = {k: v for k, v in dict(node).items() if k != "name"}
     if entry.config is None:
-        if options:
-            raise ConfigError(
-                f"Invalid configuration key '{key}.{next(iter(options))}': {key} '{name}' takes no options."
-            )
-        return OmegaConf.create({"name": name})
+        return OmegaConf.create({"name": name}), [Problem(f"{key}.{k}", f"{key} '{name}' takes no options.")
+                                                  for k in options]
+    typed, problems = OmegaConf.structured(entry.config), []
+    for option, value in options.items():  # one at a time, so every bad option is reported
+        try:
+            typed = OmegaConf.merge(typed, {option: value})
+        except OmegaConfBaseException as exc:
+            problems.append(_problem(exc, key))
+    problems += choice_problems(entry.config, typed, key)
+    return OmegaConf.merge(OmegaConf.create({"name": name}), typed), problems  # type: ignore[return-value]
+
+
+def _leaves(node: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    return [leaf for k, v in node.items()
+            for leaf in (_leaves(v, f"{prefix}{k}.") if isinstance(v, dict) and v else [(f"{prefix}{k}", v)])]
+
+
+def _merge_layers(base: DictConfig, layers: list[dict[str, Any]], problems: list[Problem]) -> DictConfig:
+    """Merge the layers onto ``base``; when that fails, key by key, so every bad key is reported."""
     try:
-        typed = OmegaConf.merge(OmegaConf.structured(entry.config), options)
-    except OmegaConfBaseException as exc:
-        raise _wrap(exc, key) from exc
-    out = OmegaConf.merge(OmegaConf.create({"name": name}), typed)
-    return out  # type: ignore[return-value]
+        return OmegaConf.merge(base, *layers)  # type: ignore[return-value]
+    except OmegaConfBaseException:
+        pass
+    cfg = base
+    for layer in layers:
+        for dotted, value in _leaves(layer):
+            try:
+                cfg = OmegaConf.merge(cfg, _nested(dotted, value))
+            except OmegaConfBaseException as exc:
+                problems.append(_problem(exc))
+    return cfg  # type: ignore[return-value]
+
+
+def _nested(dotted: str, value: Any) -> dict[str, Any]:
+    for part in reversed(dotted.split(".")):
+        value = {part: value}
+    return value
 
 
 def build_config(
@@ -262,7 +307,8 @@ def build_config(
     config_file: str | None = None,
     overrides: list[str] | None = None,
 ) -> DictConfig:
-    """Resolve and validate the full run configuration. Imports nothing heavy."""
+    """Resolve and validate the full run configuration, reporting every problem in one error.
+    Imports nothing heavy."""
     file_cfg = _drop_retired(load_yaml(config_file), str(config_file)) if config_file else {}
     over_cfg = _drop_retired(parse_overrides(list(overrides or [])), "the command line")
     if model:
@@ -275,23 +321,27 @@ def build_config(
     layers = [_plain(alias_defaults), _plain(file_cfg), _plain(over_cfg)]
     components = {key: _component_layers(OmegaConf.to_container(base[key]), [lay.pop(key, None) for lay in layers])
                   for key in COMPONENTS}
-    try:
-        cfg = OmegaConf.merge(base, *layers, components)
-    except OmegaConfBaseException as exc:
-        raise _wrap(exc) from exc
+    problems: list[Problem] = []
+    cfg = _merge_layers(base, [*layers, components], problems)
     cfg.model = chosen or cfg.model
     backend_node = dict(cfg.backend)
     backend_node.setdefault("name", backend_name)
     if backend_node["name"] != backend_name:
-        raise ConfigError(
-            f"backend.name '{backend_node['name']}' does not match model '{chosen}' (backend '{backend_name}')."
-        )
+        problems.append(Problem("", f"backend.name '{backend_node['name']}' does not match model '{chosen}' "
+                                    f"(backend '{backend_name}')."))
+        backend_node["name"] = backend_name
     cfg.backend = backend_node
-    registries = {k: getattr(plugins, v)() for k, v in COMPONENTS.items()}
-    for key, registry in registries.items():
-        setattr(cfg, key, validate_component(cfg[key], registry, key))
-    check_values(cfg)
-    validate_loggers(cfg.train.loggers)
+    for key, kind in COMPONENTS.items():
+        typed, found = component_problems(cfg[key], getattr(plugins, kind)(), key)
+        problems += found
+        setattr(cfg, key, typed)  # its valid part, so the value checks below see typed values
+    problems += value_problems(cfg)
+    try:
+        validate_loggers(cfg.train.loggers)
+    except ConfigError as exc:
+        problems.append(Problem("", exc.message, exc.hint or ""))
+    if problems:
+        raise config_error(problems)
     return cfg
 
 

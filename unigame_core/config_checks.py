@@ -2,17 +2,64 @@
 
 Types are OmegaConf's job (a string where a number goes fails on merge); this module catches values
 of the right type that make no sense (a negative learning rate, ``train.max_bad_steps=0``, a fraction
-above 1, ``nan``), before anything heavy loads, naming the key.
+above 1, ``nan``, a ``gate.mode`` its plugin does not offer), before anything heavy loads, naming the key.
+Every problem of a configuration is collected and reported in one error (``config_error``).
+
+A plugin declares a choice on its options dataclass with :func:`choice`; the core checks it with the
+rest of the configuration, before the model loads.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import ConfigError
+from .errors import ConfigError, UnigameError
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a configuration: the key (dotted) and what is wrong with it."""
+
+    key: str
+    text: str
+    hint: str = ""
+    error: type[UnigameError] = ConfigError  # raised as this class when it is the only problem
+
+    def line(self) -> str:
+        return f"'{self.key}': {self.text}" if self.key else self.text
+
+
+def config_error(problems: Sequence[Problem]) -> UnigameError:
+    """One error listing every problem (one clear sentence when there is only one)."""
+    hints = " ".join(dict.fromkeys(p.hint for p in problems if p.hint)) or None
+    if len(problems) == 1:
+        (only,) = problems
+        return only.error(f"Invalid configuration key {only.line()}" if only.key else only.text, hints)
+    lines = "".join(f"\n  - {p.line()}" for p in problems)
+    return ConfigError(f"Invalid configuration: {len(problems)} problems.{lines}" + (f"\n{hints}" if hints else ""))
+
+
+def choice(default: str, *others: str) -> Any:
+    """A dataclass field that must be one of ``(default, *others)``, checked with the configuration before
+    anything loads: ``mode: str = choice("image", "text", "both")``."""
+    return dataclasses.field(default=default, metadata={"choices": (default, *others)})
+
+
+def choice_problems(config: type, values: Mapping[str, Any], key: str) -> list[Problem]:
+    """Values of ``config``'s :func:`choice` fields (under ``key``) that are not among their choices."""
+    problems = []
+    for f in dataclasses.fields(config):
+        allowed = f.metadata.get("choices")
+        if allowed and f.name in values and values[f.name] not in allowed:
+            problems.append(Problem(f"{key}.{f.name}", f"must be one of {', '.join(map(str, allowed))}, "
+                                                       f"got {values[f.name]!r}."))
+    return problems
 
 COUPLINGS = ("decoder", "embedding", "noise", "none")
 
@@ -55,12 +102,9 @@ _RANGES: list[tuple[str, Any, str]] = [
 _BUILTIN_RANGES: dict[tuple[str, str], list[tuple[str, Any, str]]] = {
     ("buffer", "hard"): [
         ("capacity", lambda v: v >= 1, "at least 1"),
-        ("tau_mode", lambda v: v in ("absolute", "quantile"), "absolute or quantile"),
         ("quantile", lambda v: 0 <= v <= 1, "in [0, 1]"),
         ("history", lambda v: v >= 1, "at least 1"),
         ("temperature", lambda v: v >= 0, "non-negative (0 = uniform)"),
-        ("storage", lambda v: v in ("float16", "float32", "uint8"), "float16, float32 or uint8"),
-        ("policy", lambda v: v in ("hardest", "fifo"), "hardest or fifo"),
     ],
     ("schedule", "alternating"): [
         ("adversary_updates", lambda v: v >= 0, "non-negative"),
@@ -73,36 +117,36 @@ _BUILTIN_RANGES: dict[tuple[str, str], list[tuple[str, Any, str]]] = {
 }
 
 
-def _non_finite(node: Any, key: str = "") -> str | None:
-    """The first key (dotted) anywhere in the config, plugin nodes included, whose float is NaN or +-inf."""
+def _non_finite(node: Any, key: str = "") -> list[str]:
+    """Every key (dotted) anywhere in the config, plugin nodes included, whose float is NaN or +-inf."""
     if isinstance(node, dict):
-        for name, value in node.items():
-            found = _non_finite(value, f"{key}.{name}" if key else str(name))
-            if found:
-                return found
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found = _non_finite(value, f"{key}[{i}]")
-            if found:
-                return found
-    elif isinstance(node, float) and not math.isfinite(node):
-        return key
-    return None
+        return [k for name, value in node.items() for k in _non_finite(value, f"{key}.{name}" if key else str(name))]
+    if isinstance(node, list):
+        return [k for i, value in enumerate(node) for k in _non_finite(value, f"{key}[{i}]")]
+    return [key] if isinstance(node, float) and not math.isfinite(node) else []
 
 
-def check_values(cfg: DictConfig) -> None:
+def value_problems(cfg: DictConfig) -> list[Problem]:
     """Ranges and choices of every core key (and the built-in components'), NaN/inf anywhere."""
-    bad = _non_finite(OmegaConf.to_container(cfg, resolve=True))
-    if bad:
-        raise ConfigError(
-            f"Invalid configuration key '{bad}': must be a finite number, got {OmegaConf.select(cfg, bad)!r}.",
-            "NaN and inf are never valid settings; use a large finite number (e.g. buffer.tau=-1e9) instead.",
-        )
+    problems = [
+        Problem(key, f"must be a finite number, got {OmegaConf.select(cfg, key)!r}.",
+                "NaN and inf are never valid settings; use a large finite number (e.g. buffer.tau=-1e9) instead.")
+        for key in _non_finite(OmegaConf.to_container(cfg, resolve=True))
+    ]
     checks = list(_RANGES)
     for (node, name), rules in _BUILTIN_RANGES.items():
         if cfg[node].get("name") == name:
             checks += [(f"{node}.{key}", test, what) for key, test, what in rules]
+    bad = {p.key for p in problems}
     for key, test, expected in checks:
         value = OmegaConf.select(cfg, key)
-        if value is not None and not test(value):
-            raise ConfigError(f"Invalid configuration key '{key}': must be {expected}, got {value!r}.")
+        if key not in bad and value is not None and not test(value):
+            problems.append(Problem(key, f"must be {expected}, got {value!r}."))
+    return problems
+
+
+def check_values(cfg: DictConfig) -> None:
+    """Raise one ``ConfigError`` listing every problem :func:`value_problems` finds."""
+    problems = value_problems(cfg)
+    if problems:
+        raise config_error(problems)

@@ -3,7 +3,10 @@
 Hooks *register* things into typed registries; they never do work themselves. A plugin is a
 module (named by an entry point in the ``unigame`` group) that implements any of these with
 ``@unigame_core.hookimpl``. Each hook fires once per process, the first time the registry of its
-kind is needed (``unigame_core.plugins.registries()``), in plugin-load order.
+kind is needed (``unigame_core.plugins.backends()`` and its siblings), in one fixed order: the ``core``
+plugin first, then the other entry points sorted by name, then in-process plugins in the order they
+were registered (pluggy's ``tryfirst``/``trylast`` are not used). A plugin implementing a function
+named ``unigame_...`` that is not below is reported broken, naming the hook.
 """
 
 from __future__ import annotations
@@ -13,14 +16,15 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from .registry import Registry
+    from .registry import (BackendRegistry, BufferRegistry, CommandRegistry, DatasetRegistry, LoggerRegistry,
+                           ScheduleRegistry, SuiteRegistry, ValidatorRegistry)
 
 hookspec = pluggy.HookspecMarker("unigame")
 hookimpl = pluggy.HookimplMarker("unigame")
 
 
 @hookspec
-def unigame_register_backends(backends: Registry) -> None:
+def unigame_register_backends(backends: BackendRegistry) -> None:
     """Register model backends and their aliases.
 
     Fires when a model is resolved (``train``, ``eval``, ``bench``, ``models list``, ``config show``).
@@ -36,7 +40,7 @@ def unigame_register_backends(backends: Registry) -> None:
 
 
 @hookspec
-def unigame_register_suites(suites: Registry) -> None:
+def unigame_register_suites(suites: SuiteRegistry) -> None:
     """Register evaluation suites.
 
     Fires when ``eval`` or ``suites list`` runs. Call ``suites.add(name, "module:SuiteClass",
@@ -46,7 +50,7 @@ def unigame_register_suites(suites: Registry) -> None:
 
 
 @hookspec
-def unigame_register_validators(validators: Registry) -> None:
+def unigame_register_validators(validators: ValidatorRegistry) -> None:
     """Register semantic gates (validators) for adversarial samples.
 
     Fires when the game is built. ``validators.add(name, "module:ValidatorClass", config=...)``;
@@ -55,7 +59,7 @@ def unigame_register_validators(validators: Registry) -> None:
 
 
 @hookspec
-def unigame_register_buffers(buffers: Registry) -> None:
+def unigame_register_buffers(buffers: BufferRegistry) -> None:
     """Register hard-sample buffers.
 
     Fires when the game is built. ``buffers.add(name, "module:BufferClass", config=...)``; the class
@@ -64,7 +68,7 @@ def unigame_register_buffers(buffers: Registry) -> None:
 
 
 @hookspec
-def unigame_register_schedules(schedules: Registry) -> None:
+def unigame_register_schedules(schedules: ScheduleRegistry) -> None:
     """Register game schedules (how the min-max updates alternate).
 
     Fires when the game is built. ``schedules.add(name, "module:ScheduleClass", config=...)``; the
@@ -74,7 +78,7 @@ def unigame_register_schedules(schedules: Registry) -> None:
 
 
 @hookspec
-def unigame_register_datasets(datasets: Registry) -> None:
+def unigame_register_datasets(datasets: DatasetRegistry) -> None:
     """Register training-data sources, selected with ``--data KIND:LOCATION``.
 
     Fires when ``train`` builds its data. ``datasets.add(kind, "module:factory", help=...)`` where
@@ -85,7 +89,7 @@ def unigame_register_datasets(datasets: Registry) -> None:
 
 
 @hookspec
-def unigame_register_loggers(loggers: Registry) -> None:
+def unigame_register_loggers(loggers: LoggerRegistry) -> None:
     """Register metric loggers (where a training run's scalars go), chosen with ``train.loggers=[...]``.
 
     Fires when a training configuration is checked. ``loggers.add(name, "module:LoggerClass", help=...,
@@ -97,7 +101,7 @@ def unigame_register_loggers(loggers: Registry) -> None:
 
 
 @hookspec
-def unigame_register_commands(commands: Registry) -> None:
+def unigame_register_commands(commands: CommandRegistry) -> None:
     """Register extra CLI command groups.
 
     Fires when the command line is assembled. ``commands.add(name, "module:typer_app", help=...)``

@@ -1,8 +1,12 @@
 """Plugin discovery over the ``unigame`` entry-point group.
 
 Built-in plugins are ordinary entry points of this distribution. ``UNIGAME_DISABLE_PLUGINS=a,b``
-blocks plugins by name. A plugin that fails to import is recorded as broken (with its error) and
-the rest keep working; ``unigame plugins list`` shows it.
+blocks plugins by name. A plugin that fails to import, or implements a hook unigame does not have
+(a misspelt name), is recorded as broken (with its error) and the rest keep working; ``unigame plugins
+list`` shows it, and an unknown-name error says so when the name may be that plugin's.
+
+Hooks fire in one documented order: ``core`` first, then the other entry points sorted by name, then
+in-process plugins in the order they were registered (``register_plugin``).
 
 A plugin module may declare the plugins it needs: ``requires_plugins = ("evals",)``. When one of them
 is blocked, broken or not installed, the plugin is not registered (``plugins list`` shows why), and a
@@ -12,8 +16,9 @@ naming both plugins and the fix.
 
 from __future__ import annotations
 
+import difflib
 import logging
-import os
+import traceback
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -23,13 +28,12 @@ import pluggy
 
 from . import hookspecs
 from .errors import PluginError, UnigameError
-from .registry import Registry
+from .registry import DISABLE_ENV, REGISTRIES, Registry, blocked_names
 
 log = logging.getLogger(__name__)
 
 GROUP = "unigame"
-DISABLE_ENV = "UNIGAME_DISABLE_PLUGINS"
-KINDS = ("backends", "suites", "validators", "buffers", "schedules", "datasets", "commands", "loggers")
+KINDS = tuple(REGISTRIES)
 
 
 @dataclass
@@ -38,17 +42,20 @@ class PluginInfo:
     module: str
     version: str = ""
     status: str = "loaded"  # loaded | blocked | broken
-    error: str = ""
+    error: str = ""  # one line: why it is broken
+    traceback: str = ""  # the full traceback of a plugin that failed to import (shown with --verbose)
 
 
 @dataclass
 class PluginSet:
-    """The plugin manager plus what was discovered, and the filled registries."""
+    """The plugin manager plus what was discovered (in hook order), and the filled registries."""
 
     manager: pluggy.PluginManager
     plugins: list[PluginInfo] = field(default_factory=list)
     registries: dict[str, Registry] = field(default_factory=dict)
     unmet: dict[str, tuple[ModuleType, str]] = field(default_factory=dict)  # plugin -> (module, error)
+    unknown_blocked: list[str] = field(default_factory=list)  # UNIGAME_DISABLE_PLUGINS names no plugin has
+    reported: bool = False
 
     def registry(self, kind: str) -> Registry:
         for module, error in self.unmet.values():
@@ -59,15 +66,11 @@ class PluginSet:
         return self.registries[kind]
 
 
-def blocked_names() -> set[str]:
-    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
-
-
 def _discover() -> PluginSet:
     pm = pluggy.PluginManager(GROUP)
     pm.add_hookspecs(hookspecs)
     found = PluginSet(pm)
-    blocked = blocked_names()
+    blocked = set(blocked_names())
     for ep in sorted(entry_points(group=GROUP), key=lambda e: (e.name != "core", e.name)):
         version = ep.dist.version if ep.dist is not None else ""
         info = PluginInfo(ep.name, ep.value, version)
@@ -76,15 +79,20 @@ def _discover() -> PluginSet:
             info.status = "blocked"
             continue
         if pm.has_plugin(ep.name):
-            info.status, info.error = "broken", "another plugin already uses this name"
+            first = next(p.module for p in found.plugins if p.name == ep.name)
+            info.status, info.error = "broken", f"another plugin ({first}) already uses the name '{ep.name}'"
             continue
         try:
             module = ep.load()
         except Exception as exc:  # a broken plugin must not break other commands
             info.status, info.error = "broken", f"{type(exc).__name__}: {exc}"
-            log.warning("plugin '%s' failed to load: %s", ep.name, info.error)
+            info.traceback = traceback.format_exc()
             continue
-        pm.register(module, name=ep.name)
+        try:
+            _register(pm, module, ep.name)
+        except PluginError as exc:
+            info.status, info.error = "broken", exc.message
+    found.unknown_blocked = sorted(blocked - {p.name for p in found.plugins})
     _check_requirements(found)
     return found
 
@@ -117,11 +125,33 @@ def _check_requirements(found: PluginSet) -> None:
             changed = True
 
 
+def _register(pm: pluggy.PluginManager, module: Any, name: str) -> None:
+    """Register ``module`` as plugin ``name``; a hook unigame does not have (or wrong arguments) fails naming both."""
+    try:
+        pm.register(module, name=name)
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"Plugin '{name}' has an invalid hook implementation: {exc}.") from exc
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        unknown = [c.name for c in pm.get_hookcallers(module) or [] if not c.has_spec()]
+        pm.unregister(module)
+        hooks = [n for n in dir(hookspecs) if n.startswith("unigame_")]
+        close = difflib.get_close_matches(unknown[0], hooks, n=1) if unknown else []
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise PluginError(f"Plugin '{name}' implements '{', '.join(unknown)}', which is not a unigame hook.{hint}") \
+            from None
+
+
 def _fill(found: PluginSet, kind: str) -> Registry:
-    registry: Registry = Registry(kind.rstrip("s"))
+    """Run every plugin's ``unigame_register_<kind>`` into a fresh registry, in the documented plugin order."""
+    registry = REGISTRIES[kind](kind.rstrip("s"))
+    registry.unloaded = {p.name: f"blocked by {DISABLE_ENV}" if p.status == "blocked" else f"broken ({p.error})"
+                         for p in found.plugins if p.status != "loaded"}
+    order = {p.name: i for i, p in enumerate(found.plugins)}
     hook = getattr(found.manager.hook, f"unigame_register_{kind}")
-    for impl in reversed(hook.get_hookimpls()):  # pluggy lists last-registered first
-        plugin_name = found.manager.get_name(impl.plugin) or "?"
+    named = [(found.manager.get_name(impl.plugin) or "?", impl) for impl in hook.get_hookimpls()]
+    for plugin_name, impl in sorted(named, key=lambda pair: order.get(pair[0], len(order))):
         registry.current_plugin = plugin_name
         try:
             impl.function(**{kind: registry})
@@ -151,9 +181,10 @@ def reset() -> None:
 
 
 def register_plugin(module: ModuleType | Any, name: str) -> None:
-    """Register an in-process plugin object (tests and notebooks); registries are rebuilt."""
+    """Register an in-process plugin object (tests and notebooks), after every discovered one in hook order;
+    registries are rebuilt. A hook unigame does not have raises ``PluginError`` naming the plugin and the hook."""
     found = plugin_set()
-    found.manager.register(module, name=name)
+    _register(found.manager, module, name)
     found.plugins.append(PluginInfo(name, getattr(module, "__name__", repr(module)), status="loaded"))
     found.registries.clear()
 
@@ -208,3 +239,23 @@ def require_plugin(name: str) -> None:
     for info in plugin_infos():
         if info.name == name and info.status == "broken":
             raise PluginError(f"Plugin '{name}' is broken: {info.error}")
+
+
+def report_problems() -> None:
+    """Log, once per discovery, each broken plugin (one line; its traceback at debug level, i.e. with
+    ``--verbose``) and each ``UNIGAME_DISABLE_PLUGINS`` name that matches no installed plugin."""
+    found = plugin_set()
+    if found.reported:
+        return
+    found.reported = True
+    for info in found.plugins:
+        if info.status == "broken":
+            log.warning("plugin '%s' is broken: %s", info.name, info.error)
+            if info.traceback:
+                log.debug("traceback of plugin '%s':\n%s", info.name, info.traceback.rstrip())
+    names = [p.name for p in found.plugins]
+    for name in found.unknown_blocked:
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        log.warning("%s names '%s', which is no installed plugin%s; installed: %s.", DISABLE_ENV, name, hint,
+                    ", ".join(names))

@@ -1,18 +1,26 @@
 """Typed registries: name -> (config dataclass, lazy ``module:attr`` builder), with aliases.
 
-Hooks fill these registries; nothing heavy is imported until ``Entry.load()`` runs.
+Hooks fill these registries; nothing heavy is imported until ``Entry.load()`` runs. Each kind has its
+own registry class with a typed ``add`` (the keywords that kind takes, nothing else) and the contract
+its builders must meet, checked on load: a backend class that is not a ``Backend`` subclass fails
+naming the plugin that registered it.
+
+Two plugins registering one name do not break the others: the clash is kept and reported, naming both
+plugins and the ``UNIGAME_DISABLE_PLUGINS`` fix, only when that name is resolved.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar
 
 from .errors import PluginError, UnknownNameError
 
-T = TypeVar("T")
+DISABLE_ENV = "UNIGAME_DISABLE_PLUGINS"
 
 
 def load_attr(target: str) -> Any:
@@ -27,6 +35,27 @@ def load_attr(target: str) -> Any:
 
 
 @dataclass(frozen=True)
+class Contract:
+    """What a registered builder must be: ``check(obj)`` is true for a valid one; ``what`` says it in words."""
+
+    what: str
+    check: Callable[[Any], bool]
+
+
+def subclass_of(target: str) -> Contract:
+    """Builders must be classes deriving from ``target`` (``module:Class``, imported only on load)."""
+    return Contract(f"a subclass of {target.replace(':', '.')}",
+                    lambda obj: isinstance(obj, type) and issubclass(obj, load_attr(target)))
+
+
+def instance_of(target: str) -> Contract:
+    return Contract(f"an instance of {target.replace(':', '.')}", lambda obj: isinstance(obj, load_attr(target)))
+
+
+CALLABLE = Contract("a callable", callable)
+
+
+@dataclass(frozen=True)
 class Entry:
     """One registered thing: its name, lazy builder, config dataclass and provenance."""
 
@@ -36,9 +65,19 @@ class Entry:
     help: str = ""
     plugin: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    kind: str = ""
+    contract: Contract | None = None
 
     def load(self) -> Any:
-        return load_attr(self.builder)
+        """Import the builder and check it against its registry's contract (errors name the plugin)."""
+        where = f"Plugin '{self.plugin}' registers {self.kind or 'entry'} '{self.name}' as '{self.builder}'"
+        try:
+            obj = load_attr(self.builder)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(f"{where}, which cannot be imported: {type(exc).__name__}: {exc}") from exc
+        if self.contract is not None and not self.contract.check(obj):
+            raise PluginError(f"{where}, which is not {self.contract.what}.")
+        return obj
 
 
 @dataclass(frozen=True)
@@ -58,19 +97,43 @@ class Alias:
     file: str = ""
 
 
-class Registry(Generic[T]):
-    """Name -> Entry, with aliases, loud duplicates and "did you mean" lookups."""
+def blocked_names() -> list[str]:
+    """The plugin names ``UNIGAME_DISABLE_PLUGINS`` blocks, in the order given."""
+    return [n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()]
+
+
+def disable_hint(plugins: list[str]) -> str:
+    """How to keep one of ``plugins``: block the others (never ``core``) with the environment variable."""
+    already = blocked_names()
+    options = [f"{DISABLE_ENV}={','.join([*already, p])}" for p in plugins if p != "core"]
+    return f"Keep one: set {' or '.join(options)} (or uninstall one of them)." if options else ""
+
+
+class Registry:
+    """Name -> Entry, with aliases, clashes kept for resolve time and "did you mean" lookups.
+
+    The base class takes any builder; each kind's subclass adds its typed ``add`` and contract.
+    """
+
+    contract: ClassVar[Contract | None] = None
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self._entries: dict[str, Entry] = {}
         self._aliases: dict[str, Alias] = {}
+        self._clashes: dict[str, list[str]] = {}  # name -> every plugin that registered it
         self.current_plugin = ""
+        #: plugins that did not load (name -> "broken: why" | "blocked"), for unknown-name errors
+        self.unloaded: dict[str, str] = {}
 
-    def add(self, name: str, builder: str, *, config: type | None = None, help: str = "", **extra: Any) -> None:
+    def add(self, name: str, builder: str, *, config: type | None = None, help: str = "") -> None:
         """Register ``name``; ``builder`` is a ``module:attr`` string imported on first use."""
-        self._check_free(name)
-        self._entries[name] = Entry(name, builder, config, help, self.current_plugin, dict(extra))
+        self._add(name, builder, config, help, {})
+
+    def _add(self, name: str, builder: str, config: type | None, help: str, extra: dict[str, Any]) -> None:
+        if self._claim(name):
+            self._entries[name] = Entry(name, builder, config, help, self.current_plugin, extra, self.kind,
+                                        self.contract)
 
     def alias(
         self, name: str, target: str, *, defaults: dict[str, Any] | None = None, help: str = "", default: bool = False,
@@ -79,39 +142,52 @@ class Registry(Generic[T]):
         """Register ``name`` as another name for ``target`` with default settings.
 
         ``file`` (``package:path.yaml``) holds the defaults as YAML, ``defaults`` in code go on top;
-        ``default=True`` marks the embedded default model; two plugins claiming it fail loudly.
+        ``default=True`` marks the embedded default model; two plugins claiming it fail when no model is named.
         """
-        self._check_free(name)
-        if default:
-            for other in self._aliases.values():
-                if other.is_default:
-                    raise PluginError(
-                        f"Plugin '{self.current_plugin}' marks '{name}' as the default {self.kind}, "
-                        f"but plugin '{other.plugin}' already marked '{other.name}'."
-                    )
-        self._aliases[name] = Alias(name, target, dict(defaults or {}), help, self.current_plugin, default, file)
+        if self._claim(name):
+            self._aliases[name] = Alias(name, target, dict(defaults or {}), help, self.current_plugin, default, file)
 
-    def _check_free(self, name: str) -> None:
+    def _claim(self, name: str) -> bool:
+        """Whether ``name`` is free; a taken one is recorded as a clash (reported when it is resolved)."""
         owner = self._entries.get(name) or self._aliases.get(name)
-        if owner is not None:
-            raise PluginError(
-                f"Plugin '{self.current_plugin}' registers {self.kind} '{name}', "
-                f"which plugin '{owner.plugin}' already registered."
-            )
+        if owner is None:
+            return True
+        self._clashes.setdefault(name, [owner.plugin]).append(self.current_plugin)
+        return False
 
     def names(self) -> list[str]:
         return sorted(self._entries)
 
+    def entries(self) -> list[Entry]:
+        """Every entry, in registration order (the order the hooks fired), clashing ones included."""
+        return list(self._entries.values())
+
     def aliases(self) -> list[Alias]:
         return [self._aliases[k] for k in sorted(self._aliases)]
+
+    def clashes(self) -> dict[str, list[str]]:
+        """Names registered more than once -> the plugins that registered them."""
+        return {k: list(v) for k, v in self._clashes.items()}
+
+    def default_alias(self) -> Alias | None:
+        """The embedded default model's alias (None when no plugin marks one; an error when several do)."""
+        marked = [a for a in self._aliases.values() if a.is_default]
+        if len(marked) > 1:
+            owners = [a.plugin for a in marked]
+            names = " and ".join(f"'{a.name}' (plugin '{a.plugin}')" for a in marked)
+            raise PluginError(f"Several plugins mark a default {self.kind}: {names}.", disable_hint(owners))
+        return marked[0] if marked else None
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries or name in self._aliases
 
     def resolve(self, name: str) -> tuple[Entry, Alias | None]:
         """Return the entry for a name or alias, raising a did-you-mean error when unknown."""
+        self._check_clash(name)
         alias = self._aliases.get(name)
         target = alias.target if alias else name
+        if alias:
+            self._check_clash(target)
         entry = self._entries.get(target)
         if entry is None:
             raise self.unknown(target if alias else name)
@@ -120,11 +196,87 @@ class Registry(Generic[T]):
     def get(self, name: str) -> Entry:
         return self.resolve(name)[0]
 
+    def _check_clash(self, name: str) -> None:
+        owners = self._clashes.get(name)
+        if owners is None:
+            return
+        distinct = list(dict.fromkeys(owners))
+        who = (f"plugin '{distinct[0]}' twice" if len(distinct) == 1
+               else "plugins " + " and ".join(f"'{p}'" for p in distinct))
+        raise PluginError(f"The {self.kind} '{name}' is registered by {who}.", disable_hint(distinct))
+
     def unknown(self, name: str) -> UnknownNameError:
+        """The error for a name nobody registered: did you mean, the choices, and plugins that did not load."""
         choices = sorted([*self._entries, *self._aliases])
         close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
         hint = f"Did you mean '{close[0]}'? " if close else ""
         return UnknownNameError(
-            f"Unknown {self.kind} '{name}'.",
+            f"Unknown {self.kind} '{name}'.{self._unloaded_note(name)}",
             f"{hint}Choices: {', '.join(choices) or '(none registered)'}.",
         )
+
+    def _unloaded_note(self, name: str) -> str:
+        """Plugins that did not load and may provide ``name``: its own plugin when the name says so, else all."""
+        owners = {p: why for p, why in self.unloaded.items() if name == p or name.startswith((f"{p}-", f"{p}_"))}
+        shown = owners or self.unloaded
+        if not shown:
+            return ""
+        listed = "; ".join(f"plugin '{p}' is {why}" for p, why in shown.items())
+        lead = "Its plugin did not load" if owners else "It may come from a plugin that did not load"
+        return f" {lead}: {listed}."
+
+
+class BackendRegistry(Registry):
+    contract = subclass_of("unigame_core.interfaces:Backend")
+
+    def add(self, name: str, builder: str, *, config: type | None = None, help: str = "",
+            model_types: tuple[str, ...] = (), defaults: dict[str, Any] | None = None) -> None:
+        """``model_types``: ``config.json`` model types a checkpoint folder may declare to pick this backend;
+        ``defaults``: a nested run-config mapping applied to every model of this backend."""
+        self._add(name, builder, config, help, {"model_types": tuple(model_types), "defaults": dict(defaults or {})})
+
+
+class SuiteRegistry(Registry):
+    contract = subclass_of("unigame_core.interfaces:Suite")
+
+    def add(self, name: str, builder: str, *, config: type | None = None, help: str = "",
+            requires: tuple[str, ...] = (), lm_eval_tasks: str | None = None) -> None:
+        """``requires``: backend capabilities the suite needs; ``lm_eval_tasks``: a folder of lm-eval task YAML."""
+        self._add(name, builder, config, help, {"requires": tuple(requires), "lm_eval_tasks": lm_eval_tasks})
+
+
+class LoggerRegistry(Registry):
+    contract = subclass_of("unigame_core.game.monitor:MetricLogger")
+
+    def add(self, name: str, builder: str, *, config: type | None = None, help: str = "",
+            requires: tuple[str, ...] = (), install: str = "") -> None:
+        """``requires``: top-level packages checked (not imported) with the config; ``install``: what to pip install."""
+        self._add(name, builder, config, help, {"requires": tuple(requires), "install": install})
+
+
+class ValidatorRegistry(Registry):
+    contract = subclass_of("unigame_core.interfaces:Validator")
+
+
+class BufferRegistry(Registry):
+    contract = subclass_of("unigame_core.interfaces:Buffer")
+
+
+class ScheduleRegistry(Registry):
+    contract = subclass_of("unigame_core.interfaces:GameSchedule")
+
+
+class DatasetRegistry(Registry):
+    contract = CALLABLE
+
+
+class CommandRegistry(Registry):
+    contract = instance_of("typer:Typer")
+
+
+#: each hook's registry: ``unigame_register_<kind>`` receives ``REGISTRIES[kind](kind without the s)``
+REGISTRIES: dict[str, type[Registry]] = {
+    "backends": BackendRegistry, "suites": SuiteRegistry, "validators": ValidatorRegistry,
+    "buffers": BufferRegistry, "schedules": ScheduleRegistry, "datasets": DatasetRegistry,
+    "commands": CommandRegistry, "loggers": LoggerRegistry,
+}

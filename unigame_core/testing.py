@@ -5,6 +5,8 @@ parameters: a patch encoder whose normalised tokens a linear decoder turns back 
 patch-embedding vision side and a 2-layer causal transformer "LLM" with q/k/v/o projections that
 LoRA can target. The data source ``fake:N`` draws N coloured-square images with colour questions.
 Register both in-process with ``unigame_core.plugins.register_plugin(unigame_core.testing, "fake")``.
+``check_backend(backend)`` checks any backend against the contract the game relies on (a plugin
+author's conformance test; see docs/plugins.md).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from .conformance import check_backend
 from .errors import CapabilityError
 from .hookspecs import hookimpl
 from .interfaces import Backend, Decoder, SharedTokenEncoder, Understander

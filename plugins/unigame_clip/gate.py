@@ -64,8 +64,6 @@ def load_clip(cfg: ClipGateConfig, device: torch.device | str):  # noqa: ANN201 
         if not path.exists():
             raise ConfigError(f"gate.model_config '{path}' does not exist.")
         open_clip.add_model_config(path)
-    if cfg.mode not in ("image", "text", "both"):
-        raise ConfigError(f"gate.mode must be image, text or both, got '{cfg.mode}'.")
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
             cfg.model, pretrained=clip_weights(cfg), cache_dir=cfg.cache_dir, device=device

@@ -88,3 +88,70 @@ def test_nonsense_config_values_exit_2_naming_the_key_before_any_model_loads() -
         result = runner.invoke(app, ["train", "--model", "janus-pro-7b", "--data", "jsonl:none.jsonl", override])
         assert result.exit_code == 2, (override, result.output)
         assert message in result.output.replace("\n", "") and "Traceback" not in result.output, result.output
+
+
+def _with_broken_plugin(monkeypatch) -> None:  # noqa: ANN001
+    from importlib.metadata import EntryPoint
+
+    import unigame_core.plugins as mod
+
+    real = mod.entry_points
+    broken = EntryPoint(name="broken", value="unigame_no_such_module.plugin", group="unigame")
+    monkeypatch.setattr(mod, "entry_points", lambda group: [*real(group=group), broken])
+    mod.reset()
+
+
+def test_a_broken_plugin_is_one_line_and_its_traceback_shows_with_verbose(monkeypatch) -> None:  # noqa: ANN001
+    _with_broken_plugin(monkeypatch)
+    quiet = runner.invoke(app, ["plugins", "list"])
+    assert quiet.exit_code == 0
+    text = " ".join(quiet.output.split())  # rich wraps long log lines
+    assert "WARNING plugin 'broken' is broken: ModuleNotFoundError: No module named 'unigame_no_such_module'" in text
+    assert "Traceback" not in quiet.output
+    from unigame_core import plugins
+
+    plugins.reset()
+    loud = runner.invoke(app, ["--verbose", "plugins", "list"])
+    assert loud.exit_code == 0
+    assert "Traceback (most recent call last)" in loud.output and "import_module" in loud.output
+
+
+def test_a_duplicate_name_is_listed_as_a_clash_and_only_it_fails() -> None:
+    import types
+
+    from unigame_core import hookimpl, plugins
+
+    @hookimpl
+    def unigame_register_backends(backends):  # noqa: ANN001, ANN202
+        backends.add("emu3", "unigame_core.testing:FakeBackend")
+
+    module = types.ModuleType("clash_plugin")
+    module.unigame_register_backends = unigame_register_backends  # type: ignore[attr-defined]
+    plugins.register_plugin(module, "clash")
+    try:
+        listed = runner.invoke(app, ["models", "list"])
+        assert listed.exit_code == 0 and "CLASH: emu3, clash" in listed.output and "janus-pro-7b" in listed.output
+        assert runner.invoke(app, ["config", "show", "--model", "janus-pro-1b"]).exit_code == 0
+        failed = runner.invoke(app, ["config", "show", "--model", "emu3-chat"])
+        assert failed.exit_code == 2 and "Traceback" not in failed.output
+        assert "registered by plugins 'emu3' and 'clash'" in failed.output
+        assert "UNIGAME_DISABLE_PLUGINS=clash" in failed.output.replace("\n", "")
+    finally:
+        plugins.unregister_plugin("clash")
+
+
+def test_every_config_error_is_reported_at_once_before_the_model_loads() -> None:
+    result = runner.invoke(app, ["config", "show", "--model", "janus-pro-7b", "train.stepz=2", "optim.lr_lora=-1",
+                                 "buffer.tau_mode=absolut", "gate.mode=imag", "gate.image_threshhold=0.5",
+                                 "game.eps_max=nan", "train.batch_size=many"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    text = " ".join(result.output.split())
+    assert "Invalid configuration: 7 problems." in text
+    for expected in ("'train.stepz': Key 'stepz' not in 'TrainConfig'",
+                     "'train.batch_size': Value 'many' of type 'str' could not be converted to Integer",
+                     "'optim.lr_lora': must be non-negative, got -1",
+                     "'buffer.tau_mode': must be one of quantile, absolute, got 'absolut'.",
+                     "'gate.mode': must be one of image, text, both, got 'imag'.",
+                     "'gate.image_threshhold': Key 'image_threshhold' not in 'ClipGateConfig'",
+                     "'game.eps_max': must be a finite number, got nan."):
+        assert expected in text, (expected, text)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from unigame_core.config import build_config, load_yaml, parse_overrides
+from unigame_core.config import build_config, load_yaml, parse_overrides, validate_component
 from unigame_core.errors import ConfigError, UnknownNameError
 
 
@@ -72,7 +72,7 @@ def test_value_checks() -> None:
         ("optim.grad_clip=0", "optim.grad_clip", "positive"),
         ("buffer.quantile=1.5", "buffer.quantile", "in [0, 1]"),
         ("buffer.capacity=0", "buffer.capacity", "at least 1"),
-        ("buffer.tau_mode=median", "buffer.tau_mode", "absolute or quantile"),
+        ("buffer.tau_mode=median", "buffer.tau_mode", "one of quantile, absolute"),
         ("schedule.mine_every=0", "schedule.mine_every", "at least 1"),
     ],
 )
@@ -134,9 +134,9 @@ def test_overrides_parse_scalars_and_reject_garbage() -> None:
 
 def test_backend_defaults_apply_to_aliases_names_and_folders(tmp_path: Path) -> None:
     from unigame_core.config import resolve_model
-    from unigame_core.registry import Registry
+    from unigame_core.registry import BackendRegistry
 
-    reg: Registry = Registry("backend")
+    reg = BackendRegistry("backend")
     reg.add(
         "b",
         "json:dumps",
@@ -160,3 +160,26 @@ def test_switching_a_component_drops_the_previous_choices_options(tmp_path: Path
     assert dict(cfg.gate) == {"name": "none"}
     cfg = build_config("janus-pro-7b", str(f), ["gate.threshold=0.7"])
     assert cfg.gate.name == "cosine" and cfg.gate.threshold == 0.7
+
+
+def test_a_choice_a_plugin_declares_is_checked_in_its_component_and_suite_options() -> None:
+    from dataclasses import dataclass
+
+    from unigame_core.config_checks import choice
+    from unigame_core.eval.runner import _with_options
+    from unigame_core.registry import Registry
+
+    @dataclass
+    class Options:
+        mode: str = choice("fast", "exact")
+
+    reg = Registry("validator")
+    reg.add("mine", "json:dumps", config=Options)
+    with pytest.raises(ConfigError, match="^Invalid configuration key 'gate.mode': must be one of fast, exact, "
+                                          "got 'slow'.$"):
+        validate_component({"name": "mine", "mode": "slow"}, reg, "gate")
+    assert validate_component({"name": "mine", "mode": "exact"}, reg, "gate").mode == "exact"
+    assert Options().mode == "fast"
+    with pytest.raises(ConfigError, match="^Suite option 'mine.mode': must be one of fast, exact, got 'slow'.$"):
+        _with_options("mine", Options(), {"mode": "slow"})
+    assert _with_options("mine", Options(), {"mode": "exact"}).mode == "exact"

@@ -26,9 +26,9 @@ def list_models() -> None:
         settings = {**own, **{k: v for k, v in inherited.items() if k not in own}}
         shown = ", ".join(f"{k}={v}" for k, v in settings.items() if k.startswith("backend."))
         table.add_row(alias.name + mark, alias.target, shown, alias.plugin)
-    for name in registry.names():
-        entry = registry.get(name)
-        table.add_row(name, name, entry.help, entry.plugin)
+    clashes = registry.clashes()
+    for entry in sorted(registry.entries(), key=lambda e: e.name):
+        table.add_row(entry.name, entry.name, entry.help, _owners(entry.plugin, clashes.get(entry.name)))
     out.print(table)
 
 
@@ -48,10 +48,15 @@ def list_suites() -> None:
     """List evaluation suites."""
     registry = plugins.suites()
     table = Table("suite", "description", "plugin", title="suites")
-    for name in registry.names():
-        entry = registry.get(name)
-        table.add_row(name, entry.help, entry.plugin)
+    clashes = registry.clashes()
+    for entry in sorted(registry.entries(), key=lambda e: e.name):
+        table.add_row(entry.name, entry.help, _owners(entry.plugin, clashes.get(entry.name)))
     out.print(table)
+
+
+def _owners(plugin: str, clash: list[str] | None) -> str:
+    """The registering plugin, or every plugin of a clashing name (unusable until one is blocked)."""
+    return f"CLASH: {', '.join(dict.fromkeys(clash))}" if clash else plugin
 
 
 def _flat(d: dict, prefix: str = "") -> dict[str, object]:

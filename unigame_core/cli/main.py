@@ -27,6 +27,7 @@ def _main(
 ) -> None:
     state["verbose"] = verbose
     setup_logging(verbose)
+    plugins.report_problems()  # broken plugins in one line each (their traceback with --verbose)
     if version:
         typer.echo(f"unigame {__version__}")
         raise typer.Exit(0)
@@ -51,14 +52,14 @@ def _mount_plugin_commands() -> None:
     except Exception as exc:  # a broken command plugin must not break the CLI
         console.print(f"[yellow]warning:[/] plugin commands unavailable: {exc}")
         return
-    for name in registry.names():
-        entry = registry.get(name)
+    for entry in registry.entries():
         try:
+            registry.get(entry.name)  # a name two plugins registered is mounted for neither
             sub = entry.load()
         except Exception as exc:
-            console.print(f"[yellow]warning:[/] command '{name}' from plugin '{entry.plugin}' failed to load: {exc}")
+            console.print(f"[yellow]warning:[/] command '{entry.name}' unavailable: {exc}")
             continue
-        app.add_typer(sub, name=name, help=entry.help)
+        app.add_typer(sub, name=entry.name, help=entry.help)
 
 
 _mount_plugin_commands()

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .. import config_files, plugins
+from ..config_checks import choice_problems
 from ..errors import CapabilityError, ConfigError, DataError
 from ..interfaces import Backend, Suite, SuiteResult
 from ..registry import Entry
@@ -83,6 +84,9 @@ def _with_options(name: str, options: Any, settings: dict[str, Any]) -> Any:
     except OmegaConfBaseException as exc:  # OmegaConf's validation errors, shown in one sentence
         key = getattr(exc, "full_key", "") or "?"
         raise ConfigError(f"Suite option '{name}.{key}': {str(exc).splitlines()[0].rstrip('.')}.") from None
+    bad = choice_problems(type(options), merged, name)  # a value outside a choice() the suite declares
+    if bad:
+        raise ConfigError(f"Suite option {bad[0].line()}")
     return OmegaConf.to_object(merged)
 
 
@@ -251,5 +255,6 @@ def run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, dat
 
 
 def _default_model_name() -> str:
-    defaults = [a.name for a in plugins.backends().aliases() if a.is_default]
-    return defaults[0] if defaults else "default"
+    from ..config import default_model
+
+    return default_model(plugins.backends()) or "default"

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..config_checks import choice
+
 
 @dataclass
 class HardBufferConfig:
     capacity: int = 50
     tau: float = 0.0  # absolute hardness threshold (tau_mode=absolute)
-    tau_mode: str = "quantile"  # absolute | quantile
+    tau_mode: str = choice("quantile", "absolute")
     quantile: float = 0.5  # running quantile of recent candidates' hardness (tau_mode=quantile)
     history: int = 512  # how many recent hardness values the running quantile looks at
     temperature: float = 1.0  # priority sampling: p_i ~ exp(H_i / T); 0 = uniform
-    storage: str = "float16"  # dtype of stored images: float16 | float32 | uint8
-    policy: str = "hardest"  # at capacity: hardest (replace the easiest if harder) | fifo (replace the oldest)
+    storage: str = choice("float16", "float32", "uint8")  # dtype of stored images
+    policy: str = choice("hardest", "fifo")  # at capacity: hardest (replace the easiest if harder) | fifo (the oldest)
 
 
 @dataclass

@@ -47,8 +47,11 @@ def test_text_mode_uses_question_and_answer(tiny_clip_config: Path) -> None:
     assert g.check(GateInput(pix, pix, None, None, ["a", "b", "c"])).keep.all()
 
 
-def test_bad_mode_and_missing_config_are_config_errors(tiny_clip_config: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="gate.mode"):
-        gate(tiny_clip_config, mode="pixels")
+def test_bad_mode_and_missing_config_are_config_errors(tmp_path: Path) -> None:
+    from unigame_core import plugins
+    from unigame_core.config import validate_component
+
+    with pytest.raises(ConfigError, match="'gate.mode': must be one of image, text, both, got 'pixels'"):
+        validate_component({"name": "clip", "mode": "pixels"}, plugins.validators(), "gate")  # before any load
     with pytest.raises(ConfigError, match="does not exist"):
         ClipGate(ClipGateConfig(model="x", model_config=str(tmp_path / "none.json")), "cpu")
