@@ -249,7 +249,7 @@ def report_problems() -> None:
         return
     found.reported = True
     for info in found.plugins:
-        if info.status == "broken":
+        if info.status == "broken" and info.name not in found.unmet:  # unmet: the needing command says it
             log.warning("plugin '%s' is broken: %s", info.name, info.error)
             if info.traceback:
                 log.debug("traceback of plugin '%s':\n%s", info.name, info.traceback.rstrip())

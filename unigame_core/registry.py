@@ -230,19 +230,23 @@ class BackendRegistry(Registry):
     contract = subclass_of("unigame_core.interfaces:Backend")
 
     def add(self, name: str, builder: str, *, config: type | None = None, help: str = "",
-            model_types: tuple[str, ...] = (), defaults: dict[str, Any] | None = None) -> None:
+            model_types: tuple[str, ...] = (), defaults: dict[str, Any] | None = None, file: str = "") -> None:
         """``model_types``: ``config.json`` model types a checkpoint folder may declare to pick this backend;
-        ``defaults``: a nested run-config mapping applied to every model of this backend."""
-        self._add(name, builder, config, help, {"model_types": tuple(model_types), "defaults": dict(defaults or {})})
+        ``file`` (``package:path.yaml``) and ``defaults`` (in code, on top): a nested run-config mapping applied
+        to every model of this backend."""
+        self._add(name, builder, config, help,
+                  {"model_types": tuple(model_types), "defaults": dict(defaults or {}), "file": file})
 
 
 class SuiteRegistry(Registry):
     contract = subclass_of("unigame_core.interfaces:Suite")
 
     def add(self, name: str, builder: str, *, config: type | None = None, help: str = "",
-            requires: tuple[str, ...] = (), lm_eval_tasks: str | None = None) -> None:
-        """``requires``: backend capabilities the suite needs; ``lm_eval_tasks``: a folder of lm-eval task YAML."""
-        self._add(name, builder, config, help, {"requires": tuple(requires), "lm_eval_tasks": lm_eval_tasks})
+            requires: tuple[str, ...] = (), lm_eval_tasks: str | None = None, file: str = "") -> None:
+        """``requires``: backend capabilities the suite needs; ``lm_eval_tasks``: a folder of lm-eval task YAML;
+        ``file`` (``package:path.yaml``): the suite's option defaults (``configs/suites/NAME.yaml``)."""
+        self._add(name, builder, config, help,
+                  {"requires": tuple(requires), "lm_eval_tasks": lm_eval_tasks, "file": file})
 
 
 class LoggerRegistry(Registry):

@@ -49,7 +49,7 @@ def test_plugins_list_says_why_and_blocking_both_works(monkeypatch: pytest.Monke
     monkeypatch.setenv("UNIGAME_DISABLE_PLUGINS", "evals,shapes")
     plugins.reset()
     assert "shapes-tiny" not in plugins.backends() and "janus-pro-7b" in plugins.backends()
-    assert plugins.suites().names() == ["example-colours"]
+    assert plugins.suites().names() == ["attack-decoder", "attack-pgd", "example-colours"]  # robustness, example
 
 
 def test_the_real_command_line_exits_2() -> None:

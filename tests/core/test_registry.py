@@ -92,7 +92,7 @@ def test_two_default_models_fail_only_when_the_default_is_needed() -> None:
 def test_add_is_typed_per_kind() -> None:
     backends = BackendRegistry("backend")
     backends.add("b", "json:dumps", model_types=("bt",), defaults={"train": {"steps": 2}})
-    assert backends.get("b").extra == {"model_types": ("bt",), "defaults": {"train": {"steps": 2}}}
+    assert backends.get("b").extra == {"model_types": ("bt",), "defaults": {"train": {"steps": 2}}, "file": ""}
     with pytest.raises(TypeError, match="model_type"):
         backends.add("c", "json:dumps", model_type="bt")  # type: ignore[call-arg]  # a typo fails at once
     suites = SuiteRegistry("suite")

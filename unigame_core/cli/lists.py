@@ -20,13 +20,14 @@ def list_models() -> None:
     """List model aliases and backends."""
     registry = plugins.backends()
     table = Table("name", "backend", "default settings", "plugin", title="models")
+    clashes = registry.clashes()
     for alias in registry.aliases():
         mark = " (default)" if alias.is_default else ""
-        own, inherited = _flat(alias_defaults(alias)), _flat(backend_defaults(registry.get(alias.target)))
+        own = _flat(alias_defaults(alias))
+        inherited = {} if alias.target in clashes else _flat(backend_defaults(registry.get(alias.target)))
         settings = {**own, **{k: v for k, v in inherited.items() if k not in own}}
         shown = ", ".join(f"{k}={v}" for k, v in settings.items() if k.startswith("backend."))
         table.add_row(alias.name + mark, alias.target, shown, alias.plugin)
-    clashes = registry.clashes()
     for entry in sorted(registry.entries(), key=lambda e: e.name):
         table.add_row(entry.name, entry.name, entry.help, _owners(entry.plugin, clashes.get(entry.name)))
     out.print(table)

@@ -106,7 +106,7 @@ def test_suites_are_registered_by_the_shapes_plugin() -> None:
         assert entry.load() is {"shapes": ShapesSuite, "consistency": ConsistencySuite}[name]
         assert entry.extra["file"] == f"unigame_core:configs/suites/{name}.yaml"
     assert registry.get("consistency").extra["requires"] == ("text_to_image",)
-    assert "requires" not in registry.get("shapes").extra
+    assert registry.get("shapes").extra["requires"] == ()
 
 
 def test_task_folder_holds_the_shapes_tasks_and_they_load() -> None:
