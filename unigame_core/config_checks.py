@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .errors import ConfigError
 
-COUPLINGS = ("decoder", "embedding", "noise", "none")
+COUPLINGS = ("decoder", "decoder-noise", "embedding", "noise", "none")
 
 # (key, test, what it must be). Each test sees the value; keys of a plugin-owned node are only checked
 # when that node names the core's built-in component (a third-party buffer may mean something else by

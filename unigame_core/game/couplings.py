@@ -4,6 +4,8 @@
                (the method; samples live in pixel space and are stored as images)
 * ``embedding`` learned perturbation of the understanding embeddings (no decoder)
 * ``noise``     random bounded noise on the understanding embeddings
+* ``decoder-noise`` random bounded noise on the shared tokens, decoded (the decoder path without a
+               learned adversary: the control of ``unigame study ablation``)
 * ``none``      no adversary (plain SFT)
 
 Every coupling returns an ``AdversarialView``: the perturbed understander input, the bounded
@@ -22,6 +24,8 @@ from .perturber import Perturber, random_perturbation
 
 PIXEL_SPACE = "pixels"
 EMBEDDING_SPACE = "embeddings"
+DECODED = ("decoder", "decoder-noise")  # couplings whose samples are decoded images
+RANDOM = ("noise", "decoder-noise")  # couplings with a random, not learned, perturbation
 
 
 @dataclass
@@ -34,7 +38,7 @@ class AdversarialView:
 
 
 def sample_space(coupling: str) -> str:
-    return PIXEL_SPACE if coupling == "decoder" else EMBEDDING_SPACE
+    return PIXEL_SPACE if coupling in DECODED else EMBEDDING_SPACE
 
 
 def perturbed_dim(coupling: str, backend: Backend) -> int:
@@ -47,7 +51,7 @@ def perturbed_dim(coupling: str, backend: Backend) -> int:
 @torch.no_grad()
 def clean_representation(coupling: str, backend: Backend, images: Tensor) -> Tensor:
     """The frozen starting point of the adversary: shared tokens z, or clean image embeddings."""
-    if coupling == "decoder":
+    if coupling in DECODED:
         return backend.encoder.encode(images)
     return backend.understander.embed_images(images).float()
 
@@ -64,6 +68,10 @@ def adversarial_view(
     if coupling == "noise":
         adv = random_perturbation(clean, eps, generator)
         return AdversarialView(adv, adv, None, clean, adv)
+    if coupling == "decoder-noise":  # the decoder path with a random (not learned) bounded delta: a control
+        adv = random_perturbation(clean, eps, generator)
+        pixels = backend.decoder.decode(adv)
+        return AdversarialView(pixels, backend.understander.embed_images(pixels), None, clean, adv)
     if perturber is None:
         raise ValueError(f"coupling '{coupling}' needs a perturber")
     adv, delta = perturber(clean, eps)

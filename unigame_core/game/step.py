@@ -99,7 +99,7 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
     empty = len(batch) == 0  # this rank still takes every collective, with zero gradients
     clean = None if empty else couplings.clean_representation(p.coupling, p.backend, batch.images)
     reference = _round_trip_ce(p, clean, batch) if (p.hardness_reference == "round_trip" and not empty) else None
-    learned = p.perturber is not None and p.coupling != "noise"
+    learned = p.perturber is not None and p.coupling not in couplings.RANDOM
     view, ce = None, None
     for _ in range(plan.adversary_updates):
         if not empty:
@@ -142,7 +142,7 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
 @torch.no_grad()
 def _round_trip_ce(p: Players, clean: Tensor, batch: VQABatch) -> Tensor:
     """CE on the delta = 0 path: decode -> re-encode is not idempotent for every tokenizer."""
-    if p.coupling == "decoder":
+    if p.coupling in couplings.DECODED:
         embeds = p.backend.understander.embed_images(p.backend.decoder.decode(clean))
     else:
         embeds = clean

@@ -21,7 +21,7 @@ SUITES = {"vqav2": options.VQAv2Options, "pope": options.POPEOptions, "mmmu": op
           "shapes": options.ShapesOptions, "consistency": options.ConsistencyOptions}
 TASKS = {"unigame_vqav2", "unigame_pope_random", "unigame_pope_popular", "unigame_pope_adversarial",
          "unigame_mmmu", "unigame_shapes_test", "unigame_shapes_shift", "unigame_shapes_attack",
-         "unigame_consistency"}
+         "unigame_shapes_nuisance", "unigame_consistency"}
 
 
 def test_suites_are_registered_through_the_entry_point() -> None:
