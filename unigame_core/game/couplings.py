@@ -5,7 +5,7 @@
 * ``embedding`` learned perturbation of the understanding embeddings (no decoder)
 * ``noise``     random bounded noise on the understanding embeddings
 * ``decoder-noise`` random bounded noise on the shared tokens, decoded (the decoder path without a
-               learned adversary: the control of ``unigame study ablation``)
+               learned adversary; a row of ``unigame study ablation``)
 * ``none``      no adversary (plain SFT)
 
 Every coupling returns an ``AdversarialView``: the perturbed understander input, the bounded
