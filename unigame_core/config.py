@@ -44,7 +44,7 @@ class DataConfig:
 
 @dataclass
 class GameConfig:
-    coupling: str = "decoder"  # decoder | embedding | noise | none
+    coupling: str = "decoder"  # decoder | decoder-noise | embedding | noise | none
     eps_max: float = 0.02  # bound on ||delta|| per token, relative to the token's own norm
     lambda_reg: float = 80.0  # perturber's penalty on ||delta||^2
     beta: float = 1.0  # weight of the buffer loss for the understander

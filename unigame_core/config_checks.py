@@ -61,7 +61,7 @@ def choice_problems(config: type, values: Mapping[str, Any], key: str) -> list[P
                                                        f"got {values[f.name]!r}."))
     return problems
 
-COUPLINGS = ("decoder", "embedding", "noise", "none")
+COUPLINGS = ("decoder", "decoder-noise", "embedding", "noise", "none")
 
 # (key, test, what it must be). Each test sees the value; keys of a plugin-owned node are only checked
 # when that node names the core's built-in component (a third-party buffer may mean something else by

@@ -5,14 +5,16 @@ The defaults ``unigame eval`` starts from are in ``configs/suites/shapes.yaml`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 
 @dataclass
 class ShapesOptions:
     seed: int = 0  # the shapes world's seed (the default model is trained on seed 0's train split)
-    samples: int = 200  # questions per split (test, shift, attack)
+    samples: int = 200  # questions per split
+    # splits scored: test, shift, attack, nuisance (test scenes with decoder-like variations; opt-in)
+    splits: list[str] = field(default_factory=lambda: ["test", "shift", "attack"])
     image_size: int = 32  # side of the rendered scenes (the default model's resolution)
     attack: str = "fixed"  # fixed: the shipped PGD split made once against the base model | adaptive: attack this model
     attack_eps: float = 0.02  # adaptive only: bound on ||delta|| per shared token, relative to the token's norm

@@ -39,7 +39,8 @@ def unigame_register_suites(suites: Registry) -> None:
 @hookimpl
 def unigame_register_datasets(datasets: Registry) -> None:
     datasets.add("shapes", "unigame_shapes.dataset:shapes_source",
-                 help="the procedural shapes world: shapes:train | shapes:val (tune here) | shapes:test | shapes:shift")
+                 help="the procedural shapes world: shapes:train | shapes:val (tune here) | shapes:test | "
+                 "shapes:shift | shapes:nuisance")
 
 
 @hookimpl

@@ -1,103 +1,158 @@
-"""``unigame study ablation``: the paper's ablation rows on the shapes world, at equal steps and seeds.
+"""``unigame study ablation``: rows of the method at equal steps and seeds, with paired bootstrap intervals.
 
 Each (row, seed) run is an ordinary ``unigame train`` of the embedded default with the row's preset
-(``configs/ablations/ROW.yaml``); the trained adapter is then scored by the ``shapes`` suite (test /
-shift / attack accuracy) and the ``consistency`` suite. The base model is scored once as a reference.
+(``configs/ablations/PRESET.yaml``) and the row's overrides (``ROWS`` below); the trained adapter is then
+scored on the same questions for every row and seed (``score_run``):
+
+* ``test``: clean test accuracy (the method must not lose it: a non-inferiority reading);
+* ``nuisance``: test scenes with decoder-reachable variations (``world.NUISANCE_RANGES``);
+* ``attack (fixed)``: the shipped attack split, a pixel PGD made ONCE against the base (not adaptive);
+* ``attack (adaptive)``: the shapes suite's own shared-token attack against each trained model
+  (``attack=adaptive``: perturb the shared tokens within ``attack_eps``, decode, answer);
+* ``consistency``: caption-derived questions on images the model generates (one unit per image).
+
+Every run's per-question scores go to ``RUN/scores.json``; a later call with the same settings reuses
+them, so a study can be extended (more seeds) or resumed. ``study_report`` turns them into intervals.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import statistics
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from unigame_core.cli.common import out
 from unigame_core.config import build_config
 from unigame_core.game import build
 from unigame_core.lora import load_adapter
 
 log = logging.getLogger(__name__)
 
-METRICS = ("test_accuracy", "shift_accuracy", "attack_accuracy", "agreement")
+# ---------------------------------------------------------------------------------------------------
+# The study's rows, in ONE place: (preset under configs/ablations, overrides on top of it).
+# Health-relevant settings are set here explicitly rather than left to defaults that may move:
+# per-sample hardness relative to the delta = 0 decode (round trip), an eps that keeps labels (chosen
+# on val images before any row was trained: docs/results-shapes.md), lambda 1, and the CLIP gate's
+# threshold for the one row that has a gate. No row here uses the cosine gate.
+# ---------------------------------------------------------------------------------------------------
+TRAIN_EPS = 0.1
+HEALTH = ["game.hardness_reference=round_trip", f"game.eps_max={TRAIN_EPS}", "game.lambda_reg=1.0"]
+ROWS: dict[str, tuple[str, list[str]]] = {
+    "sft": ("sft", []),  # no adversary
+    "decoder-eps0": ("decoder", ["game.eps_max=0.0"]),  # CONTROL: the decoder path with delta = 0 (VQ round trip)
+    "decoder-noise": ("decoder", ["game.coupling=decoder-noise"]),  # random bounded delta on the shared tokens
+    "decoder": ("decoder", []),  # learned delta on the shared tokens, decoded; no gate; fifo buffer of 8
+    "full": ("full", ["gate.image_threshold=0.9"]),  # decoder + CLIP gate + hardest-first buffer of 50
+    "embed-adv": ("embed-adv", []),  # learned delta on the understanding embeddings (no decoder)
+}
+CONTROL = "decoder-eps0"
+BASE = "base (no training)"
+#: metric -> label in tables and plots
+METRICS = {"test": "test (clean)", "nuisance": "nuisance", "attack_fixed": "attack (fixed PGD vs base)",
+           "attack_adaptive": "attack (adaptive, shared tokens)", "consistency": "consistency"}
 
 
-def _score(cfg, adapter: Path | None, eval_samples: int, captions: int) -> dict[str, float]:  # noqa: ANN001
+@dataclass(frozen=True)
+class EvalSettings:
+    """How each trained model is scored (the same for every row and seed)."""
+
+    questions: int = 1000  # per split
+    captions: int = 256  # generated images for consistency (0 = skip)
+    attack_eps: float = 0.1  # adaptive attack: bound per shared token, relative to its norm
+    attack_steps: int = 5
+    batch_size: int = 64
+
+
+def row_overrides(row: str) -> tuple[str, list[str]]:
+    """``(preset, overrides)`` of a row; a name outside ``ROWS`` is a preset with the health settings."""
+    preset, extra = ROWS.get(row, (row, []))
+    return preset, HEALTH + extra
+
+
+def score_run(cfg: Any, adapter: Path | None, s: EvalSettings) -> dict[str, dict[str, list[float]]]:
+    """``{metric: {unit id: [score sum, count]}}`` of one model (a trained adapter, or the base)."""
     from unigame_core.eval.runner import evaluate_backend
 
     backend = build.build_backend(cfg, build.placement(cfg.train.device, cfg.train.precision))
     if adapter is not None:
         load_adapter(backend, adapter)
-    metrics = dict(
-        evaluate_backend(backend, ["shapes"], data_root=None, limit=eval_samples * 3, batch_size=64)["shapes"].metrics
-    )
-    if captions:  # every question of ``captions`` generated images (a --limit would count questions)
-        consistency = evaluate_backend(backend, ["consistency"], data_root=None, limit=None, batch_size=32,
-                                       suite_options=[f"consistency.captions={captions}"])
-        metrics["agreement"] = consistency["consistency"].metrics["agreement"]
-    return {k: float(v) for k, v in metrics.items() if k in METRICS}
+    n = f"shapes.samples={s.questions}"
+    units: dict[str, dict[str, list[float]]] = {}
+    fixed = evaluate_backend(backend, ["shapes"], data_root=None, limit=None, batch_size=s.batch_size,
+                             suite_options=[n, "shapes.splits=[test,nuisance,attack]", "shapes.attack=fixed"])
+    for row in fixed["shapes"].predictions:
+        units.setdefault("attack_fixed" if row["split"] == "attack" else row["split"], {})[row["id"]] = [
+            row["score"], 1.0]
+    adaptive = evaluate_backend(backend, ["shapes"], data_root=None, limit=None, batch_size=s.batch_size,
+                                suite_options=[n, "shapes.splits=[attack]", "shapes.attack=adaptive",
+                                               f"shapes.attack_eps={s.attack_eps}",
+                                               f"shapes.attack_steps={s.attack_steps}", "shapes.attack_batch=16"])
+    units["attack_adaptive"] = {row["id"]: [row["score"], 1.0] for row in adaptive["shapes"].predictions}
+    if s.captions:  # every question of ``captions`` generated images; an image is one unit
+        result = evaluate_backend(backend, ["consistency"], data_root=None, limit=None, batch_size=32,
+                                  suite_options=[f"consistency.captions={s.captions}"])
+        per_image: dict[str, list[float]] = {}
+        for row in result["consistency"].predictions:
+            unit = per_image.setdefault(row["id"].split("/")[0], [0.0, 0.0])
+            unit[0], unit[1] = unit[0] + row["score"], unit[1] + 1.0
+        units["consistency"] = per_image
+    return units
 
 
-def run_ablation(output: Path, rows: list[str], *, seeds: int, steps: int, eval_samples: int,
-                 consistency_captions: int = 32) -> dict[str, list[dict[str, float]]]:
+def _cached(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    if path.exists():
+        data = json.loads(path.read_text())
+        if data.get("key") == key:
+            return data
+    return None
+
+
+def run_one(output: Path, row: str, seed: int, steps: int, s: EvalSettings) -> dict[str, Any]:
+    """Train (unless ``row`` is the base) and score one run; reuse ``scores.json`` made with the same key."""
     from unigame_core.game.runner import run_training
 
+    run_dir = output / "base" if row == BASE else output / row / f"seed-{seed}"
+    preset, overrides = (None, []) if row == BASE else row_overrides(row)
+    key = {"row": row, "preset": preset, "overrides": overrides, "seed": seed,
+           "steps": 0 if row == BASE else steps, "eval": asdict(s)}
+    found = _cached(run_dir / "scores.json", key)
+    if found is not None:
+        log.info("study: %s seed %d already scored (%s)", row, seed, run_dir / "scores.json")
+        return found
+    start = time.monotonic()
+    common = ["train.eval_suites=[]", "train.sample_every=0", "train.checkpoint_every=0", "train.loggers=[]"]
+    if row == BASE:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        cfg, adapter = build_config(None, None, common), None
+    else:
+        cfg = build_config(None, f"ablations/{preset}", [*overrides, f"train.seed={seed}", f"train.steps={steps}",
+                                                         f"train.output_dir={run_dir}", *common])
+        log.info("study: training %s seed %d (%d steps)", row, seed, steps)
+        run_training(cfg, overwrite=True)  # the study owns its row folders: a re-run replaces them
+        adapter = run_dir
+    trained = time.monotonic()
+    units = score_run(cfg, adapter, s)
+    data = {"key": key, "units": units, "train_seconds": trained - start, "eval_seconds": time.monotonic() - trained,
+            "means": {m: sum(v[0] for v in u.values()) / sum(v[1] for v in u.values()) for m, u in units.items()}}
+    (run_dir / "scores.json").write_text(json.dumps(data))
+    return data
+
+
+def run_ablation(output: Path, rows: list[str], *, seeds: int, steps: int, settings: EvalSettings,
+                 n_boot: int = 2000, margin: float = 0.01) -> dict[str, Any]:
+    """Every (row, seed) run, then the table with intervals, ``summary.json`` / ``.csv`` and the plot."""
+    from .study_report import write_report
+
+    for row in rows:  # an unknown preset or a bad override fails here, before anything is trained
+        preset, overrides = row_overrides(row)
+        build_config(None, f"ablations/{preset}", overrides)
     output.mkdir(parents=True, exist_ok=True)
-    results: dict[str, list[dict[str, float]]] = {}
-    base_cfg = build_config(None, None, ["train.eval_suites=[]"])
-    results["base (no training)"] = [_score(base_cfg, None, eval_samples, consistency_captions)]
-    for row in rows:
-        for seed in range(seeds):
-            run_dir = output / row / f"seed-{seed}"
-            cfg = build_config(None, f"ablations/{row}", [
-                f"train.seed={seed}", f"train.steps={steps}", f"train.output_dir={run_dir}",
-                "train.eval_suites=[]", "train.sample_every=0", "train.checkpoint_every=0",
-            ])
-            log.info("ablation: %s seed %d", row, seed)
-            run_training(cfg, overwrite=True)  # the study owns its row folders: a re-run replaces them
-            results.setdefault(row, []).append(_score(cfg, run_dir, eval_samples, consistency_captions))
-            (output / "results.json").write_text(json.dumps(results, indent=2))
-    table = markdown_table(results)
-    (output / "table.md").write_text(table)
-    plot(results, output / "ablation.png")
-    out.print(table, markup=False, highlight=False)
-    return results
-
-
-def _mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{100 * values[0]:.1f}"
-    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}"
-
-
-def markdown_table(results: dict[str, list[dict[str, float]]]) -> str:
-    header = "| row | runs | test acc. | shift acc. | attack acc. | consistency |\n|---|---|---|---|---|---|\n"
-    lines = []
-    for row, runs in results.items():
-        cells = [_mean_std([r[m] for r in runs if m in r]) if any(m in r for r in runs) else "-" for m in METRICS]
-        lines.append(f"| {row} | {len(runs)} | " + " | ".join(cells) + " |")
-    return header + "\n".join(lines) + "\n\n(percent; mean ± sample standard deviation over seeds)\n"
-
-
-def plot(results: dict[str, list[dict[str, float]]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = list(results)
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(4 * len(METRICS), 3.5), sharey=False)
-    for ax, metric in zip(axes, METRICS):
-        means = [100 * statistics.mean([r.get(metric, float("nan")) for r in results[row]]) for row in rows]
-        stds = [
-            100 * statistics.stdev([r[metric] for r in results[row]]) if len(results[row]) > 1 else 0.0 for row in rows
-        ]
-        ax.bar(range(len(rows)), means, yerr=stds, capsize=3, color="#4c72b0")
-        ax.set_xticks(range(len(rows)), rows, rotation=60, ha="right", fontsize=8)
-        ax.set_title(metric.replace("_", " "))
-        finite = [m for m in means if m == m]
-        if finite:
-            ax.set_ylim(max(0.0, min(finite) - 10), min(100.0, max(finite) + 5))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    runs: dict[str, dict[int, dict[str, Any]]] = {BASE: {0: run_one(output, BASE, 0, steps, settings)}}
+    for seed in range(seeds):  # seed-major: a study stopped early still has every row at the same seeds
+        for row in rows:
+            runs.setdefault(row, {})[seed] = run_one(output, row, seed, steps, settings)
+    meta = {"rows": {r: dict(zip(("preset", "overrides"), row_overrides(r))) for r in rows}, "seeds": seeds,
+            "steps": steps, "eval": asdict(settings), "bootstrap": n_boot, "margin": margin, "control": CONTROL}
+    return write_report(output, runs, meta)

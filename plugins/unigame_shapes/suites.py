@@ -43,7 +43,8 @@ from .world import ShapesWorld, caption_questions
 log = logging.getLogger(__name__)
 
 TASKS_DIR = Path(__file__).parent / "tasks"
-SHAPES_TASKS = {"test": "unigame_shapes_test", "shift": "unigame_shapes_shift", "attack": "unigame_shapes_attack"}
+SHAPES_TASKS = {"test": "unigame_shapes_test", "shift": "unigame_shapes_shift", "attack": "unigame_shapes_attack",
+                "nuisance": "unigame_shapes_nuisance"}  # nuisance: opt in with splits=[test,nuisance,attack]
 ADAPTIVE_ONLY = ["attack_eps", "attack_steps", "attack_batch"]  # options the fixed split does not use
 
 
@@ -112,28 +113,35 @@ class ShapesSuite(LMEvalSuite):
         if o.samples < 1 or o.attack_steps < 0 or o.attack_eps < 0 or o.attack_batch < 1:
             raise ConfigError("Suite 'shapes' needs samples >= 1, attack_batch >= 1, attack_steps >= 0 "
                               "and attack_eps >= 0.")
+        unknown = [s for s in o.splits if s not in SHAPES_TASKS]
+        if unknown or not o.splits:
+            raise ConfigError(f"Suite 'shapes': splits must be a non-empty list of {', '.join(SHAPES_TASKS)}, "
+                              f"got {list(o.splits)}.")
         _world(self.options.seed)
 
     def evaluate(self, backend: Backend, *, limit: int | None, batch_size: int) -> SuiteResult:
         o = self.options
-        n = min(o.samples, lm_docs.split_limit(limit, len(SHAPES_TASKS)) or o.samples)
+        tasks = {split: SHAPES_TASKS[split] for split in o.splits}
+        n = min(o.samples, lm_docs.split_limit(limit, len(tasks)) or o.samples)
         with tempfile.TemporaryDirectory(prefix="unigame-shapes-") as tmp:
-            attack = self.write_attack(backend, n, batch_size, Path(tmp) / "attack.parquet")
+            attack = None
+            if "attack" in tasks:
+                attack = self.write_attack(backend, n, batch_size, Path(tmp) / "attack.parquet")
             meta = {"shapes_seed": o.seed, "shapes_samples": n, "shapes_image_size": o.image_size,
                     "generated_path": attack, "limit": n}
-            outputs, stats = self.run(backend, list(SHAPES_TASKS.values()), meta, limit=n, batch_size=batch_size)
-        metrics = {f"{split}_accuracy": outputs[task].metrics["accuracy"] for split, task in SHAPES_TASKS.items()}
-        result = self.result(metrics, [outputs[t] for t in SHAPES_TASKS.values()], stats,
+            outputs, stats = self.run(backend, list(tasks.values()), meta, limit=n, batch_size=batch_size)
+        metrics = {f"{split}_accuracy": outputs[task].metrics["accuracy"] for split, task in tasks.items()}
+        result = self.result(metrics, [outputs[t] for t in tasks.values()], stats,
                              data=f"shapes world (seed {o.seed}, procedural)", samples_per_split=n,
-                             attack=self.applied_attack(batch_size))
+                             attack=self.applied_attack(batch_size) if "attack" in tasks else None)
         start = 0
-        for split, task in SHAPES_TASKS.items():  # result() keeps the tasks' order, one row per sample
+        for split, task in tasks.items():  # result() keeps the tasks' order, one row per sample
             count = len(outputs[task].samples)
             for row in result.predictions[start:start + count]:
                 row["split"] = split
             start += count
-        result.per_question = {f"{split}_accuracy": ScoredRows({"split": split}) for split in SHAPES_TASKS}
-        result.unused_options = [] if o.attack == "adaptive" else list(ADAPTIVE_ONLY)
+        result.per_question = {f"{split}_accuracy": ScoredRows({"split": split}) for split in tasks}
+        result.unused_options = [] if o.attack == "adaptive" and "attack" in tasks else list(ADAPTIVE_ONLY)
         return result
 
     def applied_attack(self, batch_size: int) -> dict[str, Any]:

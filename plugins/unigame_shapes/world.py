@@ -7,6 +7,7 @@ Only numpy and the standard library are used here.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -43,7 +44,16 @@ HELD_OUT_COMBOS: frozenset[tuple[str, str]] = frozenset(
 ALL_COMBOS: tuple[tuple[str, str], ...] = tuple(itertools.product(COLOURS, SHAPES))
 SEEN_COMBOS: tuple[tuple[str, str], ...] = tuple(c for c in ALL_COMBOS if c not in HELD_OUT_COMBOS)
 
-SPLITS: tuple[str, ...] = ("train", "val", "test", "shift")
+#: ``nuisance`` is appended last so that the other splits keep their random streams (and their samples).
+SPLITS: tuple[str, ...] = ("train", "val", "test", "shift", "nuisance")
+#: The ``nuisance`` split: test's scene distribution (seen combos, backgrounds and sizes; same questions)
+#: rendered with variations the model's own VQ decoder produces, each drawn uniformly per scene or object:
+#: a radius scale per object (size jitter), a shade per object (its colour times the factor), a Gaussian
+#: blur of the whole image (sigma as a fraction of the side: 0.3-0.9 px at 32 px) and a light luminance
+#: texture (noise on a half-resolution grid, amplitude as a fraction of 255). Set once, never tuned on results.
+NUISANCE_RANGES: dict[str, tuple[float, float]] = {
+    "scale": (0.85, 1.15), "shade": (0.75, 1.1), "blur": (0.01, 0.028), "texture": (0.02, 0.06),
+}
 _SPLIT_CODES: dict[str, int] = {name: code for code, name in enumerate(SPLITS)}
 MAX_OBJECTS = 4
 NUMBER_WORDS: tuple[str, ...] = ("zero", "one", "two", "three", "four")
@@ -72,11 +82,18 @@ class Obj:
     size: str
     x: float
     y: float
+    scale: float = 1.0  # radius factor (nuisance split only)
+    shade: float = 1.0  # colour factor (nuisance split only)
 
     @property
     def combo(self) -> tuple[str, str]:
         """The (colour, shape) pair."""
         return (self.colour, self.shape)
+
+    @property
+    def radius(self) -> float:
+        """Bounding-circle radius as a fraction of the image side."""
+        return SIZE_RADIUS[self.size] * self.scale
 
     @property
     def name(self) -> str:
@@ -90,6 +107,9 @@ class Scene:
 
     objects: tuple[Obj, ...]
     background: str
+    blur: float = 0.0  # Gaussian sigma as a fraction of the image side (nuisance split only)
+    texture: float = 0.0  # luminance noise amplitude as a fraction of 255 (nuisance split only)
+    texture_seed: int = 0
 
 
 def _check_split(split: str) -> None:
@@ -118,10 +138,11 @@ def sample_scene(rng: np.random.Generator, split: str) -> Scene:
 
     ``train``/``val``/``test`` never contain a held-out combo and use the seen backgrounds
     and sizes; ``shift`` scenes contain at least one held-out combo, a shift background and
-    sizes drawn from seen plus unseen sizes.
+    sizes drawn from seen plus unseen sizes; ``nuisance`` scenes are test-like, with the variations
+    of ``NUISANCE_RANGES`` (their draws come last, so the other splits' samples do not change).
     """
     _check_split(split)
-    shift = split == "shift"
+    shift, nuisance = split == "shift", split == "nuisance"
     n = int(rng.integers(1, MAX_OBJECTS + 1))
     pool = ALL_COMBOS if shift else SEEN_COMBOS
     idx = rng.choice(len(pool), size=n, replace=False)
@@ -133,14 +154,37 @@ def sample_scene(rng: np.random.Generator, split: str) -> Scene:
     sizes = [sizes_pool[int(i)] for i in rng.integers(len(sizes_pool), size=len(combos))]
     backgrounds = sorted(SHIFT_BACKGROUNDS if shift else BACKGROUNDS)
     background = backgrounds[int(rng.integers(len(backgrounds)))]
+    scales = list(rng.uniform(*NUISANCE_RANGES["scale"], size=len(combos))) if nuisance else [1.0] * len(combos)
     while True:  # drop trailing objects if placement keeps failing (one object always fits)
         for _ in range(20):
-            pos = _place(rng, [SIZE_RADIUS[s] for s in sizes])
+            pos = _place(rng, [SIZE_RADIUS[s] * k for s, k in zip(sizes, scales)])
             if pos is not None:
-                objs = tuple(Obj(shape=c[1], colour=c[0], size=s, x=float(x), y=float(y))
-                             for c, s, (x, y) in zip(combos, sizes, pos))
-                return Scene(objects=objs, background=background)
-        combos, sizes = combos[:-1], sizes[:-1]
+                objs = tuple(Obj(shape=c[1], colour=c[0], size=s, x=float(x), y=float(y), scale=float(k))
+                             for c, s, k, (x, y) in zip(combos, sizes, scales, pos))
+                scene = Scene(objects=objs, background=background)
+                return _with_nuisance(scene, rng) if nuisance else scene
+        combos, sizes, scales = combos[:-1], sizes[:-1], scales[:-1]
+
+
+def _with_nuisance(scene: Scene, rng: np.random.Generator) -> Scene:
+    """``scene`` with a shade per object, a blur, and a light texture drawn from ``NUISANCE_RANGES``."""
+    shades = rng.uniform(*NUISANCE_RANGES["shade"], size=len(scene.objects))
+    objs = tuple(dataclasses.replace(o, shade=float(k)) for o, k in zip(scene.objects, shades))
+    return Scene(objects=objs, background=scene.background, blur=float(rng.uniform(*NUISANCE_RANGES["blur"])),
+                 texture=float(rng.uniform(*NUISANCE_RANGES["texture"])), texture_seed=int(rng.integers(2**31)))
+
+
+def _gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """Separable Gaussian blur of a ``(H, W, C)`` float image (``sigma`` in pixels, edges repeated)."""
+    radius = max(1, int(math.ceil(3 * sigma)))
+    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    for axis in (0, 1):
+        pad = [(0, 0)] * img.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(img, pad, mode="edge")
+        img = sum(w * np.take(padded, np.arange(k, k + img.shape[axis]), axis=axis) for k, w in enumerate(taps))
+    return img
 
 
 def _shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
@@ -158,16 +202,21 @@ def _shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndar
 
 
 def render(scene: Scene, size: int = 64) -> np.ndarray:
-    """Render ``scene`` to a crisp ``(size, size, 3)`` uint8 RGB image."""
+    """Render ``scene`` to a ``(size, size, 3)`` uint8 RGB image (crisp unless it carries nuisances)."""
     palette = {**BACKGROUNDS, **SHIFT_BACKGROUNDS}
-    img = np.empty((size, size, 3), dtype=np.uint8)
+    img = np.empty((size, size, 3), dtype=np.float64)
     img[:] = palette[scene.background]
     coords = (np.arange(size, dtype=np.float64) + 0.5) / size
     ys, xs = coords[:, None], coords[None, :]
     for obj in scene.objects:
-        mask = _shape_mask(obj.shape, xs - obj.x, ys - obj.y, SIZE_RADIUS[obj.size])
-        img[mask] = COLOURS[obj.colour]
-    return img
+        mask = _shape_mask(obj.shape, xs - obj.x, ys - obj.y, obj.radius)
+        img[mask] = np.clip(np.round(np.array(COLOURS[obj.colour]) * obj.shade), 0, 255)
+    if scene.blur > 0:
+        img = _gaussian_blur(img, scene.blur * size)
+    if scene.texture > 0:  # luminance noise on a half-resolution grid, the same on the three channels
+        half = np.random.default_rng(scene.texture_seed).standard_normal(((size + 1) // 2, (size + 1) // 2, 1))
+        img = img + 255.0 * scene.texture * np.repeat(np.repeat(half, 2, axis=0), 2, axis=1)[:size, :size]
+    return np.clip(np.round(img), 0, 255).astype(np.uint8)
 
 
 def _a(word: str) -> str:

@@ -58,3 +58,26 @@ def test_adaptive_attack_records_the_settings_it_ran_with(tmp_path: Path, monkey
     assert attack == {"kind": "adaptive", "space": "shared tokens", "eps": 0.1, "steps": 2, "batch": 2}
     assert [a["eps"] for a in applied] == [0.1, 0.1] and [a["steps"] for a in applied] == [2, 2]
     assert max(a["batch"] for a in applied) == attack["batch"]
+
+
+@pytest.mark.usefixtures("fake_plugins", "eval_cache")
+def test_splits_option_scores_the_nuisance_split_and_only_the_asked_splits(tmp_path: Path) -> None:
+    from unigame_shapes.world import ShapesWorld
+
+    doc = _eval(tmp_path / "nuisance", "shapes.splits=[test,nuisance]")
+    suite = doc["suites"]["shapes"]
+    rows = {r["metric"]: r for r in doc["results"]}
+    assert suite["n"] == 6 and {"test_accuracy", "nuisance_accuracy"} <= set(rows)
+    assert "attack_accuracy" not in rows and "shift_accuracy" not in rows
+    assert suite["details"]["attack"] is None and not ADAPTIVE_ONLY & set(suite["options"])
+    lines = [json.loads(x) for x in (tmp_path / "nuisance" / "predictions" / "shapes.jsonl").read_text().splitlines()]
+    assert [x["split"] for x in lines] == ["test"] * 3 + ["nuisance"] * 3
+    world = ShapesWorld(0, 32)
+    assert [x["question"] for x in lines[3:]] == [world.sample("nuisance", i).question for i in range(3)]
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_an_unknown_split_is_one_sentence_and_exit_2(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["eval", "--model", "fake-tiny", "--suite", "shapes", "--output",
+                                      str(tmp_path / "x"), "-O", "shapes.splits=[test,blurry]"])
+    assert result.exit_code == 2 and "splits must be a non-empty list" in result.output

@@ -11,6 +11,7 @@ from unigame_core.config_checks import COUPLINGS as CONFIG_COUPLINGS
 from unigame_core.game.couplings import (
     COUPLINGS,
     DecoderCoupling,
+    DecoderNoiseCoupling,
     EmbeddingCoupling,
     NoAdversary,
     NoiseCoupling,
@@ -43,11 +44,11 @@ def within_bound(clean: torch.Tensor, adv: torch.Tensor) -> bool:
 
 def test_one_strategy_per_config_choice_compared_by_kind() -> None:
     assert tuple(COUPLINGS) == CONFIG_COUPLINGS  # the config's choices are exactly the strategies
-    assert [type(coupling_for(n)) for n in CONFIG_COUPLINGS] == [DecoderCoupling, EmbeddingCoupling, NoiseCoupling,
-                                                                NoAdversary]
+    assert [type(coupling_for(n)) for n in CONFIG_COUPLINGS] == [DecoderCoupling, DecoderNoiseCoupling,
+                                                                EmbeddingCoupling, NoiseCoupling, NoAdversary]
     assert coupling_for("decoder") == DecoderCoupling() and coupling_for("decoder") != EmbeddingCoupling()
     assert [(c.plays, c.learned, c.stores_pixels) for c in map(coupling_for, CONFIG_COUPLINGS)] == [
-        (True, True, True), (True, True, False), (True, False, False), (False, False, False)]
+        (True, True, True), (True, False, True), (True, True, False), (True, False, False), (False, False, False)]
 
 
 def test_decoder_perturbs_shared_tokens_and_hands_over_decoded_pixels(

@@ -99,3 +99,22 @@ def test_every_coupling_runs_a_step(fake_plugin: None, tmp_path, coupling: str) 
     assert (len(p.buffer) > 0) == (coupling != "none")
     if coupling == "embedding" and len(p.buffer):
         assert p.buffer.images.dim() == 3  # embeddings are what gets stored
+
+
+def test_decoder_noise_decodes_a_random_bounded_delta_and_learns_nothing(
+    fake_plugin: None, tmp_path  # noqa: ANN001
+) -> None:
+    from unigame_core.game import couplings
+
+    p, batch = make_players(fake_plugin, tmp_path, "game.coupling=decoder-noise", "buffer.tau=-1e9",
+                            "game.hardness_reference=round_trip")
+    assert p.perturber is None  # a control: no adversary is built or trained
+    coupling = couplings.coupling_for("decoder-noise")
+    assert coupling.plays and not coupling.learned and coupling.stores_pixels
+    clean = coupling.clean_representation(p.backend, batch.images)
+    view = coupling.adversarial_view(p.backend, None, clean, 0.1, torch.Generator().manual_seed(0))
+    assert view.delta is None and view.sample.shape == batch.images.shape  # decoded pixels
+    moved = (view.adv_tokens - clean.float()).norm(dim=-1)
+    assert (moved <= 0.1 * clean.float().norm(dim=-1) + 1e-6).all() and moved.max() > 0
+    m = game_step(p, batch, StepPlan(1, True, 1.0, 1.0))
+    assert m.loss_u == m.loss_u and len(p.buffer) > 0 and p.buffer.images.dim() == 4  # pixels are stored

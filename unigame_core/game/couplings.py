@@ -4,6 +4,8 @@
                understanding (the method; samples live in pixel space and are stored as images)
 * ``embedding`` ``EmbeddingCoupling``: learned perturbation of the understanding embeddings (no decoder)
 * ``noise``     ``NoiseCoupling``: random bounded noise on the understanding embeddings (nothing learned)
+* ``decoder-noise`` ``DecoderNoiseCoupling``: random bounded noise on the shared tokens, decoded (the decoder
+               path without a learned adversary; a control row of ``unigame study ablation``)
 * ``none``      ``NoAdversary``: no adversary (plain SFT)
 
 ``coupling_for(name)`` picks one once, from ``game.coupling``; the game step only calls its methods.
@@ -119,6 +121,25 @@ class DecoderCoupling(Coupling):
 
 
 @dataclass(frozen=True)
+class DecoderNoiseCoupling(DecoderCoupling):
+    """x_adv = G(z + random delta), ||delta_i|| <= eps ||z_i||: the decoder path with nothing learned (a control)."""
+
+    name = "decoder-noise"
+    learned = False
+
+    def perturbed_dim(self, backend: Backend) -> int | None:
+        return None
+
+    def adversarial_view(
+        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
+        generator: torch.Generator | None = None,
+    ) -> AdversarialView:
+        adv = random_perturbation(clean, eps, generator)
+        pixels = backend.decoder.decode(adv)
+        return AdversarialView(pixels, backend.understander.embed_images(pixels), None, clean, adv)
+
+
+@dataclass(frozen=True)
 class EmbeddingCoupling(_EmbeddingSpace):
     """A learned perturbation of the understanding embeddings (no decoder)."""
 
@@ -178,7 +199,7 @@ class NoAdversary(Coupling):
 
 
 COUPLINGS: dict[str, type[Coupling]] = {
-    c.name: c for c in (DecoderCoupling, EmbeddingCoupling, NoiseCoupling, NoAdversary)
+    c.name: c for c in (DecoderCoupling, DecoderNoiseCoupling, EmbeddingCoupling, NoiseCoupling, NoAdversary)
 }
 
 

@@ -96,15 +96,33 @@ def test_unigame_train_with_no_arguments_runs_end_to_end(tmp_path: Path, monkeyp
     assert "test_accuracy" in dom.stdout and "<img" in dom.stdout  # the before/after table, the sample grid
 
 
-def test_ablation_command_runs_two_rows(tmp_path: Path) -> None:
+def test_ablation_command_writes_intervals_json_csv_plot_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "ablation"
-    result = runner.invoke(app, ["study", "ablation", "--output", str(out), "--rows", "sft,full", "--seeds", "1",
-                                 "--steps", "2", "--eval-samples", "8", "--consistency", "0"])
+    args = ["study", "ablation", "--output", str(out), "--rows", "sft,decoder-eps0", "--seeds", "1", "--steps", "2",
+            "--eval-samples", "4", "--consistency", "0", "--attack-steps", "1", "--bootstrap", "50"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     table = (out / "table.md").read_text()
-    assert "| sft | 1 |" in table and "| full | 1 |" in table and "| base (no training) | 1 |" in table
-    assert (out / "ablation.png").stat().st_size > 0
-    assert set(json.loads((out / "results.json").read_text())) == {"base (no training)", "sft", "full"}
+    assert "| sft | 1 |" in table and "| decoder-eps0 | 1 |" in table and "| base (no training) | 1 |" in table
+    assert "| sft - decoder-eps0 | 1 |" in table and "nuisance" in table and "attack (adaptive" in table
+    assert "Pre-stated reading: not evaluable" in table  # no full row here
+    summary = json.loads((out / "summary.json").read_text())
+    cell = summary["rows"]["sft"]["test"]
+    assert cell["low"] <= cell["point"] <= cell["high"] and cell["units"] == 4 and cell["seeds"] == 1
+    assert set(summary["rows"]["sft"]) == {"test", "nuisance", "attack_fixed", "attack_adaptive"}
+    assert summary["settings"]["rows"]["decoder-eps0"]["overrides"][-1] == "game.eps_max=0.0"
+    csv_rows = (out / "summary.csv").read_text().splitlines()
+    assert csv_rows[0] == "kind,name,metric,point,low,high,seeds,units" and len(csv_rows) == 1 + 3 * 4 + 2 * 4
+    assert (out / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+    scores = out / "sft" / "seed-0" / "scores.json"
+    stamp = scores.stat().st_mtime_ns
+    again = runner.invoke(app, args)  # every run is already scored with these settings: nothing is retrained
+    assert again.exit_code == 0 and scores.stat().st_mtime_ns == stamp and "already scored" in again.output
+
+
+def test_ablation_refuses_an_unknown_row_before_training(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["study", "ablation", "--output", str(tmp_path / "a"), "--rows", "sft,nope"])
+    assert result.exit_code == 2 and "nope" in result.output and not (tmp_path / "a").exists()
 
 
 def _digest(folder: Path) -> str:
@@ -327,11 +345,15 @@ def test_attack_file_bytes_do_not_depend_on_the_clock(tmp_path: Path) -> None:
 def test_ablation_scores_consistency_on_the_asked_number_of_captions(monkeypatch: pytest.MonkeyPatch) -> None:
     from unigame_core.config import build_config
     from unigame_janus.backend import JanusBackend
-    from unigame_shapes.study import _score
+    from unigame_shapes.study import EvalSettings, score_run
 
     prompts: list[str] = []
     real = JanusBackend.generate_images
     monkeypatch.setattr(JanusBackend, "generate_images", lambda self, p, **kw: prompts.extend(p) or real(self, p, **kw))
-    scores = _score(build_config(None, None, ["train.eval_suites=[]"]), None, eval_samples=4, captions=3)
+    units = score_run(build_config(None, None, ["train.eval_suites=[]"]), None,
+                      EvalSettings(questions=4, captions=3, attack_steps=1))
     assert len(prompts) == 3  # three images, every one of their questions (not a question count)
-    assert 0.0 <= scores["agreement"] <= 1.0 and "test_accuracy" in scores
+    assert set(units["consistency"]) == {"0", "1", "2"}  # one unit per image: (right answers, questions)
+    assert all(0 <= right <= asked and asked >= 2 for right, asked in units["consistency"].values())
+    assert all(len(units[m]) == 4 for m in ("test", "nuisance", "attack_fixed", "attack_adaptive"))
+    assert all(k.startswith("shapes-0-nuisance-") for k in units["nuisance"])

@@ -1,0 +1,138 @@
+"""The study's outputs: intervals per row and per contrast, the pre-stated reading, table, JSON, CSV, plot."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from unigame_core.bootstrap import Interval, paired_difference, row_interval
+from unigame_core.cli.common import out
+
+from .study import BASE, CONTROL, METRICS
+
+#: the pre-stated reading: for the method if full - control has a lower bound above zero on these...
+FOR_METHOD = ("nuisance", "attack_adaptive")
+
+
+def _scores(run: dict[str, Any], metric: str) -> dict[str, tuple[float, float]] | None:
+    units = run["units"].get(metric)
+    return {k: (v[0], v[1]) for k, v in units.items()} if units else None
+
+
+def _row(runs: dict[int, dict[str, Any]], metric: str) -> dict[int, dict[str, tuple[float, float]]]:
+    return {seed: s for seed, run in runs.items() if (s := _scores(run, metric)) is not None}
+
+
+def summarise(runs: dict[str, dict[int, dict[str, Any]]], n_boot: int) -> dict[str, Any]:
+    """``{"rows": {row: {metric: Interval}}, "contrasts": {"A - B": {metric: Interval}}}`` (fractions)."""
+    rows: dict[str, dict[str, Interval]] = {}
+    contrasts: dict[str, dict[str, Interval]] = {}
+    for row, seeds in runs.items():
+        rows[row] = {m: row_interval(scores, n_boot=n_boot) for m in METRICS if (scores := _row(seeds, m))}
+    trained = [r for r in runs if r != BASE]
+    for ref in (CONTROL, "sft"):
+        for row in trained:
+            if row == ref or ref not in runs:
+                continue
+            contrasts[f"{row} - {ref}"] = {
+                m: paired_difference(a, b, n_boot=n_boot)
+                for m in METRICS if (a := _row(runs[row], m)) and (b := _row(runs[ref], m))
+            }
+    return {"rows": rows, "contrasts": contrasts}
+
+
+def reading(summary: dict[str, Any], margin: float) -> str:
+    """The pre-stated criterion, applied: full - control > 0 (lower bound) on nuisance and adaptive attack,
+    and clean test non-inferior: full - sft has a lower bound above ``-margin``."""
+    vs_control = summary["contrasts"].get(f"full - {CONTROL}", {})
+    vs_sft = summary["contrasts"].get("full - sft", {})
+    if not all(m in vs_control for m in FOR_METHOD) or "test" not in vs_sft:
+        return "not evaluable: the study needs the rows full, sft and the control with test, nuisance and attack."
+    gains = {m: vs_control[m].low > 0 for m in FOR_METHOD}
+    clean = vs_sft["test"].low > -margin
+    verdict = "FOR the method" if all(gains.values()) and clean else "NOT for the method"
+    parts = [f"full - {CONTROL} on {METRICS[m]}: lower bound {100 * vs_control[m].low:+.1f} "
+             f"({'above' if gains[m] else 'not above'} 0)" for m in FOR_METHOD]
+    holds = "holds" if clean else "does not hold"
+    parts.append(f"full - sft on {METRICS['test']}: lower bound {100 * vs_sft['test'].low:+.1f} "
+                 f"({'above' if clean else 'not above'} -{100 * margin:.1f}: clean {holds})")
+    return f"{verdict}: " + "; ".join(parts) + "."
+
+
+def _cell(iv: Interval | None, signed: bool = False) -> str:
+    if iv is None:
+        return "-"
+    fmt = "{:+.1f}" if signed else "{:.1f}"
+    return f"{fmt.format(100 * iv.point)} [{fmt.format(100 * iv.low)}, {fmt.format(100 * iv.high)}]"
+
+
+def markdown_table(summary: dict[str, Any], runs: dict[str, dict[int, dict[str, Any]]]) -> str:
+    head = "| row | seeds | " + " | ".join(METRICS.values()) + " |\n|---|---|" + "---|" * len(METRICS) + "\n"
+    lines = [f"| {row} | {len(runs[row])} | " + " | ".join(_cell(ivs.get(m)) for m in METRICS) + " |"
+             for row, ivs in summary["rows"].items()]
+    diff = "| contrast | seeds | " + " | ".join(METRICS.values()) + " |\n|---|---|" + "---|" * len(METRICS) + "\n"
+    diffs = [f"| {name} | {next(iter(ivs.values())).seeds if ivs else 0} | "
+             + " | ".join(_cell(ivs.get(m), signed=True) for m in METRICS) + " |"
+             for name, ivs in summary["contrasts"].items()]
+    note = ("(percent; mean over seeds [95 % paired hierarchical bootstrap interval: seeds, then questions "
+            "within seed; consistency resamples images])\n")
+    return head + "\n".join(lines) + "\n\n" + diff + "\n".join(diffs) + "\n\n" + note
+
+
+def write_csv(summary: dict[str, Any], path: Path) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["kind", "name", "metric", "point", "low", "high", "seeds", "units"])
+        for kind in ("rows", "contrasts"):
+            for name, ivs in summary[kind].items():
+                for metric, iv in ivs.items():
+                    w.writerow([kind[:-1], name, metric, iv.point, iv.low, iv.high, iv.seeds, iv.units])
+
+
+def plot(summary: dict[str, Any], path: Path) -> None:
+    """Top: each row's score; bottom: each row minus the control; 95 % intervals as error bars."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in METRICS if any(m in ivs for ivs in summary["rows"].values())]
+    fig, axes = plt.subplots(2, len(metrics), figsize=(3.6 * len(metrics), 7), squeeze=False)
+    control = {k.split(" - ")[0]: v for k, v in summary["contrasts"].items() if k.endswith(f" - {CONTROL}")}
+    for col, metric in enumerate(metrics):
+        for ax, data, title in ((axes[0][col], summary["rows"], METRICS[metric]),
+                                (axes[1][col], control, f"minus {CONTROL}")):
+            names = [n for n, ivs in data.items() if metric in ivs]
+            ivs = [data[n][metric] for n in names]
+            points = [100 * iv.point for iv in ivs]
+            err = [[100 * (iv.point - iv.low) for iv in ivs], [100 * (iv.high - iv.point) for iv in ivs]]
+            ax.errorbar(range(len(names)), points, yerr=err, fmt="o", capsize=4, color="#4c72b0")
+            ax.set_xticks(range(len(names)), names, rotation=50, ha="right", fontsize=8)
+            ax.set_title(title, fontsize=9)
+            if data is control:
+                ax.axhline(0.0, color="grey", lw=0.8)
+    axes[0][0].set_ylabel("percent")
+    axes[1][0].set_ylabel("difference, points")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(output: Path, runs: dict[str, dict[int, dict[str, Any]]], meta: dict[str, Any]) -> dict[str, Any]:
+    """``table.md``, ``summary.json``, ``summary.csv`` and ``ablation.png`` in ``output``; prints the table."""
+    summary = summarise(runs, meta["bootstrap"])
+    verdict = reading(summary, meta["margin"])
+    table = markdown_table(summary, runs) + f"\nPre-stated reading: {verdict}\n"
+    (output / "table.md").write_text(table)
+    seconds = {row: {str(seed): [r["train_seconds"], r["eval_seconds"]] for seed, r in rs.items()}
+               for row, rs in runs.items()}
+    payload = {"settings": meta, "reading": verdict, "seconds_train_eval": seconds,
+               **{kind: {name: {m: iv.as_dict() for m, iv in ivs.items()} for name, ivs in summary[kind].items()}
+                  for kind in ("rows", "contrasts")}}
+    (output / "summary.json").write_text(json.dumps(payload, indent=2))
+    write_csv(summary, output / "summary.csv")
+    plot(summary, output / "ablation.png")
+    out.print(table, markup=False, highlight=False, soft_wrap=True)
+    return payload

@@ -1,0 +1,50 @@
+"""The study's report on synthetic per-question scores: intervals, contrasts and the pre-stated reading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unigame_shapes.study_report import reading, summarise, write_report
+
+METRICS = ("test", "nuisance", "attack_fixed", "attack_adaptive")
+
+
+def _run(rates: dict[str, float], seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    units = {m: {f"{m}-{i}": [float(rng.random() < rates.get(m, 0.5)), 1.0] for i in range(400)} for m in METRICS}
+    return {"units": units, "train_seconds": 1.0, "eval_seconds": 2.0}
+
+
+def _runs(full: dict[str, float]) -> dict[str, dict[int, dict[str, Any]]]:
+    same = {"test": 0.9, "nuisance": 0.6, "attack_adaptive": 0.3}
+    # the same seed streams for every row: rows differ only where their rates differ
+    return {row: {s: _run(rates, s) for s in range(3)}
+            for row, rates in (("sft", same), ("decoder-eps0", same), ("full", full))}
+
+
+def test_a_clear_gain_with_clean_held_reads_for_the_method() -> None:
+    runs = _runs({"test": 0.9, "nuisance": 0.8, "attack_adaptive": 0.5})
+    summary = summarise(runs, n_boot=300)
+    gain = summary["contrasts"]["full - decoder-eps0"]["nuisance"]
+    assert 0.1 < gain.low < gain.point < gain.high and gain.seeds == 3 and gain.units == 400
+    assert summary["contrasts"]["decoder-eps0 - sft"]["test"].point == 0.0  # identical rows
+    assert reading(summary, margin=0.01).startswith("FOR the method")
+
+
+def test_a_clean_loss_or_no_gain_reads_not_for_the_method() -> None:
+    lossy = summarise(_runs({"test": 0.8, "nuisance": 0.8, "attack_adaptive": 0.5}), n_boot=300)
+    verdict = reading(lossy, margin=0.01)
+    assert verdict.startswith("NOT for the method") and "clean does not hold" in verdict
+    null = summarise(_runs({"test": 0.9, "nuisance": 0.6, "attack_adaptive": 0.3}), n_boot=300)
+    assert reading(null, margin=0.01).startswith("NOT for the method")
+
+
+def test_the_report_writes_table_json_csv_and_plot(tmp_path: Path) -> None:
+    payload = write_report(tmp_path, _runs({"nuisance": 0.8}), {"bootstrap": 100, "margin": 0.01})
+    assert "| full - decoder-eps0 | 3 |" in (tmp_path / "table.md").read_text()
+    assert payload["rows"]["full"]["nuisance"]["seeds"] == 3 and payload["reading"]
+    assert (tmp_path / "summary.csv").read_text().startswith("kind,name,metric,point,low,high,seeds,units")
+    assert (tmp_path / "ablation.png").read_bytes()[:4] == b"\x89PNG"
