@@ -21,6 +21,7 @@ from . import plugins
 from .config_checks import check_values
 from .errors import ConfigError
 from .game.monitor import validate_loggers
+from .game.settings import HealthConfig, cosine_threshold
 from .registry import Entry, Registry
 
 PRESET_DIR = Path(__file__).parent / "configs"
@@ -45,7 +46,10 @@ class GameConfig:
     beta: float = 1.0  # weight of the buffer loss for the understander
     adversary_fraction: float = 0.25  # share of each batch the adversary perturbs on its turn
     buffer_fraction: float = 0.125  # buffer draw per understander step, as a share of the batch
-    hardness_reference: str = "none"  # none | round_trip: CE relative to the delta=0 decode
+    # round_trip: hardness = CE minus the CE on the delta = 0 decode, so the buffer ranks what the adversary did,
+    # not what decoding alone destroys (docs/training.md, "Game health"); none: the plain CE
+    hardness_reference: str = "round_trip"
+    rescore_every: int = 50  # re-score the buffer's hardness against the current understander every N steps (0: never)
 
 
 @dataclass
@@ -105,6 +109,7 @@ class RunConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
 
 COMPONENTS = {"backend": "backends", "gate": "validators", "buffer": "buffers", "schedule": "schedules"}
@@ -268,6 +273,8 @@ def build_config(
     registries = {k: getattr(plugins, v)() for k, v in COMPONENTS.items()}
     for key, registry in registries.items():
         setattr(cfg, key, validate_component(cfg[key], registry, key))
+    if cfg.gate.name == "cosine" and cfg.gate.threshold is None:  # one that can fire at this eps, written out
+        cfg.gate.threshold = cosine_threshold(float(cfg.game.eps_max))
     check_values(cfg)
     validate_loggers(cfg.train.loggers)
     return cfg

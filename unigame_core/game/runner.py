@@ -27,6 +27,7 @@ from ..data.loader import make_loader, to_device
 from ..errors import DataError, TrainingAborted
 from ..lora import attach_lora
 from . import build, checkpoint, distributed, rundir
+from .health import GameHealth, rescore_buffer
 from .monitor import open_monitor
 from .progress import TrainProgress
 from .samples import save_pairs
@@ -74,6 +75,7 @@ def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False)
         distributed.broadcast_params(lora_params + (list(perturber.parameters()) if perturber is not None else []))
         torch.manual_seed(t.seed + dist_info.rank)  # from here on each rank draws its own (e.g. LoRA dropout)
     schedule = build.build_schedule(cfg)
+    health = GameHealth(OmegaConf.to_object(cfg.health), cfg.game.coupling)  # game health (health.py)
 
     # 3. Resume exactly where the last checkpoint left off (or start a fresh run directory).
     start, bad_in_row, skipped_images = 0, 0, 0
@@ -89,6 +91,7 @@ def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False)
         players.buffer.load_state_dict(state["buffer"])
         checkpoint.restore_rng(state["rng"][dist_info.rank], generator)
         draw_generator.set_state(state["draw_rng"])
+        health.load_state_dict(state.get("health"))
         start, bad_in_row, skipped_images = state["step"], state["bad_in_row"], state["skipped_images"]
         log.info("resuming from %s at step %d", last_good, start)
     elif resume:
@@ -108,7 +111,7 @@ def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False)
             "opt_u": opt_u.state_dict(), "sched_u": sched_u.state_dict(),
             "opt_c": opt_c.state_dict() if opt_c else None, "sched_c": sched_c.state_dict() if sched_c else None,
             "buffer": players.buffer.state_dict(), "rng": _gather_rng(generator),
-            "draw_rng": draw_generator.get_state(),
+            "draw_rng": draw_generator.get_state(), "health": health.state_dict(),
         }
         if dist_info.main:
             # during a non-finite streak: save (to resume from) but never prune the last good checkpoints
@@ -126,7 +129,7 @@ def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False)
     step = start
     last_pair = None  # the latest (clean, adversarial) images, for the sample grids
     last_adv: tuple[int, StepMetrics] | None = None  # the adversary's latest turn, for logs between turns
-    progress = TrainProgress(total=t.steps, start=start, enabled=dist_info.main, every=t.log_every)
+    progress = TrainProgress(total=t.steps, start=start, enabled=dist_info.main, every=t.log_every, health=health)
     monitor = open_monitor(t.loggers, run_dir, OmegaConf.to_container(cfg, resolve=True), start, dist_info.main)
     watch, stop = DivergenceWatch(initial_norm=weight_norm(lora_params)), StopRequest()
     mid_step = False  # True while a step's data, RNG draws and updates are partly consumed
@@ -140,8 +143,11 @@ def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False)
                 plan = schedule.plan(step)
                 metrics = game_step(players, batch, plan)  # every rank, even with an empty batch (collectives)
                 advance_schedules(sched_u, sched_c)
+                health.observe(metrics)
                 bad_in_row = bad_in_row + 1 if metrics.skipped else 0
                 step += 1
+                if cfg.game.rescore_every and step % cfg.game.rescore_every == 0:
+                    rescore_buffer(players)  # stale hardness would freeze the buffer (health.py)
                 mid_step = False
                 verdict = watch.observe(step, metrics.ce_clean, weight_norm(lora_params))
                 if verdict is not None and dist_info.main:
@@ -151,7 +157,8 @@ def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False)
                 if metrics.ce_adv == metrics.ce_adv:  # the adversary played this step
                     last_adv = (step, metrics)
                 if dist_info.main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
-                    monitor.log(step, _log_metrics(run_dir, step, metrics, rate, skipped_images, last_adv))
+                    row = _log_metrics(run_dir, step, metrics, rate, skipped_images, last_adv, health.close_window(step))
+                    monitor.log(step, row)
                 if metrics.adv_images is not None:
                     last_pair = (batch.images[: len(metrics.adv_images)], metrics.adv_images)
                 if dist_info.main and t.sample_every and step % t.sample_every == 0 and last_pair is not None:
@@ -216,15 +223,17 @@ def _gather_rng(generator: torch.Generator) -> list[dict[str, Any]]:
 
 
 def _log_metrics(run_dir: Path, step: int, m: StepMetrics, rate: float, skipped_images: int,
-                 last_adv: tuple[int, StepMetrics] | None) -> dict[str, Any]:
+                 last_adv: tuple[int, StepMetrics] | None, window: dict[str, Any]) -> dict[str, Any]:
     """One JSON line (returned for the metric loggers); the adversary's figures come from its latest turn
-    (``adversary_step``)."""
+    (``adversary_step``), the buffer traffic and health flags from the logging ``window``."""
     adv_step, a = last_adv if last_adv is not None else (None, m)
     row = {
         "step": step, "loss_u": m.loss_u, "ce_clean": m.ce_clean, "ce_buffer": m.ce_buffer,
         "adversary_step": adv_step, "ce_adv": a.ce_adv, "delta_norm": a.delta_norm, "gate_pass": a.gate_pass,
         "mined": a.mined, "hardness": a.hardness, "eps": a.eps, "beta": m.beta, "buffer": m.buffer_size, "tau": m.tau,
         "skipped_updates": m.skipped, "skipped_images": skipped_images, "samples_per_s": rate,
+        "ce_round_trip": a.ce_round_trip, "delta_saturation": a.delta_saturation, "tokens_changed": a.tokens_changed,
+        **window,
     }
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write(json.dumps({k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}) + "\n")
