@@ -51,7 +51,8 @@ def calibrate(
     result = run_calibration(cfg, held_out_spec(cfg, data), limit, grid, target, batch_size, probe)
     from rich.table import Table
 
-    table = Table(title=f"eps calibration, {probe} probe ({result.n} samples; clean accuracy {result.clean_accuracy:.1%}, "
+    table = Table(title=f"eps calibration, {probe} probe ({result.n} samples; "
+                        f"clean accuracy {result.clean_accuracy:.1%}, "
                         f"delta = 0 decode {result.round_trip_accuracy:.1%})")
     for column in ("eps", "keep rate", "accuracy", "token ids changed"):
         table.add_column(column, justify="right")

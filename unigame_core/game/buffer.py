@@ -153,7 +153,9 @@ class HardBuffer(Buffer):
         self.questions = list(state["questions"])
         self.answers = list(state["answers"])
         self.hardness = state["hardness"].clone().float()
-        self.reference = state["reference"].clone().float() if "reference" in state else torch.zeros_like(self.hardness)
+        # a buffer saved before references were kept: plain CE hardness, nothing to subtract
+        self.reference = state["reference"].clone().float() if "reference" in state else torch.zeros_like(
+            self.hardness)
         self.recent = state["recent"].clone().float()
         self.born = state["born"].clone()
         self.clock = int(state["clock"])

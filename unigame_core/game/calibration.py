@@ -6,15 +6,16 @@ perturber sits at the bound. So eps is measured, not guessed: for each candidate
 held-out image is pushed exactly to the bound (where a saturated perturber sits), decoded, and the model
 answers the question again. The direction (``probe``) is either ``random`` or, by default, ``pixel``: a
 few steps of gradient ascent on how much the decode changes, ||G(z + delta) - G(z)||^2, on the bound's
-sphere: the perturbation within eps that alters the picture most, whatever the model thinks of it. A decode *keeps its label* when the model, right on
-the delta = 0 decode of the same image, is still right on it; the keep rate is over those samples only,
-so what decoding alone destroys (the round trip) is not charged to eps. The chosen eps is the largest of
-the grid whose keep rate, and that of every smaller eps, is at least the target (80 % by default).
+sphere: the perturbation within eps that alters the picture most, whatever the model thinks of it. A
+decode *keeps its label* when the model, right on the delta = 0 decode of the same image, is still right
+on it; the keep rate is over those samples only, so what decoding alone destroys (the round trip) is not
+charged to eps. The chosen eps is the largest of the grid whose keep rate, and that of every smaller eps,
+is at least the target (80 % by default).
 
 Neither probe looks at the model's answers, so they measure semantic drift, not adversarial strength: the
 model has no reason to fail on such a decode unless its content changed. A random direction is the
-optimistic probe (on shapes-tiny it keeps 88 % of labels at eps 0.3, where the trained perturber's
-decodes are mostly label noise); the pixel probe is the pessimistic one. The figures are for the frozen
+optimistic probe (on shapes-tiny it keeps 88 % of labels at eps 0.3, where 90 % of token ids change);
+the pixel probe is the pessimistic one. The figures are for the frozen
 base model (no adapter).
 """
 

@@ -72,7 +72,8 @@ class TrainProgress:
         eta = elapsed / max(step - self.start, 1) * max(self.total - step, 0)
         line = (f"step {step}/{self.total} loss_u={_fmt(m.loss_u)} ce_clean={_fmt(m.ce_clean)} "
                 f"ce_adv={_fmt(a.ce_adv)} eps={a.eps:.3g} gate={_fmt(a.gate_pass)} buffer={m.buffer_size} "
-                f"{self._health()}{sum(self.rates) / len(self.rates):.1f} samples/s elapsed {_clock(elapsed)} ETA {_clock(eta)}")
+                f"{self._health()}{sum(self.rates) / len(self.rates):.1f} samples/s elapsed {_clock(elapsed)} "
+                f"ETA {_clock(eta)}")
         self.rates.clear()
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
 

@@ -157,8 +157,8 @@ def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False)
                 if metrics.ce_adv == metrics.ce_adv:  # the adversary played this step
                     last_adv = (step, metrics)
                 if dist_info.main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
-                    row = _log_metrics(run_dir, step, metrics, rate, skipped_images, last_adv, health.close_window(step))
-                    monitor.log(step, row)
+                    window = health.close_window(step)  # this logging window's game health, warned once
+                    monitor.log(step, _log_metrics(run_dir, step, metrics, rate, skipped_images, last_adv, window))
                 if metrics.adv_images is not None:
                     last_pair = (batch.images[: len(metrics.adv_images)], metrics.adv_images)
                 if dist_info.main and t.sample_every and step % t.sample_every == 0 and last_pair is not None:
