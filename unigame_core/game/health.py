@@ -119,8 +119,8 @@ class GameHealth:
     """Counts a run's game health step by step; ``close_window`` turns a logging window into metrics and
     warnings. One per run, on every rank (only rank zero logs)."""
 
-    def __init__(self, cfg: HealthConfig, coupling: str) -> None:
-        self.cfg, self.coupling = cfg, coupling
+    def __init__(self, cfg: HealthConfig) -> None:
+        self.cfg = cfg
         self.window = _Window()
         self.totals = {"candidates": 0, "admitted": 0, "drawn": 0}
 
@@ -136,8 +136,8 @@ class GameHealth:
             setattr(w, key, getattr(w, key) + n)
             self.totals[key] += n
 
-    def problems(self) -> list[str]:
-        """The checks this window fails, each as a short sentence (none without an adversary turn)."""
+    def problems(self) -> list[tuple[str, str]]:
+        """The checks this window fails, as (name, sentence) (none without an adversary turn)."""
         w, c = self.window, self.cfg
         if not w.turns:
             return []
@@ -156,9 +156,9 @@ class GameHealth:
         if ce_adv - ce_rt <= c.min_ce_gain:
             found.append(("adversary_weak", f"the adversary's CE {ce_adv:.3f} is not above the round-trip CE "
                                             f"{ce_rt:.3f}"))
-        return [f"{name}: {text}" for name, text in found]
+        return found
 
-    def close_window(self, step: int, warn: bool = True) -> dict[str, Any]:
+    def close_window(self, step: int) -> dict[str, Any]:
         """This window's figures for the metrics row (then a new window starts); warns once if it failed."""
         w = self.window
         failed = self.problems()
@@ -166,11 +166,10 @@ class GameHealth:
             "candidates": w.candidates, "admitted": w.admitted, "drawn": w.drawn,
             **{f"{key}_total": value for key, value in self.totals.items()},
             "health_ok": (not failed) if w.turns else None,
-            "health_warnings": [text.split(":", 1)[0] for text in failed],
+            "health_warnings": [name for name, _ in failed],
         }
-        if failed and warn:
-            log.warning("game health, steps %d-%d: %s", step - w.steps + 1, step,
-                        "; ".join(text.split(": ", 1)[1] for text in failed))
+        if failed:
+            log.warning("game health, steps %d-%d: %s", step - w.steps + 1, step, "; ".join(t for _, t in failed))
         self.window = _Window()
         return row
 

@@ -75,7 +75,7 @@ def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False)
         distributed.broadcast_params(lora_params + (list(perturber.parameters()) if perturber is not None else []))
         torch.manual_seed(t.seed + dist_info.rank)  # from here on each rank draws its own (e.g. LoRA dropout)
     schedule = build.build_schedule(cfg)
-    health = GameHealth(OmegaConf.to_object(cfg.health), cfg.game.coupling)  # game health (health.py)
+    health = GameHealth(OmegaConf.to_object(cfg.health))  # game health (health.py)
 
     # 3. Resume exactly where the last checkpoint left off (or start a fresh run directory).
     start, bad_in_row, skipped_images = 0, 0, 0
