@@ -165,9 +165,10 @@ def test_health_reaches_the_progress_line_the_loggers_and_the_report(tmp_path: P
 
     run = tmp_path / "run"
     run.mkdir()
-    rows = [{"step": 1, "adversary_step": 1, "ce_adv": 2.0, "ce_round_trip": 1.5, "admitted": 3, "health_ok": True,
+    window = {"candidates": 4, "admitted": 0, "drawn": 2}
+    rows = [{"step": 1, "adversary_step": 1, "ce_adv": 2.0, "ce_round_trip": 1.5, **window, "health_ok": True,
              "health_warnings": []},
-            {"step": 2, "adversary_step": 2, "ce_adv": 1.0, "ce_round_trip": 1.5, "admitted": 0, "health_ok": False,
+            {"step": 2, "adversary_step": 2, "ce_adv": 1.0, "ce_round_trip": 1.5, **window, "health_ok": False,
              "health_warnings": ["adversary_weak", "buffer_frozen"]}]
     (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, rows)))
     page = render(run)

@@ -206,7 +206,7 @@ def render(run_dir: Path, status: str | None = None) -> str:
     losses = {key: series(rows, key) for key in LOSSES}
     losses["ce_adv"] = series(rows, "ce_adv")
     health = "".join(line_chart({key: series(rows, key) for key in keys}, title, 370, 190)
-                     for keys, title in HEALTH_GROUPS if any(k in r for k in keys for r in rows))
+                     for keys, title in HEALTH_GROUPS if any(keys[-1] in r for r in rows))
     health += "".join(line_chart({key: series(rows, key)}, title, 370, 190) for key, title in HEALTH
                       if any(key in r for r in rows))
     model = config.get("model") or (config.get("backend") or {}).get("name", "")
