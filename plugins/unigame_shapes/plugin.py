@@ -17,7 +17,7 @@ DEFAULTS = {
     "data": {"spec": "shapes:train"},
     "gate": {"name": "clip", "model": assets.CLIP_NAME, "pretrained": str(assets.CLIP_WEIGHTS),
              "model_config": str(assets.CLIP_CONFIG), "mode": "image", "image_threshold": 0.9},
-    "game": {"eps_max": 0.05, "lambda_reg": 1.0},  # measured: docs/training.md, "Game health"
+    "game": {"eps_max": 0.05, "lambda_reg": 80.0},  # both measured: docs/training.md, "Game health"
     "optim": {"lr_lora": 1e-3, "lr_perturber": 1e-2, "warmup_steps": 10},
     "lora": {"r": 8, "alpha": 16},
     # No output_dir here: every model writes to the one documented default, train.output_dir = runs/unigame.
