@@ -39,8 +39,6 @@ from . import build
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GRID = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
-
 
 @dataclass
 class EpsPoint:
@@ -69,9 +67,6 @@ def same_answer(prediction: str, answer: str) -> bool:
     def norm(text: str) -> str:
         return " ".join(text.lower().strip().strip(string.punctuation).split())
     return norm(prediction) == norm(answer)
-
-
-PROBES = ("pixel", "random")
 
 
 def _unit(v: Tensor) -> Tensor:
