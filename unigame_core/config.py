@@ -22,6 +22,7 @@ from . import config_files, plugins
 from .config_checks import Problem, choice_problems, config_error, value_problems
 from .errors import ConfigError, UnigameError
 from .game.monitor import validate_loggers
+from .game.settings import HealthConfig, cosine_threshold
 from .registry import Alias, Entry, Registry
 
 #: the semantic gate of a backend that declares none (its settings' ``default_gate``): cosine in the shared
@@ -50,7 +51,10 @@ class GameConfig:
     beta: float = 1.0  # weight of the buffer loss for the understander
     adversary_fraction: float = 0.25  # share of each batch the adversary perturbs on its turn
     buffer_fraction: float = 0.125  # buffer draw per understander step, as a share of the batch
-    hardness_reference: str = "none"  # none | round_trip: CE relative to the delta=0 decode
+    # round_trip: hardness = CE minus the CE on the delta = 0 decode, so the buffer ranks what the adversary did,
+    # not what decoding alone destroys (docs/training.md, "Game health"); none: the plain CE
+    hardness_reference: str = "round_trip"
+    rescore_every: int = 50  # re-score the buffer's hardness against the current understander every N steps (0: never)
 
 
 @dataclass
@@ -111,6 +115,7 @@ class RunConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
 
 COMPONENTS = {"backend": "backends", "gate": "validators", "buffer": "buffers", "schedule": "schedules"}
@@ -335,6 +340,8 @@ def build_config(
         typed, found = component_problems(cfg[key], getattr(plugins, kind)(), key)
         problems += found
         setattr(cfg, key, typed)  # its valid part, so the value checks below see typed values
+    if cfg.gate.name == "cosine" and cfg.gate.threshold is None:  # one that can fire at this eps, written out
+        cfg.gate.threshold = cosine_threshold(float(cfg.game.eps_max))
     problems += value_problems(cfg)
     try:
         validate_loggers(cfg.train.loggers)

@@ -63,7 +63,8 @@ class HardSamples:
     images: Tensor  # (K, 3, S, S) in [0, 1]
     questions: list[str]
     answers: list[str]
-    hardness: Tensor  # (K,) the understander's CE on each sample when it was mined
+    hardness: Tensor  # (K,) the understander's CE on each sample when it was mined (minus ``reference``)
+    reference: Tensor | None = None  # (K,) the delta = 0 CE subtracted from it (round-trip hardness); None: 0
 
     def __len__(self) -> int:
         return len(self.questions)
@@ -117,6 +118,12 @@ class SharedTokenEncoder(ABC):
     @abstractmethod
     def token_shape(self) -> tuple[int, int]:
         """``(N, D)``: number of tokens per image and their width."""
+
+    def token_ids(self, tokens: Tensor) -> Tensor | None:
+        """``(B, N, D)`` tokens (perturbed or not) -> ``(B, N)`` ids of their nearest codebook entries, for a
+        VQ tokenizer (game health reports the share of ids a perturbation changes); ``None`` (the default)
+        for continuous tokens."""
+        return None
 
 
 class Decoder(ABC):
@@ -247,6 +254,16 @@ class Buffer(ABC):
 
     @abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+    def stored(self) -> HardSamples | None:
+        """Everything the buffer holds (``hardness`` and ``reference`` as stored), for re-scoring; ``None``
+        (the default) when it does not support re-scoring."""
+        return None
+
+    def rescore(self, ce: Tensor) -> None:
+        """Replace the stored hardness with ``ce - reference``, ``ce`` the current understander's CE on each
+        sample of ``stored()``, in its order. Only called when ``stored()`` is not None."""
+        raise NotImplementedError
 
 
 class GameSchedule(ABC):

@@ -47,6 +47,9 @@ class Emu3Encoder(SharedTokenEncoder):
     def encode(self, pixels: Tensor) -> Tensor:
         return self.codebook.lookup(self.encode_ids(pixels))
 
+    def token_ids(self, tokens: Tensor) -> Tensor:
+        return self.codebook.nearest(tokens)
+
 
 class Emu3Decoder(Decoder):
     """Shared tokens ``(B, h*w, 4)`` -> ``[0, 1]`` pixels with the MoVQ decoder (continuous input, 2-D path).

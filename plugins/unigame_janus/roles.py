@@ -86,6 +86,9 @@ class JanusVQEncoder(SharedTokenEncoder):
     def encode(self, pixels: Tensor) -> Tensor:
         return self.codebook.lookup(self.encode_tokens(pixels))
 
+    def token_ids(self, tokens: Tensor) -> Tensor:
+        return self.codebook.nearest(tokens)
+
 
 class JanusVQDecoder(Decoder):
     """Shared tokens ``(B, N, 8)`` -> pixels ``(B, 3, S, S)`` in [0, 1] with the VQ decoder (continuous input).

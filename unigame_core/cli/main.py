@@ -6,7 +6,7 @@ import typer
 
 from .. import __version__, plugins
 from ..console import console, setup_logging
-from . import bench, compare, config_cmd, eval as eval_cmd, lists, report, train
+from . import bench, calibrate, compare, config_cmd, eval as eval_cmd, lists, report, train
 from .common import state
 
 app = typer.Typer(
@@ -39,6 +39,7 @@ app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown
 app.command("eval")(eval_cmd.evaluate)
 app.command("bench", context_settings={"allow_extra_args": True})(bench.bench)
 app.command("compare")(compare.compare)
+app.command("calibrate", context_settings={"allow_extra_args": True})(calibrate.calibrate)
 app.command("report")(report.report)
 app.add_typer(lists.models_app, name="models")
 app.add_typer(lists.plugins_app, name="plugins")

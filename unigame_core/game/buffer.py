@@ -7,6 +7,11 @@ is harder (``policy=fifo`` instead replaces the oldest: with tau = -inf this is 
 understander simply replays the latest adversarial samples, as in the paper's buffer-less rows).
 Each sample keeps its own image, question and answer. Draws are by priority
 p_i ~ exp(H_i / T) (uniform when T = 0), without replacement.
+
+Hardness goes stale: a sample the understander has since learned keeps the CE it had when it was mined,
+so a ``hardest`` buffer would hold on to it and turn every newcomer away (a frozen buffer). ``rescore``
+replaces it with the current CE minus the sample's own ``reference`` (its delta = 0 CE when mined, kept
+with it); the game loop calls it every ``game.rescore_every`` steps.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ class HardBuffer(Buffer):
         self.questions: list[str] = []
         self.answers: list[str] = []
         self.hardness = torch.empty(0)
+        self.reference = torch.empty(0)  # the delta = 0 CE each sample's hardness is relative to (0: none)
         self.recent = torch.empty(0)  # hardness of recent candidates, for the running quantile
         self.born = torch.empty(0, dtype=torch.long)  # insertion order (fifo policy)
         self.clock = 0
@@ -48,6 +54,7 @@ class HardBuffer(Buffer):
 
     def push(self, samples: HardSamples) -> int:
         hardness = samples.hardness.detach().float().cpu()
+        reference = torch.zeros_like(hardness) if samples.reference is None else samples.reference.float().cpu()
         self.recent = torch.cat([self.recent, hardness])[-self.cfg.history :]
         tau = self.threshold
         admitted = 0
@@ -58,7 +65,7 @@ class HardBuffer(Buffer):
             slot = self._slot_for(h)
             if slot is None:
                 continue
-            self._store(slot, samples.images[i], samples.questions[i], samples.answers[i], h)
+            self._store(slot, samples.images[i], samples.questions[i], samples.answers[i], h, float(reference[i]))
             admitted += 1
         return admitted
 
@@ -70,7 +77,7 @@ class HardBuffer(Buffer):
         easiest = int(torch.argmin(self.hardness))
         return easiest if h > float(self.hardness[easiest]) else None
 
-    def _store(self, slot: int, image: Tensor, question: str, answer: str, h: float) -> None:
+    def _store(self, slot: int, image: Tensor, question: str, answer: str, h: float, ref: float) -> None:
         stored = self._to_storage(image.detach())
         if self.images is None:
             self.images = stored.new_empty((self.cfg.capacity, *stored.shape))
@@ -79,10 +86,11 @@ class HardBuffer(Buffer):
             self.questions.append(question)
             self.answers.append(answer)
             self.hardness = torch.cat([self.hardness, torch.tensor([h])])
+            self.reference = torch.cat([self.reference, torch.tensor([ref])])
             self.born = torch.cat([self.born, torch.tensor([self.clock])])
         else:
             self.questions[slot], self.answers[slot] = question, answer
-            self.hardness[slot] = h
+            self.hardness[slot], self.reference[slot] = h, ref
             self.born[slot] = self.clock
         self.clock += 1
 
@@ -116,6 +124,18 @@ class HardBuffer(Buffer):
         )
         return picked, torch.ones(n)
 
+    def stored(self) -> HardSamples | None:
+        k = len(self)
+        if k == 0 or self.images is None:
+            return None
+        return HardSamples(self._from_storage(self.images[:k]), list(self.questions), list(self.answers),
+                           self.hardness.clone(), self.reference.clone())
+
+    def rescore(self, ce: Tensor) -> None:
+        if ce.shape != self.hardness.shape:
+            raise ValueError(f"rescore needs one CE per stored sample ({len(self)}), got {tuple(ce.shape)}")
+        self.hardness = ce.detach().float().cpu() - self.reference
+
     def state_dict(self) -> dict[str, Any]:
         k = len(self)
         return {
@@ -123,6 +143,7 @@ class HardBuffer(Buffer):
             "questions": list(self.questions),
             "answers": list(self.answers),
             "hardness": self.hardness.clone(),
+            "reference": self.reference.clone(),
             "recent": self.recent.clone(),
             "born": self.born.clone(),
             "clock": self.clock,
@@ -132,6 +153,9 @@ class HardBuffer(Buffer):
         self.questions = list(state["questions"])
         self.answers = list(state["answers"])
         self.hardness = state["hardness"].clone().float()
+        # a buffer saved before references were kept: plain CE hardness, nothing to subtract
+        self.reference = state["reference"].clone().float() if "reference" in state else torch.zeros_like(
+            self.hardness)
         self.recent = state["recent"].clone().float()
         self.born = state["born"].clone()
         self.clock = int(state["clock"])

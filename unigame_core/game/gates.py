@@ -28,6 +28,8 @@ class TokenCosineGate(Validator):
     """Mean per-token cosine of clean vs perturbed tokens; samples below the threshold are dropped."""
 
     def __init__(self, cfg: CosineGateConfig, device: object = None) -> None:
+        if cfg.threshold is None:  # build_config derives it from game.eps_max (settings.cosine_threshold)
+            raise ValueError("the cosine gate needs a threshold (build_config derives one from game.eps_max)")
         self.threshold = cfg.threshold
 
     def check(self, pair: GateInput) -> GateResult:

@@ -29,6 +29,9 @@ GROUPS = {
     "loss_u": "loss", "ce_clean": "loss", "ce_buffer": "loss",
     "ce_adv": "game", "delta_norm": "game", "gate_pass": "game", "mined": "game", "hardness": "game",
     "eps": "game", "beta": "game", "buffer": "game", "tau": "game",
+    "ce_round_trip": "health", "delta_saturation": "health", "tokens_changed": "health", "candidates": "health",
+    "admitted": "health", "drawn": "health", "candidates_total": "health", "admitted_total": "health",
+    "drawn_total": "health",
     "samples_per_s": "system", "skipped_updates": "system", "skipped_images": "system",
 }
 NOT_SCALARS = {"step", "adversary_step"}

@@ -4,7 +4,8 @@ A rich bar redraws one line in place, which a pipe or a log file (``unigame trai
 job's stdout) cannot show: there it would appear once, at the end. So when the console is not a
 terminal, every ``every`` steps (``train.log_every``) and at the last step one self-contained line is
 written instead: step, the understander's loss, the adversary's latest CE, eps, buffer fill, gate pass,
-throughput and ETA.
+the window's game health (round-trip CE, delta saturation, buffer admissions/candidates and draws, see
+``health.py``), throughput and ETA.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..console import console as default_console
+from .health import GameHealth
 from .step import StepMetrics
 
 
@@ -32,7 +34,7 @@ class TrainProgress:
     """The progress display of one training run (shown on rank zero only: ``enabled``)."""
 
     def __init__(self, total: int, start: int, enabled: bool = True, every: int = 10,
-                 console: Console | None = None) -> None:
+                 console: Console | None = None, health: GameHealth | None = None) -> None:
         self.console = console or default_console
         self.enabled, self.total, self.start, self.every = enabled, total, start, max(int(every), 1)
         self.plain = enabled and not self.console.is_terminal
@@ -45,6 +47,7 @@ class TrainProgress:
         self.began = time.perf_counter()
         self.rates: list[float] = []
         self.adversary: StepMetrics | None = None  # its latest turn: ce_adv and the gate are NaN between turns
+        self.health = health
 
     def __enter__(self) -> TrainProgress:
         self.bar.__enter__()
@@ -58,8 +61,8 @@ class TrainProgress:
             self.adversary = m
         a = self.adversary or m
         if not self.plain:
-            info = (f"U {_fmt(m.loss_u)} | C(adv CE) {_fmt(m.ce_adv)} | eps {m.eps:.3g} | buf {m.buffer_size} "
-                    f"| gate {_fmt(m.gate_pass)} | {rate:.1f} samples/s")
+            info = (f"U {_fmt(m.loss_u)} | C(adv CE) {_fmt(a.ce_adv)} | eps {m.eps:.3g} | buf {m.buffer_size} "
+                    f"| gate {_fmt(a.gate_pass)} | {self._health()}{rate:.1f} samples/s")
             self.bar.update(self.task, completed=step, info=info)
             return
         self.rates.append(rate)
@@ -69,6 +72,10 @@ class TrainProgress:
         eta = elapsed / max(step - self.start, 1) * max(self.total - step, 0)
         line = (f"step {step}/{self.total} loss_u={_fmt(m.loss_u)} ce_clean={_fmt(m.ce_clean)} "
                 f"ce_adv={_fmt(a.ce_adv)} eps={a.eps:.3g} gate={_fmt(a.gate_pass)} buffer={m.buffer_size} "
-                f"{sum(self.rates) / len(self.rates):.1f} samples/s elapsed {_clock(elapsed)} ETA {_clock(eta)}")
+                f"{self._health()}{sum(self.rates) / len(self.rates):.1f} samples/s elapsed {_clock(elapsed)} "
+                f"ETA {_clock(eta)}")
         self.rates.clear()
         self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def _health(self) -> str:
+        return f"{self.health.brief()} | " if self.health is not None else ""

@@ -32,11 +32,17 @@ log = logging.getLogger(__name__)
 
 REPORT_NAME = "report.html"
 LOSSES = ("loss_u", "ce_clean", "ce_buffer")
+# game health (health.py): charts of several series, then one per metric
+HEALTH_GROUPS = ((("ce_adv", "ce_round_trip"), "adversary CE vs round-trip (delta = 0) CE"),
+                 (("candidates", "admitted", "drawn"), "buffer traffic per logging window"),
+                 (("candidates_total", "admitted_total", "drawn_total"), "buffer traffic, cumulative"),
+                 (("delta_saturation", "tokens_changed"), "delta at the eps bound / token ids changed"))
 HEALTH = (("gate_pass", "gate pass rate"), ("buffer", "buffer size"), ("delta_norm", "delta norm"),
           ("eps", "eps"), ("tau", "tau (hardness threshold)"), ("mined", "samples mined"),
           ("hardness", "hardness (mean of the turn)"), ("beta", "beta"), ("samples_per_s", "samples / s"),
           ("skipped_updates", "skipped updates"))
-ADVERSARY_KEYS = {"ce_adv", "delta_norm", "gate_pass", "mined", "hardness", "eps"}  # from its latest turn
+ADVERSARY_KEYS = {"ce_adv", "delta_norm", "gate_pass", "mined", "hardness", "eps", "ce_round_trip",
+                  "delta_saturation", "tokens_changed"}  # from its latest turn
 MAX_GRIDS, MAX_GRID_WIDTH = 12, 640
 
 
@@ -155,6 +161,18 @@ def samples_html(run_dir: Path) -> str:
             f'<div class="samples">{"".join(figures)}</div>')
 
 
+def health_warnings_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Which logging windows failed a health check (``health_ok: false``), newest last."""
+    failed = [{"step": r["step"], "failed checks": ", ".join(r.get("health_warnings") or [])}
+              for r in rows if r.get("health_ok") is False]
+    if not failed:
+        checked = any(r.get("health_ok") is True for r in rows)
+        return f'<p class="note">{"Every logging window passed the health checks." if checked else ""}</p>'
+    return (f'<p class="note warn">{len(failed)} of {sum(r.get("health_ok") is not None for r in rows)} logging '
+            "windows failed a health check (docs/training.md, \"Game health\").</p>"
+            + table_html(failed, "health-table"))
+
+
 def _status(run_dir: Path, rows: list[dict[str, Any]], total: int | None, status: str | None) -> str:
     done = rows[-1]["step"] if rows else 0
     if status is None:
@@ -187,8 +205,10 @@ def render(run_dir: Path, status: str | None = None) -> str:
     rows = read_metrics(run_dir)
     losses = {key: series(rows, key) for key in LOSSES}
     losses["ce_adv"] = series(rows, "ce_adv")
-    health = "".join(line_chart({key: series(rows, key)}, title, 370, 190) for key, title in HEALTH
-                     if any(key in r for r in rows))
+    health = "".join(line_chart({key: series(rows, key) for key in keys}, title, 370, 190)
+                     for keys, title in HEALTH_GROUPS if any(keys[-1] in r for r in rows))
+    health += "".join(line_chart({key: series(rows, key)}, title, 370, 190) for key, title in HEALTH
+                      if any(key in r for r in rows))
     model = config.get("model") or (config.get("backend") or {}).get("name", "")
     facts = [f"model <b>{html.escape(str(model or 'default'))}</b>",
              f"coupling <b>{html.escape(str(game.get('coupling', '?')))}</b>",
@@ -209,7 +229,7 @@ def render(run_dir: Path, status: str | None = None) -> str:
         + line_chart(losses, "understander loss and cross-entropies", 820, 300) + "</div>"
         + '<p class="note">loss_u: the understander\'s objective; ce_clean / ce_buffer: its CE on the clean batch '
           "and the buffer draw; ce_adv: its CE on the adversary's images (the adversary's turns).</p>",
-        f'<h2 id="health">Game health</h2><div class="charts">{health}</div>',
+        f'<h2 id="health">Game health</h2>{health_warnings_html(rows)}<div class="charts">{health}</div>',
         '<h2 id="samples">Samples</h2>' + samples_html(run_dir),
         f'<h2 id="config">Configuration</h2><details><summary>config.yaml</summary><pre>{html.escape(config_text)}'
         "</pre></details>",

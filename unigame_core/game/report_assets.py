@@ -26,7 +26,7 @@ svg .legend { font-size: 11px; } svg .empty { font-size: 13px; }
 .samples img { width: 220px; height: auto; image-rendering: pixelated; border: 1px solid #d0d7de; display: block; }
 .samples figcaption { font-size: 12px; color: #444; }
 pre { background: #f6f8fa; padding: 10px; overflow: auto; font-size: 12px; max-height: 520px; }
-.note { color: #57606a; font-size: 12px; }
+.note { color: #57606a; font-size: 12px; } .note.warn { color: #b35900; }
 """
 
 JS = """

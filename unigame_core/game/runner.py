@@ -34,6 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..data.loader import make_loader, to_device
 from ..errors import DataError, TrainingAborted
 from . import build, checkpoint, distributed, rundir
+from .health import GameHealth, rescore_buffer
 from .monitor import Monitor, open_monitor
 from .progress import TrainProgress
 from .samples import save_pairs
@@ -94,7 +95,9 @@ def setup(cfg: DictConfig, resume: bool, overwrite: bool) -> Run:
         perturber = players.perturber
         distributed.broadcast_params(lora_params + (list(perturber.parameters()) if perturber is not None else []))
         torch.manual_seed(t.seed + dist_info.rank)  # from here on each rank draws its own (e.g. LoRA dropout)
-    return Run(cfg, run_dir, dist_info, where, dataset, peft_model, players, schedulers, build.build_schedule(cfg))
+    health = GameHealth(OmegaConf.to_object(cfg.health))  # game health (health.py)
+    return Run(cfg, run_dir, dist_info, where, dataset, peft_model, players, schedulers, build.build_schedule(cfg),
+               health)
 
 
 def resume_state(run: Run, resume: bool) -> TrainState:
@@ -124,7 +127,7 @@ def play(run: Run, state: TrainState, watchers: Watchers) -> None:
                          rank=run.dist.rank, world=run.dist.world, start_step=state.step, steps=t.steps,
                          num_workers=run.cfg.data.num_workers,
                          totals=lambda counts: distributed.all_sums(counts, run.where.device))
-    progress = TrainProgress(total=t.steps, start=state.step, enabled=main, every=t.log_every)
+    progress = TrainProgress(total=t.steps, start=state.step, enabled=main, every=t.log_every, health=run.health)
     stop = StopRequest()
     try:
         with progress, stop:
@@ -135,8 +138,11 @@ def play(run: Run, state: TrainState, watchers: Watchers) -> None:
                 batch = to_device(raw, run.where.device)
                 metrics = game_step(run.players, batch, run.schedule.plan(state.step))  # every rank (collectives)
                 advance_schedules(run.schedulers.lora, run.schedulers.perturber)
+                run.health.observe(metrics)
                 state.bad_in_row = state.bad_in_row + 1 if metrics.skipped else 0
                 state.step += 1
+                if run.cfg.game.rescore_every and state.step % run.cfg.game.rescore_every == 0:
+                    rescore_buffer(run.players)  # stale hardness would freeze the buffer (health.py)
                 state.mid_step = False
                 rate = len(batch) * run.dist.world / max(time.perf_counter() - tick, 1e-9)
                 _record(run, state, watchers, progress, batch.images, metrics, rate)
@@ -170,7 +176,8 @@ def _record(run: Run, state: TrainState, watchers: Watchers, progress: TrainProg
     if metrics.adversary_played:
         state.last_adv = (step, metrics)
     if main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
-        row = _log_metrics(run.run_dir, step, metrics, rate, state.skipped_images, state.last_adv)
+        window = run.health.close_window(step)  # this logging window's game health, warned once
+        row = _log_metrics(run.run_dir, step, metrics, rate, state.skipped_images, state.last_adv, window)
         watchers.monitor.log(step, row)
     if metrics.adv_images is not None:
         state.last_pair = (images[: len(metrics.adv_images)], metrics.adv_images)
@@ -220,15 +227,17 @@ def _warn_diverged(run_dir: Path, verdict: dict[str, Any]) -> None:
 
 
 def _log_metrics(run_dir: Path, step: int, m: StepMetrics, rate: float, skipped_images: int,
-                 last_adv: tuple[int, StepMetrics] | None) -> dict[str, Any]:
+                 last_adv: tuple[int, StepMetrics] | None, window: dict[str, Any]) -> dict[str, Any]:
     """One JSON line (returned for the metric loggers); the adversary's figures come from its latest turn
-    (``adversary_step``)."""
+    (``adversary_step``), the buffer traffic and health flags from the logging ``window``."""
     adv_step, a = last_adv if last_adv is not None else (None, m)
     row = {
         "step": step, "loss_u": m.loss_u, "ce_clean": m.ce_clean, "ce_buffer": m.ce_buffer,
         "adversary_step": adv_step, "ce_adv": a.ce_adv, "delta_norm": a.delta_norm, "gate_pass": a.gate_pass,
         "mined": a.mined, "hardness": a.hardness, "eps": a.eps, "beta": m.beta, "buffer": m.buffer_size, "tau": m.tau,
         "skipped_updates": m.skipped, "skipped_images": skipped_images, "samples_per_s": rate,
+        "ce_round_trip": a.ce_round_trip, "delta_saturation": a.delta_saturation, "tokens_changed": a.tokens_changed,
+        **window,
     }
     with open(run_dir / "metrics.jsonl", "a") as f:
         f.write(json.dumps({k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}) + "\n")

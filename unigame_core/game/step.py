@@ -25,6 +25,7 @@ import torch
 from torch import Tensor
 
 from ..interfaces import Backend, Buffer, GateInput, HardSamples, StepPlan, Validator, VQABatch
+from . import health
 from .couplings import AdversarialView, Coupling
 from .distributed import all_finite, all_sum, average_gradients, gather_objects, rank_and_world
 from .perturber import Perturber
@@ -79,6 +80,12 @@ class StepMetrics:
     empty: bool = False  # no rank had a readable image: nothing was played
     adversary_played: bool = False  # the adversary took its turn on this rank's samples (its figures are fresh)
     hardness: list[float] = field(default_factory=list)
+    # game health (health.py): delta = 0 CE, saturation, buffer traffic
+    ce_round_trip: float = float("nan")
+    delta_saturation: float = float("nan")
+    tokens_changed: float = float("nan")
+    candidates: int = 0  # samples past the gate offered to the buffer (every rank's)
+    drawn: int = 0  # samples drawn from the buffer for the understander
     adv_images: Tensor | None = None  # last adversarial pixels (for sample grids)
 
 
@@ -109,8 +116,8 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
     share = world / max(all_sum(len(batch), batch.images.device), 1)  # sum * share = the global mean, averaged
     empty = len(batch) == 0  # this rank still takes every collective, with zero gradients
     clean = None if empty else coupling.clean_representation(p.backend, batch.images)
-    round_trip = rules.hardness_reference == "round_trip" and not empty
-    reference = _round_trip_ce(p, clean, batch) if round_trip else None
+    reference = None if empty else _round_trip_ce(p, clean, batch)  # health reports it whatever the hardness
+    offset = reference if rules.hardness_reference == "round_trip" else None  # what hardness is measured against
     learned = p.perturber is not None and coupling.learned
     view, ce = None, None
     for _ in range(plan.adversary_updates):
@@ -140,16 +147,18 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
         p.opt_c.zero_grad(set_to_none=True)
     if view is not None and ce is not None:
         ce = ce.detach().float()
-        hardness = ce - reference if reference is not None else ce
+        hardness = ce - offset if offset is not None else ce
         m.ce_adv = float(ce.mean())
         m.adversary_played = True
+        m.ce_round_trip = float(reference.mean()) if reference is not None else float("nan")
+        health.measure_turn(p.backend, coupling, view, m.eps, m)
         m.hardness = hardness.tolist()
         if view.delta is not None:
             m.delta_norm = float(view.delta.detach().norm(dim=-1).mean())
         if coupling.stores_pixels:
             m.adv_images = view.sample.detach()
     if plan.mine:
-        local = _candidates(p, batch, view, hardness, m) if view is not None else None
+        local = _candidates(p, batch, view, hardness, offset, m) if view is not None else None
         _push_from_every_rank(p, local, batch.images.device, m)
 
 
@@ -161,7 +170,8 @@ def _round_trip_ce(p: Players, clean: Tensor, batch: VQABatch) -> Tensor:
 
 
 def _candidates(
-    p: Players, batch: VQABatch, view: AdversarialView, hardness: Tensor, m: StepMetrics
+    p: Players, batch: VQABatch, view: AdversarialView, hardness: Tensor, offset: Tensor | None,
+    m: StepMetrics,
 ) -> HardSamples | None:
     """This rank's samples that passed the gate, each with its own question and answer (CPU, for gathering)."""
     sample = view.sample.detach()
@@ -179,6 +189,7 @@ def _candidates(
         questions=[batch.questions[i] for i in idx],  # each sample keeps its OWN question
         answers=[batch.answers[i] for i in idx],  # ... and its own answer
         hardness=hardness[idx].cpu(),
+        reference=offset[idx].cpu() if offset is not None else None,
     )
 
 
@@ -190,16 +201,20 @@ def _push_from_every_rank(p: Players, local: HardSamples | None, device: torch.d
     if not found:
         return
     images = torch.cat([f.images.to(device) for f in found])
+    references = [f.reference for f in found if f.reference is not None]
+    m.candidates = len(images)
     m.mined = p.buffer.push(HardSamples(
         images=images,
         questions=[q for f in found for q in f.questions],
         answers=[a for f in found for a in f.answers],
         hardness=torch.cat([f.hardness.cpu() for f in found]),
+        reference=torch.cat(references) if len(references) == len(found) else None,
     ))
 
 
 def _to_cpu(s: HardSamples) -> HardSamples:
-    return HardSamples(s.images.cpu(), s.questions, s.answers, s.hardness.cpu())
+    return HardSamples(s.images.cpu(), s.questions, s.answers, s.hardness.cpu(),
+                       None if s.reference is None else s.reference.cpu())
 
 
 def understander_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:
@@ -212,7 +227,7 @@ def understander_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetri
     drawn = p.buffer.draw(n_draw, p.draw_generator) if (plan.beta > 0 and coupling.plays and n_draw) else None
     extra, weights, n_drawn = None, None, 0
     if drawn is not None:
-        n_drawn = len(drawn[0].questions)
+        n_drawn = m.drawn = len(drawn[0].questions)
         mine = torch.tensor_split(torch.arange(n_drawn), world)[rank].tolist()  # this rank's slice of the draw
         extra = HardSamples(drawn[0].images[mine], [drawn[0].questions[i] for i in mine],
                             [drawn[0].answers[i] for i in mine], drawn[0].hardness[mine])

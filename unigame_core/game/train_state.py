@@ -18,6 +18,7 @@ from torch import Tensor
 from ..interfaces import Backend, GameSchedule
 from . import checkpoint, distributed
 from .build import Placement, Schedulers
+from .health import GameHealth
 from .step import Players, StepMetrics
 
 
@@ -34,6 +35,7 @@ class Run:
     players: Players
     schedulers: Schedulers
     schedule: GameSchedule
+    health: GameHealth  # the game-health counters (health.py), checkpointed with the run
 
     @property
     def backend(self) -> Backend:
@@ -70,6 +72,7 @@ def snapshot(run: Run, state: TrainState) -> None:
         "opt_c": p.opt_c.state_dict() if p.opt_c else None,
         "sched_c": sched.perturber.state_dict() if sched.perturber else None,
         "buffer": p.buffer.state_dict(), "rng": _gather_rng(p.generator), "draw_rng": p.draw_generator.get_state(),
+        "health": run.health.state_dict(),
     }
     if run.dist.main:
         # during a non-finite streak: save (to resume from) but never prune the last good checkpoints
@@ -92,6 +95,7 @@ def restore(run: Run, path: Path) -> TrainState:
     p.buffer.load_state_dict(saved["buffer"])
     checkpoint.restore_rng(saved["rng"][run.dist.rank], p.generator)
     p.draw_generator.set_state(saved["draw_rng"])
+    run.health.load_state_dict(saved.get("health"))
     return TrainState.from_checkpoint(saved, path)
 
 
