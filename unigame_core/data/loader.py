@@ -104,6 +104,7 @@ class UnreadableWatch:
             if in_row >= self.streak:
                 raise DataError(f"The last {in_row} training images in a row could not be read.",
                                 "The warnings above name the files; check that the image folder is still there.")
+            raw["skipped_everywhere"] = n_skipped  # every rank's, summed above: the runner counts these
             yield raw
 
     def __len__(self) -> int:

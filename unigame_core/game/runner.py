@@ -134,7 +134,7 @@ def play(run: Run, state: TrainState, watchers: Watchers) -> None:
             for raw in loader:
                 state.mid_step = True  # the step's data, RNG draws and updates are partly consumed
                 tick = time.perf_counter()
-                state.skipped_images += distributed.all_sum(raw["skipped"], run.where.device)  # every rank's
+                state.skipped_images += raw["skipped_everywhere"]  # every rank's (summed by the loader's watch)
                 batch = to_device(raw, run.where.device)
                 metrics = game_step(run.players, batch, run.schedule.plan(state.step))  # every rank (collectives)
                 advance_schedules(run.schedulers.lora, run.schedulers.perturber)
