@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
@@ -80,8 +81,10 @@ def ablation_cmd(
     steps: int = typer.Option(2000, help="Training steps per run (equal for every row)."),
     eval_samples: int = typer.Option(1000, help="Questions per split (test, nuisance, each attack)."),
     consistency: int = typer.Option(256, help="Captions generated per run for the consistency score (0 = skip)."),
-    attack_eps: float = typer.Option(0.1, help="Adaptive shared-token attack: eps relative to each token's norm."),
-    attack_steps: int = typer.Option(5, help="Adaptive attack: ascent steps."),
+    attack_eps: float = typer.Option(0.05, help="attack-decoder: eps per shared token, relative to its norm "
+                                     "(default: the rows' training eps)."),
+    pixel_eps: str = typer.Option("4/255", help="attack-pgd: L_inf eps on [0, 1] pixels (0 skips the pixel attack)."),
+    attack_steps: int = typer.Option(10, help="APGD iterations of both adaptive attacks."),
     bootstrap: int = typer.Option(2000, help="Bootstrap replicates for the 95 % intervals."),
     margin: float = typer.Option(1.0, help="Non-inferiority margin on clean test accuracy, in points."),
 ) -> None:
@@ -99,9 +102,14 @@ def ablation_cmd(
             fail(f"--{name} must be at least 1, got {value}.")
     if consistency < 0 or attack_steps < 0 or attack_eps < 0 or margin < 0:
         fail("--consistency, --attack-steps, --attack-eps and --margin must not be negative.")
+    try:
+        if Fraction(pixel_eps) < 0:
+            raise ValueError
+    except (ValueError, ZeroDivisionError):
+        fail(f"--pixel-eps must be a non-negative number or fraction such as 4/255, got '{pixel_eps}'.")
     names = [r.strip() for r in rows.split(",") if r.strip()]
     if not names:
         fail("--rows names no row.")
     settings = EvalSettings(questions=eval_samples, captions=consistency, attack_eps=attack_eps,
-                            attack_steps=attack_steps)
+                            pixel_eps=pixel_eps, attack_steps=attack_steps)
     run_ablation(output, names, seeds=seeds, steps=steps, settings=settings, n_boot=bootstrap, margin=margin / 100)

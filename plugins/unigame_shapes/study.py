@@ -7,8 +7,11 @@ scored on the same questions for every row and seed (``score_run``):
 * ``test``: clean test accuracy (the method must not lose it: a non-inferiority reading);
 * ``nuisance``: test scenes with decoder-reachable variations (``world.NUISANCE_RANGES``);
 * ``attack (fixed)``: the shipped attack split, a pixel PGD made ONCE against the base (not adaptive);
-* ``attack (adaptive)``: the shapes suite's own shared-token attack against each trained model
-  (``attack=adaptive``: perturb the shared tokens within ``attack_eps``, decode, answer);
+* ``attack (adaptive, shared tokens)``: the ``attack-decoder`` suite on the test questions: APGD-CE against
+  each trained model in its own shared-token space (``||delta_i|| <= attack_eps * ||z_i||``), decoded by
+  its decoder, answered; robust = right on the clean image, the round trip and the attacked decode;
+* ``attack (adaptive, pixels)``: the ``attack-pgd`` suite on the test questions: APGD-CE on the pixels
+  against each trained model (L_inf ``pixel_eps``); robust = right on the clean and the attacked image;
 * ``consistency``: caption-derived questions on images the model generates (one unit per image).
 
 Every run's per-question scores go to ``RUN/scores.json``; a later call with the same settings reuses
@@ -21,6 +24,7 @@ import json
 import logging
 import time
 from dataclasses import asdict, dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +37,12 @@ log = logging.getLogger(__name__)
 # ---------------------------------------------------------------------------------------------------
 # The study's rows, in ONE place: (preset under configs/ablations, overrides on top of it).
 # Health-relevant settings are set here explicitly rather than left to defaults that may move:
-# per-sample hardness relative to the delta = 0 decode (round trip), an eps that keeps labels (chosen
-# on val images before any row was trained: docs/results-shapes.md), lambda 1, and the CLIP gate's
+# per-sample hardness relative to the delta = 0 decode (round trip), the eps and lambda of shapes-tiny's
+# calibrated defaults (`unigame calibrate`, a lambda sweep: docs/training.md, "Game health"), and the CLIP gate's
 # threshold for the one row that has a gate. No row here uses the cosine gate.
 # ---------------------------------------------------------------------------------------------------
-TRAIN_EPS = 0.1
-HEALTH = ["game.hardness_reference=round_trip", f"game.eps_max={TRAIN_EPS}", "game.lambda_reg=1.0"]
+TRAIN_EPS = 0.05  # `unigame calibrate` on val, pixel probe: the largest eps of the grid keeping >= 80 % of labels
+HEALTH = ["game.hardness_reference=round_trip", f"game.eps_max={TRAIN_EPS}", "game.lambda_reg=80.0"]
 ROWS: dict[str, tuple[str, list[str]]] = {
     "sft": ("sft", []),  # no adversary
     "decoder-eps0": ("decoder", ["game.eps_max=0.0"]),  # CONTROL: the decoder path with delta = 0 (VQ round trip)
@@ -51,7 +55,8 @@ CONTROL = "decoder-eps0"
 BASE = "base (no training)"
 #: metric -> label in tables and plots
 METRICS = {"test": "test (clean)", "nuisance": "nuisance", "attack_fixed": "attack (fixed PGD vs base)",
-           "attack_adaptive": "attack (adaptive, shared tokens)", "consistency": "consistency"}
+           "attack_adaptive": "attack (adaptive, shared tokens)", "attack_pixels": "attack (adaptive, pixels)",
+           "consistency": "consistency"}
 
 
 @dataclass(frozen=True)
@@ -60,8 +65,9 @@ class EvalSettings:
 
     questions: int = 1000  # per split
     captions: int = 256  # generated images for consistency (0 = skip)
-    attack_eps: float = 0.1  # adaptive attack: bound per shared token, relative to its norm
-    attack_steps: int = 5
+    attack_eps: float = TRAIN_EPS  # attack-decoder: bound per shared token, relative to its norm
+    pixel_eps: str = "4/255"  # attack-pgd: L_inf bound on [0, 1] pixels (0 = skip the pixel attack)
+    attack_steps: int = 10  # APGD iterations of both attacks
     batch_size: int = 64
 
 
@@ -85,11 +91,18 @@ def score_run(cfg: Any, adapter: Path | None, s: EvalSettings) -> dict[str, dict
     for row in fixed["shapes"].predictions:
         units.setdefault("attack_fixed" if row["split"] == "attack" else row["split"], {})[row["id"]] = [
             row["score"], 1.0]
-    adaptive = evaluate_backend(backend, ["shapes"], data_root=None, limit=None, batch_size=s.batch_size,
-                                suite_options=[n, "shapes.splits=[attack]", "shapes.attack=adaptive",
-                                               f"shapes.attack_eps={s.attack_eps}",
-                                               f"shapes.attack_steps={s.attack_steps}", "shapes.attack_batch=16"])
-    units["attack_adaptive"] = {row["id"]: [row["score"], 1.0] for row in adaptive["shapes"].predictions}
+    source = f"source_options={{samples: {s.questions}, splits: [test]}}"
+    attacks = {"attack_adaptive": ("attack-decoder", str(s.attack_eps))}
+    if float(Fraction(s.pixel_eps)) > 0:
+        attacks["attack_pixels"] = ("attack-pgd", s.pixel_eps)
+    for metric, (suite, eps) in attacks.items():  # robust: right on every point of the threat set the suite tried
+        name = f"{suite}:shapes"
+        options = [f"{name}.{source}", f"{name}.eps=[{eps!r}]", f"{name}.steps={s.attack_steps}",
+                   f"{name}.attack_batch=16"]
+        result = evaluate_backend(backend, [name], data_root=None, limit=None, batch_size=s.batch_size,
+                                  suite_options=options)[name]
+        units[metric] = {row["id"]: [row["score"], 1.0] for row in result.predictions
+                         if row["condition"] == f"robust[{eps}]"}
     if s.captions:  # every question of ``captions`` generated images; an image is one unit
         result = evaluate_backend(backend, ["consistency"], data_root=None, limit=None, batch_size=32,
                                   suite_options=[f"consistency.captions={s.captions}"])

@@ -109,10 +109,10 @@ def test_ablation_command_writes_intervals_json_csv_plot_and_resumes(tmp_path: P
     summary = json.loads((out / "summary.json").read_text())
     cell = summary["rows"]["sft"]["test"]
     assert cell["low"] <= cell["point"] <= cell["high"] and cell["units"] == 4 and cell["seeds"] == 1
-    assert set(summary["rows"]["sft"]) == {"test", "nuisance", "attack_fixed", "attack_adaptive"}
+    assert set(summary["rows"]["sft"]) == {"test", "nuisance", "attack_fixed", "attack_adaptive", "attack_pixels"}
     assert summary["settings"]["rows"]["decoder-eps0"]["overrides"][-1] == "game.eps_max=0.0"
     csv_rows = (out / "summary.csv").read_text().splitlines()
-    assert csv_rows[0] == "kind,name,metric,point,low,high,seeds,units" and len(csv_rows) == 1 + 3 * 4 + 2 * 4
+    assert csv_rows[0] == "kind,name,metric,point,low,high,seeds,units" and len(csv_rows) == 1 + 3 * 5 + 2 * 5
     assert (out / "ablation.png").read_bytes()[:4] == b"\x89PNG"
     scores = out / "sft" / "seed-0" / "scores.json"
     stamp = scores.stat().st_mtime_ns
@@ -355,5 +355,5 @@ def test_ablation_scores_consistency_on_the_asked_number_of_captions(monkeypatch
     assert len(prompts) == 3  # three images, every one of their questions (not a question count)
     assert set(units["consistency"]) == {"0", "1", "2"}  # one unit per image: (right answers, questions)
     assert all(0 <= right <= asked and asked >= 2 for right, asked in units["consistency"].values())
-    assert all(len(units[m]) == 4 for m in ("test", "nuisance", "attack_fixed", "attack_adaptive"))
+    assert all(len(units[m]) == 4 for m in ("test", "nuisance", "attack_fixed", "attack_adaptive", "attack_pixels"))
     assert all(k.startswith("shapes-0-nuisance-") for k in units["nuisance"])
