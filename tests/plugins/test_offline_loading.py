@@ -22,7 +22,8 @@ def test_train_with_an_uncached_hub_checkpoint_and_no_hub_exits_2_fast(tmp_path:
                                                                       repo: str) -> None:
     start = time.perf_counter()
     result = CliRunner().invoke(app, ["train", "--model", model, "--data", "shapes:train", "--output",
-                                      str(tmp_path / "run"), f"backend.cache_dir={tmp_path / 'cache'}"])
+                                      str(tmp_path / "run"), f"backend.cache_dir={tmp_path / 'cache'}",
+                                      "gate.name=none"])  # the CLIP gate's hub weights would fail first
     elapsed = time.perf_counter() - start
     assert result.exit_code == 2, result.output
     assert f"{what} '{repo}' is not in the local cache and the model hub (127.0.0.1) cannot be reached." \
@@ -50,3 +51,15 @@ def test_clip_gate_weights_fail_fast_with_how_to_provide_them(tmp_path: Path) ->
     assert clip_weights(ClipGateConfig(pretrained=str(weights))) == str(weights)  # a local file: no hub
     with pytest.raises(ConfigError, match="does not exist"):
         clip_weights(ClipGateConfig(pretrained=str(tmp_path / "missing.bin")))
+
+
+def test_a_missing_gate_weight_fails_before_the_backend_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from unigame_core.game import build
+
+    loaded: list[str] = []
+    monkeypatch.setattr(build, "build_backend", lambda cfg, where: loaded.append(cfg.backend.name))
+    result = CliRunner().invoke(app, ["train", "--output", str(tmp_path / "run"),
+                                      f"gate.pretrained={tmp_path / 'missing.safetensors'}"])
+    assert result.exit_code == 2, result.output
+    assert "missing.safetensors" in result.output and "does not exist" in " ".join(result.output.split())
+    assert loaded == []  # the gate was built first: no model was loaded for a run that cannot start

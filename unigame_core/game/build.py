@@ -119,16 +119,18 @@ def build_lora(cfg: DictConfig, backend: Backend) -> tuple[Any, list[torch.nn.Pa
 
 
 def build_players(
-    cfg: DictConfig, backend: Backend, lora_params: list[torch.nn.Parameter], device: torch.device, rank: int = 0
+    cfg: DictConfig, backend: Backend, lora_params: list[torch.nn.Parameter], device: torch.device, rank: int = 0,
+    gate: Validator | None = None,
 ) -> tuple[Players, Schedulers]:
-    """Both players around a backend that already carries LoRA: perturber, optimizers, gate, buffer, the
-    settings, and the random streams (this rank's own noise; buffer draws shared by every rank)."""
+    """Both players around a backend that already carries LoRA: perturber, optimizers, gate (``gate``, when
+    the caller built it first), buffer, the settings, and the random streams (this rank's own noise; buffer
+    draws shared by every rank)."""
     seed = int(cfg.train.seed)
     perturber = build_perturber(cfg, backend, device)
     opt_u, sched_u, opt_c, sched_c = optimizers(cfg, lora_params, perturber)
     players = Players(
         settings=game_settings(cfg), backend=backend, perturber=perturber, lora_params=lora_params,
-        opt_u=opt_u, opt_c=opt_c, gate=build_gate(cfg, device), buffer=build_buffer(cfg),
+        opt_u=opt_u, opt_c=opt_c, gate=gate if gate is not None else build_gate(cfg, device), buffer=build_buffer(cfg),
         generator=torch.Generator().manual_seed(seed * 1_000_003 + rank),
         draw_generator=torch.Generator().manual_seed(seed * 1_000_003 + 7_919),
     )

@@ -87,10 +87,12 @@ def setup(cfg: DictConfig, resume: bool, overwrite: bool) -> Run:
     if t.batch_size % dist_info.world:
         raise DataError(f"train.batch_size {t.batch_size} is not divisible by the {dist_info.world} ranks.")
 
+    # The gate next: its weights are small, and a missing one should not wait for a 7B model to load.
+    gate = build.build_gate(cfg, where.device)
     # The players: the frozen model with LoRA (understander) and the perturber (adversary).
     backend = build.build_backend(cfg, where)
     peft_model, lora_params = build.build_lora(cfg, backend)
-    players, schedulers = build.build_players(cfg, backend, lora_params, where.device, dist_info.rank)
+    players, schedulers = build.build_players(cfg, backend, lora_params, where.device, dist_info.rank, gate)
     if dist_info.world > 1:
         perturber = players.perturber
         distributed.broadcast_params(lora_params + (list(perturber.parameters()) if perturber is not None else []))
