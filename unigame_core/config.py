@@ -54,6 +54,9 @@ class GameConfig:
     # round_trip: hardness = CE minus the CE on the delta = 0 decode, so the buffer ranks what the adversary did,
     # not what decoding alone destroys (docs/training.md, "Game health"); none: the plain CE
     hardness_reference: str = "round_trip"
+    # what the gate compares the adversarial decode with: clean (the input image) or round_trip (the delta = 0
+    # decode; for decoders whose round trip is semantic, not pixel-exact, such as BLIP3-o's diffusion decoder)
+    gate_reference: str = "clean"
     rescore_every: int = 50  # re-score the buffer's hardness against the current understander every N steps (0: never)
 
 

@@ -74,6 +74,7 @@ _RANGES: list[tuple[str, Any, str]] = [
     ("game.adversary_fraction", lambda v: 0 < v <= 1, "in (0, 1]"),
     ("game.buffer_fraction", lambda v: 0 <= v <= 4, "in [0, 4]"),
     ("game.hardness_reference", lambda v: v in ("none", "round_trip"), "none or round_trip"),
+    ("game.gate_reference", lambda v: v in ("clean", "round_trip"), "clean or round_trip"),
     ("game.rescore_every", lambda v: v >= 0, "non-negative (0 = never)"),
     ("health.min_gate_pass", lambda v: 0 <= v <= 1, "in [0, 1]"),
     ("health.max_saturation", lambda v: 0 <= v <= 1, "in [0, 1]"),

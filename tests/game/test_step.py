@@ -118,3 +118,35 @@ def test_decoder_noise_decodes_a_random_bounded_delta_and_learns_nothing(
     assert (moved <= 0.1 * clean.float().norm(dim=-1) + 1e-6).all() and moved.max() > 0
     m = game_step(p, batch, StepPlan(1, True, 1.0, 1.0))
     assert m.loss_u == m.loss_u and len(p.buffer) > 0 and p.buffer.images.dim() == 4  # pixels are stored
+
+
+@pytest.mark.parametrize("reference", ["clean", "round_trip"])
+def test_the_gate_compares_with_the_clean_image_or_the_delta_zero_decode(fake_plugin: None, tmp_path,  # noqa: ANN001
+                                                                       reference: str) -> None:
+    from unigame_core.interfaces import GateResult
+
+    p, batch = make_players(fake_plugin, tmp_path, f"game.gate_reference={reference}", "game.eps_max=0.3")
+    assert p.settings.gate_reference == reference
+    seen = []
+
+    def keep_all(pair):  # noqa: ANN001, ANN202
+        seen.append(pair)
+        return GateResult(torch.ones(len(pair.texts), dtype=torch.bool), torch.ones(len(pair.texts)))
+
+    p.gate.check = keep_all
+    adversary_turn_(p, batch, StepPlan(1, True, 1.0, 0.0), StepMetrics(eps=p.settings.eps_max))
+    with torch.no_grad():
+        round_trip = p.backend.decoder.decode(p.backend.encoder.encode(batch.images))
+    [pair] = seen
+    expected = round_trip if reference == "round_trip" else batch.images
+    assert torch.allclose(pair.clean_pixels, expected)  # the adversarial decode is judged against this
+    assert not torch.allclose(round_trip, batch.images)  # the two references differ on this backend
+    assert not torch.allclose(pair.adv_pixels, pair.clean_pixels)
+
+
+def test_gate_reference_is_checked_with_the_other_settings(tmp_path) -> None:  # noqa: ANN001
+    from unigame_core.config import build_config
+    from unigame_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="game.gate_reference"):
+        build_config(None, None, ["game.gate_reference=decoded"])

@@ -99,6 +99,7 @@ def game_settings(cfg: DictConfig) -> GameSettings:
         coupling=coupling_for(str(g.coupling)), eps_max=float(g.eps_max), lambda_reg=float(g.lambda_reg),
         adversary_fraction=float(g.adversary_fraction), buffer_fraction=float(g.buffer_fraction),
         grad_clip=float(cfg.optim.grad_clip), hardness_reference=str(g.hardness_reference),
+        gate_reference=str(g.gate_reference),
     )
 
 

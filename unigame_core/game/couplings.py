@@ -62,6 +62,11 @@ class Coupling(ABC):
     def round_trip_embeds(self, backend: Backend, clean: Tensor) -> Tensor:
         """The understander's input on the delta = 0 path (the reference of ``hardness_reference=round_trip``)."""
 
+    def round_trip_images(self, backend: Backend, clean: Tensor) -> Tensor | None:
+        """The delta = 0 decode as pixels (what ``game.gate_reference=round_trip`` compares with); None for a
+        coupling that does not decode."""
+        return None
+
     @abstractmethod
     def understander_embeds(self, backend: Backend, images: Tensor | None, drawn: Tensor | None) -> Tensor:
         """Embeddings for ONE understander forward over the clean batch (None: empty on this rank) plus the
@@ -109,7 +114,10 @@ class DecoderCoupling(Coupling):
         return AdversarialView(pixels, backend.understander.embed_images(pixels), delta, clean, adv)
 
     def round_trip_embeds(self, backend: Backend, clean: Tensor) -> Tensor:
-        return backend.understander.embed_images(backend.decoder.decode(clean))
+        return backend.understander.embed_images(self.round_trip_images(backend, clean))
+
+    def round_trip_images(self, backend: Backend, clean: Tensor) -> Tensor:
+        return backend.decoder.decode(clean)
 
     def understander_embeds(self, backend: Backend, images: Tensor | None, drawn: Tensor | None) -> Tensor:
         if images is None:

@@ -42,6 +42,7 @@ class GameSettings:
     buffer_fraction: float
     grad_clip: float
     hardness_reference: str = "none"
+    gate_reference: str = "clean"  # round_trip: the gate compares the adversarial decode with the delta = 0 decode
 
 
 @dataclass
@@ -116,7 +117,7 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
     share = world / max(all_sum(len(batch), batch.images.device), 1)  # sum * share = the global mean, averaged
     empty = len(batch) == 0  # this rank still takes every collective, with zero gradients
     clean = None if empty else coupling.clean_representation(p.backend, batch.images)
-    reference = None if empty else _round_trip_ce(p, clean, batch)  # health reports it whatever the hardness
+    reference, round_trip = (None, None) if empty else _round_trip(p, clean, batch)  # health reports it always
     offset = reference if rules.hardness_reference == "round_trip" else None  # what hardness is measured against
     learned = p.perturber is not None and coupling.learned
     view, ce = None, None
@@ -158,26 +159,32 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
         if coupling.stores_pixels:
             m.adv_images = view.sample.detach()
     if plan.mine:
-        local = _candidates(p, batch, view, hardness, offset, m) if view is not None else None
+        gate_reference = round_trip if rules.gate_reference == "round_trip" else None
+        local = _candidates(p, batch, view, hardness, offset, gate_reference, m) if view is not None else None
         _push_from_every_rank(p, local, batch.images.device, m)
 
 
 @torch.no_grad()
-def _round_trip_ce(p: Players, clean: Tensor, batch: VQABatch) -> Tensor:
-    """CE on the delta = 0 path: decode -> re-encode is not idempotent for every tokenizer."""
-    embeds = p.settings.coupling.round_trip_embeds(p.backend, clean)
-    return p.backend.understander.answer_loss(embeds, batch.questions, batch.answers).float()
+def _round_trip(p: Players, clean: Tensor, batch: VQABatch) -> tuple[Tensor, Tensor | None]:
+    """CE on the delta = 0 path (decode -> re-encode is not idempotent for every tokenizer), and that path's
+    decoded pixels (None for a coupling that does not decode): decoded once for both."""
+    coupling, und = p.settings.coupling, p.backend.understander
+    pixels = coupling.round_trip_images(p.backend, clean)
+    embeds = coupling.round_trip_embeds(p.backend, clean) if pixels is None else und.embed_images(pixels)
+    return und.answer_loss(embeds, batch.questions, batch.answers).float(), pixels
 
 
 def _candidates(
     p: Players, batch: VQABatch, view: AdversarialView, hardness: Tensor, offset: Tensor | None,
-    m: StepMetrics,
+    gate_reference: Tensor | None, m: StepMetrics,
 ) -> HardSamples | None:
-    """This rank's samples that passed the gate, each with its own question and answer (CPU, for gathering)."""
+    """This rank's samples that passed the gate, each with its own question and answer (CPU, for gathering).
+    The gate compares the adversarial image with ``gate_reference`` (the delta = 0 decode), else the clean one."""
     sample = view.sample.detach()
     texts = [f"{q} {a}" for q, a in zip(batch.questions, batch.answers)]
     adv_pixels = sample if p.settings.coupling.stores_pixels else batch.images
-    verdict = p.gate.check(GateInput(batch.images, adv_pixels, view.clean_tokens, view.adv_tokens.detach(), texts))
+    before = batch.images if gate_reference is None else gate_reference
+    verdict = p.gate.check(GateInput(before, adv_pixels, view.clean_tokens, view.adv_tokens.detach(), texts))
     keep = verdict.keep.to(hardness.device) & torch.isfinite(hardness)
     m.gate_pass = float(verdict.keep.float().mean())
     idx = keep.nonzero().flatten().tolist()
