@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,55 @@ def markdown_table(summary: dict[str, Any], runs: dict[str, dict[int, dict[str, 
     return head + "\n".join(lines) + "\n\n" + diff + "\n".join(diffs) + "\n\n" + note
 
 
+#: the game's health in each trained run, from its metrics.jsonl (docs/training.md, "Game health")
+HEALTH = {"windows_flagged": "windows flagged", "ce_gain": "CE adv - round trip", "saturation": "delta saturation",
+          "tokens_changed": "token ids changed", "gate_pass": "gate pass", "admitted": "admitted / candidates",
+          "drawn": "buffer draws"}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def run_health(metrics_file: Path) -> dict[str, float] | None:
+    """One run's game health: the share of logging windows flagged by the health check, and the means over
+    its logged adversary turns; None when the run logged no adversary turn (sft) or kept no metrics."""
+    if not metrics_file.exists():
+        return None
+    lines = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
+    turns = [d for d in lines if d.get("ce_adv") is not None and d.get("ce_round_trip") is not None]
+    if not turns:
+        return None
+    of = lambda key: _mean([float(d[key]) for d in turns if d.get(key) is not None])  # noqa: E731
+    windows, last = [d for d in lines if "health_ok" in d], lines[-1]
+    return {"windows_flagged": _mean([float(not d["health_ok"]) for d in windows]),
+            "ce_gain": _mean([float(d["ce_adv"]) - float(d["ce_round_trip"]) for d in turns]),
+            "saturation": of("delta_saturation"), "tokens_changed": of("tokens_changed"), "gate_pass": of("gate_pass"),
+            "admitted": float(last.get("admitted_total", 0)) / max(1.0, float(last.get("candidates_total", 0))),
+            "drawn": float(last.get("drawn_total", 0))}
+
+
+def health_table(output: Path, runs: dict[str, dict[int, dict[str, Any]]]) -> tuple[str, dict[str, Any]]:
+    """Per trained row with an adversary, each health figure averaged over its seeds (markdown, JSON)."""
+    rows: dict[str, dict[str, float]] = {}
+    for row, seeds in runs.items():
+        if row == BASE:
+            continue
+        found = [h for seed in seeds if (h := run_health(output / row / f"seed-{seed}" / "metrics.jsonl"))]
+        if found:
+            rows[row] = {k: _mean([h[k] for h in found]) for k in HEALTH} | {"seeds": len(found)}
+    if not rows:
+        return "", {}
+    head = "| row | seeds | " + " | ".join(HEALTH.values()) + " |\n|---|---|" + "---|" * len(HEALTH) + "\n"
+    fmt = {"ce_gain": "{:+.3f}", "drawn": "{:.0f}"}
+    lines = [f"| {row} | {h['seeds']} | " + " | ".join(fmt.get(k, "{:.2f}").format(h[k]) for k in HEALTH) + " |"
+             for row, h in rows.items()]
+    note = ("(game health, mean over seeds of each run's metrics.jsonl: windows flagged by the health check; "
+            "over the logged adversary turns, the adversary's CE minus the delta = 0 decode's, delta saturation, "
+            "share of token ids changed, gate pass rate; buffer admissions over candidates and draws at the end)\n")
+    return "Game health\n\n" + head + "\n".join(lines) + "\n\n" + note, rows
+
+
 def write_csv(summary: dict[str, Any], path: Path) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
@@ -124,11 +174,12 @@ def write_report(output: Path, runs: dict[str, dict[int, dict[str, Any]]], meta:
     """``table.md``, ``summary.json``, ``summary.csv`` and ``ablation.png`` in ``output``; prints the table."""
     summary = summarise(runs, meta["bootstrap"])
     verdict = reading(summary, meta["margin"])
-    table = markdown_table(summary, runs) + f"\nPre-stated reading: {verdict}\n"
+    health_md, health = health_table(output, runs)
+    table = markdown_table(summary, runs) + f"\nPre-stated reading: {verdict}\n" + (f"\n{health_md}" if health else "")
     (output / "table.md").write_text(table)
     seconds = {row: {str(seed): [r["train_seconds"], r["eval_seconds"]] for seed, r in rs.items()}
                for row, rs in runs.items()}
-    payload = {"settings": meta, "reading": verdict, "seconds_train_eval": seconds,
+    payload = {"settings": meta, "reading": verdict, "seconds_train_eval": seconds, "health": health,
                **{kind: {name: {m: iv.as_dict() for m, iv in ivs.items()} for name, ivs in summary[kind].items()}
                   for kind in ("rows", "contrasts")}}
     (output / "summary.json").write_text(json.dumps(payload, indent=2))

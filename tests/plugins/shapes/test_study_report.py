@@ -48,3 +48,27 @@ def test_the_report_writes_table_json_csv_and_plot(tmp_path: Path) -> None:
     assert payload["rows"]["full"]["nuisance"]["seeds"] == 3 and payload["reading"]
     assert (tmp_path / "summary.csv").read_text().startswith("kind,name,metric,point,low,high,seeds,units")
     assert (tmp_path / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_report_adds_each_rows_game_health_from_its_runs_metrics(tmp_path: Path) -> None:
+    import json
+
+    for seed in range(3):  # full's runs logged two windows each: one flagged, one healthy
+        run = tmp_path / "full" / f"seed-{seed}"
+        run.mkdir(parents=True)
+        lines = [{"step": 10, "ce_adv": 0.5, "ce_round_trip": 0.3, "delta_saturation": 0.0, "tokens_changed": 0.1,
+                  "gate_pass": 1.0, "candidates_total": 8, "admitted_total": 2, "drawn_total": 4, "health_ok": False},
+                 {"step": 20, "ce_adv": 0.9, "ce_round_trip": 0.3, "delta_saturation": 0.5, "tokens_changed": 0.3,
+                  "gate_pass": 0.5, "candidates_total": 16, "admitted_total": 8, "drawn_total": 8 + seed,
+                  "health_ok": True}]
+        (run / "metrics.jsonl").write_text("\n".join(json.dumps(d) for d in lines) + "\n")
+    (tmp_path / "sft" / "seed-0").mkdir(parents=True)
+    (tmp_path / "sft" / "seed-0" / "metrics.jsonl").write_text(json.dumps({"step": 10, "ce_clean": 0.1}) + "\n")
+    payload = write_report(tmp_path, _runs({"nuisance": 0.8}), {"bootstrap": 50, "margin": 0.01})
+    health = payload["health"]
+    assert set(health) == {"full"}  # sft has no adversary turn; decoder-eps0 kept no metrics here
+    h = health["full"]
+    assert h["seeds"] == 3 and h["windows_flagged"] == 0.5 and abs(h["ce_gain"] - 0.4) < 1e-9
+    assert h["saturation"] == 0.25 and abs(h["tokens_changed"] - 0.2) < 1e-9 and h["gate_pass"] == 0.75
+    assert h["admitted"] == 0.5 and h["drawn"] == 9.0  # the last line's totals, averaged over seeds
+    assert "| full | 3 | 0.50 | +0.400 | 0.25 | 0.20 | 0.75 | 0.50 | 9 |" in (tmp_path / "table.md").read_text()
