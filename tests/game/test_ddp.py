@@ -45,6 +45,9 @@ def test_two_ranks_match_one_process(tmp_path: Path) -> None:
 def test_no_hang_when_one_ranks_buffer_is_empty(tmp_path: Path) -> None:
     launch(2, tmp_path / "run", "gate.name=rank0only", "buffer.tau=-1e9", "game.beta=1.0")
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").exists()
+    rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    passes = {r["gate_pass"] for r in rows if r.get("gate_pass") is not None}
+    assert passes == {0.5}  # rank 0 keeps all, rank 1 none: the pass rate of the global batch, not rank 0's 1.0
 
 
 def test_a_rank_whose_whole_batch_is_unreadable_still_trains(tmp_path: Path) -> None:

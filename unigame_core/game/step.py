@@ -27,7 +27,7 @@ from torch import Tensor
 from ..interfaces import Backend, Buffer, GateInput, HardSamples, StepPlan, Validator, VQABatch
 from . import health
 from .couplings import AdversarialView, Coupling
-from .distributed import all_finite, all_sum, average_gradients, gather_objects, rank_and_world
+from .distributed import all_finite, all_sum, all_sums, average_gradients, gather_objects, rank_and_world
 from .perturber import Perturber
 
 
@@ -160,7 +160,9 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
             m.adv_images = view.sample.detach()
     if plan.mine:
         gate_reference = round_trip if rules.gate_reference == "round_trip" else None
-        local = _candidates(p, batch, view, hardness, offset, gate_reference, m) if view is not None else None
+        local, kept = _candidates(p, batch, view, hardness, offset, gate_reference) if view is not None else (None, 0)
+        passed, judged = all_sums([kept, len(batch) if view is not None else 0], batch.images.device)
+        m.gate_pass = passed / judged if judged else float("nan")  # over every rank's samples, as the buffer sees
         _push_from_every_rank(p, local, batch.images.device, m)
 
 
@@ -176,20 +178,21 @@ def _round_trip(p: Players, clean: Tensor, batch: VQABatch) -> tuple[Tensor, Ten
 
 def _candidates(
     p: Players, batch: VQABatch, view: AdversarialView, hardness: Tensor, offset: Tensor | None,
-    gate_reference: Tensor | None, m: StepMetrics,
-) -> HardSamples | None:
-    """This rank's samples that passed the gate, each with its own question and answer (CPU, for gathering).
-    The gate compares the adversarial image with ``gate_reference`` (the delta = 0 decode), else the clean one."""
+    gate_reference: Tensor | None,
+) -> tuple[HardSamples | None, int]:
+    """This rank's samples that passed the gate, each with its own question and answer (CPU, for gathering),
+    and how many the gate kept. The gate compares the adversarial image with ``gate_reference`` (the delta = 0
+    decode), else the clean one."""
     sample = view.sample.detach()
     texts = [f"{q} {a}" for q, a in zip(batch.questions, batch.answers)]
     adv_pixels = sample if p.settings.coupling.stores_pixels else batch.images
     before = batch.images if gate_reference is None else gate_reference
     verdict = p.gate.check(GateInput(before, adv_pixels, view.clean_tokens, view.adv_tokens.detach(), texts))
     keep = verdict.keep.to(hardness.device) & torch.isfinite(hardness)
-    m.gate_pass = float(verdict.keep.float().mean())
+    kept = int(verdict.keep.sum())
     idx = keep.nonzero().flatten().tolist()
     if not idx:
-        return None
+        return None, kept
     chosen = torch.tensor(idx, device=sample.device)
     return HardSamples(
         images=sample.index_select(0, chosen),
@@ -197,7 +200,7 @@ def _candidates(
         answers=[batch.answers[i] for i in idx],  # ... and its own answer
         hardness=hardness[idx].cpu(),
         reference=offset[idx].cpu() if offset is not None else None,
-    )
+    ), kept
 
 
 def _push_from_every_rank(p: Players, local: HardSamples | None, device: torch.device, m: StepMetrics) -> None:
