@@ -3,6 +3,7 @@ whose images are all unreadable on rank 1."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import types
@@ -11,6 +12,8 @@ import torch
 
 from unigame_core import hookimpl, plugins, testing
 from unigame_core.config import build_config
+from unigame_core.game.buffer import HardBuffer
+from unigame_core.game.settings import HardBufferConfig
 from unigame_core.game.runner import run_training
 from unigame_core.interfaces import GateInput, GateResult, Validator
 from unigame_core.testing import FakeVQA
@@ -58,12 +61,26 @@ def holey_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) -
     return UnreadableOnRankOne(int(location or 64), seed=seed)
 
 
+class RecordingBuffer(HardBuffer):
+    """Writes the hardness after every re-scoring to ``$RESCORE_LOG.rank<R>``: the ranks' buffers must agree."""
+
+    def rescore(self, ce: torch.Tensor) -> None:
+        super().rescore(ce)
+        with open(f"{os.environ['RESCORE_LOG']}.rank{os.environ.get('RANK', '0')}", "a") as f:
+            f.write(json.dumps(self.hardness.tolist()) + "\n")
+
+
 gates = types.ModuleType("ddp_test_gates")
 
 
 @hookimpl
 def unigame_register_validators(validators):  # noqa: ANN001, ANN201
     validators.add("rank0only", "ddp_worker:RankZeroOnly")
+
+
+@hookimpl
+def unigame_register_buffers(buffers):  # noqa: ANN001, ANN201
+    buffers.add("recording", "ddp_worker:RecordingBuffer", config=HardBufferConfig)
 
 
 @hookimpl
@@ -74,6 +91,7 @@ def unigame_register_datasets(datasets):  # noqa: ANN001, ANN201
 
 gates.unigame_register_validators = unigame_register_validators  # type: ignore[attr-defined]
 gates.unigame_register_datasets = unigame_register_datasets  # type: ignore[attr-defined]
+gates.unigame_register_buffers = unigame_register_buffers  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     sys.modules.setdefault("ddp_worker", sys.modules["__main__"])

@@ -18,11 +18,11 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 
-def launch(nproc: int, out: Path, *extra: str, timeout: int = 240) -> None:
+def launch(nproc: int, out: Path, *extra: str, timeout: int = 240, env: dict[str, str] | None = None) -> None:
     args = quick_overrides(out, "train.steps=4", "game.adversary_fraction=1.0", *extra)
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port=0",
            "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0", str(WORKER), *args]
-    env = {**ENV, "PYTHONPATH": str(WORKER.parent)}
+    env = {**ENV, "PYTHONPATH": str(WORKER.parent), **(env or {})}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -78,3 +78,14 @@ def test_the_documented_torchrun_command_trains_the_default_model(tmp_path: Path
     assert (out / "adapter" / "adapter_model.safetensors").exists()
     assert (out / "checkpoints" / "step-2" / "state.json").exists()
     assert [json.loads(r)["step"] for r in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_every_rank_keeps_the_same_buffer_hardness_through_rescoring(tmp_path: Path) -> None:
+    """Re-scoring runs the understander on each rank, where LoRA dropout draws each rank's own mask: rank 0's
+    numbers are broadcast, so the buffers (and so the draws every rank shares) stay identical."""
+    log = tmp_path / "rescore"
+    launch(2, tmp_path / "run", "buffer.name=recording", "buffer.tau=-1e9", "lora.dropout=0.5",
+           "game.rescore_every=1", env={"RESCORE_LOG": str(log)})
+    zero, one = (Path(f"{log}.rank{r}").read_text().splitlines() for r in (0, 1))
+    assert len(zero) == 4 and zero == one  # every step re-scored, the same hardness on both ranks
+    assert any(json.loads(line) for line in zero)  # the buffer was not empty

@@ -56,6 +56,16 @@ def broadcast_params(params: list[torch.nn.Parameter]) -> None:
             dist.broadcast(p.data, src=0)
 
 
+def from_main(value: Tensor) -> Tensor:
+    """Rank 0's ``value`` on every rank (same shape everywhere): one number for all where each rank's own
+    computation may differ (dropout masks, kernel non-determinism)."""
+    if not is_active():
+        return value
+    value = value.contiguous()
+    dist.broadcast(value, src=0)
+    return value
+
+
 def average_gradients(params: list[torch.nn.Parameter]) -> None:
     if not is_active():
         return

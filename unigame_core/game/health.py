@@ -30,6 +30,7 @@ from torch import Tensor
 
 from ..interfaces import Backend
 from . import couplings
+from .distributed import from_main
 from .settings import HealthConfig
 
 if TYPE_CHECKING:
@@ -73,8 +74,9 @@ def measure_turn(backend: Backend, coupling: couplings.Coupling, view: couplings
 @torch.no_grad()
 def rescore_buffer(p: Players) -> int:
     """Hardness of every buffered sample against the current understander (CE now minus its reference);
-    returns how many were re-scored. Every rank holds the same buffer and computes the same numbers, with no
-    collective, so ranks cannot disagree on whether to call it."""
+    returns how many were re-scored. Every rank holds the same buffer, so every rank takes the one collective
+    here, and all keep rank 0's numbers: each rank's own would differ under LoRA dropout, and the buffers with
+    them."""
     stored = p.buffer.stored()
     if stored is None:
         return 0
@@ -86,8 +88,8 @@ def rescore_buffer(p: Players) -> int:
         embeds = p.backend.understander.embed_images(images) if pixels else images
         ce.append(p.backend.understander.answer_loss(
             embeds, stored.questions[start:start + RESCORE_CHUNK], stored.answers[start:start + RESCORE_CHUNK],
-        ).float().cpu())
-    p.buffer.rescore(torch.cat(ce))
+        ).float())
+    p.buffer.rescore(from_main(torch.cat(ce)).cpu())
     return len(stored)
 
 
