@@ -50,6 +50,10 @@ ROWS: dict[str, tuple[str, list[str]]] = {
     "decoder": ("decoder", []),  # learned delta on the shared tokens, decoded; no gate; fifo buffer of 8
     "full": ("full", ["gate.image_threshold=0.9"]),  # decoder + CLIP gate + hardest-first buffer of 50
     "embed-adv": ("embed-adv", []),  # learned delta on the understanding embeddings (no decoder)
+    # EXPLORATORY (not in the pre-stated reading): the earlier ablation's adversary (eps 0.3, lambda 1), where
+    # a review once saw full gain against an adaptive attack, next to a random delta of the same bound
+    "decoder-noise-eps0.3": ("decoder", ["game.coupling=decoder-noise", "game.eps_max=0.3"]),
+    "full-eps0.3": ("full", ["gate.image_threshold=0.9", "game.eps_max=0.3", "game.lambda_reg=1.0"]),
 }
 CONTROL = "decoder-eps0"
 BASE = "base (no training)"

@@ -72,3 +72,18 @@ def test_the_report_adds_each_rows_game_health_from_its_runs_metrics(tmp_path: P
     assert h["saturation"] == 0.25 and abs(h["tokens_changed"] - 0.2) < 1e-9 and h["gate_pass"] == 0.75
     assert h["admitted"] == 0.5 and h["drawn"] == 9.0  # the last line's totals, averaged over seeds
     assert "| full | 3 | 0.50 | +0.400 | 0.25 | 0.20 | 0.75 | 0.50 | 9 |" in (tmp_path / "table.md").read_text()
+
+
+def test_every_study_row_is_a_valid_config_with_the_health_settings_and_its_own_last() -> None:
+    from unigame_core.config import build_config
+    from unigame_shapes.study import HEALTH, ROWS, TRAIN_EPS, row_overrides
+
+    for row in ROWS:
+        preset, overrides = row_overrides(row)
+        assert overrides[:len(HEALTH)] == HEALTH  # the row's own overrides come last, so they win
+        cfg = build_config(None, f"ablations/{preset}", overrides)
+        assert cfg.game.hardness_reference == "round_trip"
+        expected = {"decoder-eps0": 0.0, "decoder-noise-eps0.3": 0.3, "full-eps0.3": 0.3}.get(row, TRAIN_EPS)
+        assert cfg.game.eps_max == expected, row
+    assert build_config(None, "ablations/full", row_overrides("full-eps0.3")[1]).game.lambda_reg == 1.0
+    assert build_config(None, "ablations/decoder", row_overrides("decoder-noise")[1]).game.coupling == "decoder-noise"
