@@ -123,11 +123,12 @@ def health_table(output: Path, runs: dict[str, dict[int, dict[str, Any]]]) -> tu
         return "", {}
     head = "| row | seeds | " + " | ".join(HEALTH.values()) + " |\n|---|---|" + "---|" * len(HEALTH) + "\n"
     fmt = {"ce_gain": "{:+.3f}", "drawn": "{:.0f}"}
-    lines = [f"| {row} | {h['seeds']} | " + " | ".join(fmt.get(k, "{:.2f}").format(h[k]) for k in HEALTH) + " |"
-             for row, h in rows.items()]
+    cell = lambda k, v: "-" if math.isnan(v) else fmt.get(k, "{:.2f}").format(v)  # noqa: E731 - nan: not measured
+    lines = [f"| {row} | {h['seeds']} | " + " | ".join(cell(k, h[k]) for k in HEALTH) + " |" for row, h in rows.items()]
     note = ("(game health, mean over seeds of each run's metrics.jsonl: windows flagged by the health check; "
             "over the logged adversary turns, the adversary's CE minus the delta = 0 decode's, delta saturation, "
-            "share of token ids changed, gate pass rate; buffer admissions over candidates and draws at the end)\n")
+            "share of token ids changed, gate pass rate; buffer admissions over candidates and draws at the end; "
+            "-: not measured for that coupling)\n")
     return "Game health\n\n" + head + "\n".join(lines) + "\n\n" + note, rows
 
 

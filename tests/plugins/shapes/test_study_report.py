@@ -62,16 +62,21 @@ def test_the_report_adds_each_rows_game_health_from_its_runs_metrics(tmp_path: P
                   "gate_pass": 0.5, "candidates_total": 16, "admitted_total": 8, "drawn_total": 8 + seed,
                   "health_ok": True}]
         (run / "metrics.jsonl").write_text("\n".join(json.dumps(d) for d in lines) + "\n")
+    noise = tmp_path / "decoder-eps0" / "seed-0"  # a coupling with no delta logs no saturation
+    noise.mkdir(parents=True)
+    (noise / "metrics.jsonl").write_text(json.dumps({"step": 10, "ce_adv": 0.3, "ce_round_trip": 0.3}) + "\n")
     (tmp_path / "sft" / "seed-0").mkdir(parents=True)
     (tmp_path / "sft" / "seed-0" / "metrics.jsonl").write_text(json.dumps({"step": 10, "ce_clean": 0.1}) + "\n")
     payload = write_report(tmp_path, _runs({"nuisance": 0.8}), {"bootstrap": 50, "margin": 0.01})
     health = payload["health"]
-    assert set(health) == {"full"}  # sft has no adversary turn; decoder-eps0 kept no metrics here
+    assert set(health) == {"full", "decoder-eps0"}  # sft has no adversary turn
     h = health["full"]
     assert h["seeds"] == 3 and h["windows_flagged"] == 0.5 and abs(h["ce_gain"] - 0.4) < 1e-9
     assert h["saturation"] == 0.25 and abs(h["tokens_changed"] - 0.2) < 1e-9 and h["gate_pass"] == 0.75
     assert h["admitted"] == 0.5 and h["drawn"] == 9.0  # the last line's totals, averaged over seeds
-    assert "| full | 3 | 0.50 | +0.400 | 0.25 | 0.20 | 0.75 | 0.50 | 9 |" in (tmp_path / "table.md").read_text()
+    table = (tmp_path / "table.md").read_text()
+    assert "| full | 3 | 0.50 | +0.400 | 0.25 | 0.20 | 0.75 | 0.50 | 9 |" in table
+    assert "| decoder-eps0 | 1 | - | +0.000 | - | - | - | 0.00 | 0 |" in table  # nan (not logged) shows as -
 
 
 def test_every_study_row_is_a_valid_config_with_the_health_settings_and_its_own_last() -> None:
