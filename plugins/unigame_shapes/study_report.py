@@ -180,6 +180,8 @@ def write_report(output: Path, runs: dict[str, dict[int, dict[str, Any]]], meta:
     (output / "table.md").write_text(table)
     seconds = {row: {str(seed): [r["train_seconds"], r["eval_seconds"]] for seed, r in rs.items()}
                for row, rs in runs.items()}
+    health = {row: {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in h.items()}  # valid JSON
+              for row, h in health.items()}
     payload = {"settings": meta, "reading": verdict, "seconds_train_eval": seconds, "health": health,
                **{kind: {name: {m: iv.as_dict() for m, iv in ivs.items()} for name, ivs in summary[kind].items()}
                   for kind in ("rows", "contrasts")}}

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from unigame_shapes.study_report import reading, summarise, write_report
 
@@ -77,6 +78,8 @@ def test_the_report_adds_each_rows_game_health_from_its_runs_metrics(tmp_path: P
     table = (tmp_path / "table.md").read_text()
     assert "| full | 3 | 0.50 | +0.400 | 0.25 | 0.20 | 0.75 | 0.50 | 9 |" in table
     assert "| decoder-eps0 | 1 | - | +0.000 | - | - | - | 0.00 | 0 |" in table  # nan (not logged) shows as -
+    assert health["decoder-eps0"]["saturation"] is None  # and as null in summary.json, which stays strict JSON
+    json.loads((tmp_path / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
 
 
 def test_every_study_row_is_a_valid_config_with_the_health_settings_and_its_own_last() -> None:
