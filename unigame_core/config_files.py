@@ -1,7 +1,7 @@
 """Configuration files: the shipped ``configs/`` tree and the YAML files that plugins name.
 
-The top-level ``configs/`` folder of the source tree is installed as package data of ``unigame_core``
-(``unigame_core/configs`` is a link to it), and is always read through ``importlib.resources``:
+The tree lives in ``unigame_core/configs/`` (package data; the top-level ``configs`` of the source tree is
+a link to it, for browsing) and is always read through ``importlib.resources``:
 ``configs/models/`` holds the defaults of each model alias, ``configs/ablations/`` the paper's ablation
 rows (``--config ablations/full``), ``configs/suites/`` the default options of each suite.
 
