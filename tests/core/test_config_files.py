@@ -36,6 +36,7 @@ def test_the_tree_is_read_from_the_installed_package_not_the_source_tree() -> No
     for kind in config_files.KINDS:
         assert config_files.shipped_files(kind), kind
     assert config_files.preset("ablations/full") == "unigame_core:configs/ablations/full.yaml"
+    assert not config_files.shipped_root().is_symlink()  # the real tree: a checkout without symlinks installs it
     assert config_files.preset("ablations/nope") is None
 
 
