@@ -62,10 +62,10 @@ class Coupling(ABC):
     def round_trip_embeds(self, backend: Backend, clean: Tensor) -> Tensor:
         """The understander's input on the delta = 0 path (the reference of ``hardness_reference=round_trip``)."""
 
-    def round_trip_images(self, backend: Backend, clean: Tensor) -> Tensor | None:
-        """The delta = 0 decode as pixels (what ``game.gate_reference=round_trip`` compares with); None for a
-        coupling that does not decode."""
-        return None
+    def round_trip(self, backend: Backend, clean: Tensor) -> tuple[Tensor, Tensor | None]:
+        """``round_trip_embeds`` and the delta = 0 decode as pixels (what ``game.gate_reference=round_trip``
+        compares with; None for a coupling that does not decode), decoded once for both."""
+        return self.round_trip_embeds(backend, clean), None
 
     @abstractmethod
     def understander_embeds(self, backend: Backend, images: Tensor | None, drawn: Tensor | None) -> Tensor:
@@ -114,10 +114,11 @@ class DecoderCoupling(Coupling):
         return AdversarialView(pixels, backend.understander.embed_images(pixels), delta, clean, adv)
 
     def round_trip_embeds(self, backend: Backend, clean: Tensor) -> Tensor:
-        return backend.understander.embed_images(self.round_trip_images(backend, clean))
+        return self.round_trip(backend, clean)[0]
 
-    def round_trip_images(self, backend: Backend, clean: Tensor) -> Tensor:
-        return backend.decoder.decode(clean)
+    def round_trip(self, backend: Backend, clean: Tensor) -> tuple[Tensor, Tensor]:
+        pixels = backend.decoder.decode(clean)
+        return backend.understander.embed_images(pixels), pixels
 
     def understander_embeds(self, backend: Backend, images: Tensor | None, drawn: Tensor | None) -> Tensor:
         if images is None:

@@ -169,11 +169,9 @@ def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics)
 @torch.no_grad()
 def _round_trip(p: Players, clean: Tensor, batch: VQABatch) -> tuple[Tensor, Tensor | None]:
     """CE on the delta = 0 path (decode -> re-encode is not idempotent for every tokenizer), and that path's
-    decoded pixels (None for a coupling that does not decode): decoded once for both."""
-    coupling, und = p.settings.coupling, p.backend.understander
-    pixels = coupling.round_trip_images(p.backend, clean)
-    embeds = coupling.round_trip_embeds(p.backend, clean) if pixels is None else und.embed_images(pixels)
-    return und.answer_loss(embeds, batch.questions, batch.answers).float(), pixels
+    decoded pixels (None for a coupling that does not decode)."""
+    embeds, pixels = p.settings.coupling.round_trip(p.backend, clean)
+    return p.backend.understander.answer_loss(embeds, batch.questions, batch.answers).float(), pixels
 
 
 def _candidates(
