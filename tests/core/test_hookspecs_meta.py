@@ -1,4 +1,4 @@
-"""Every hook is documented in docs/plugins.md and exercised by at least one test."""
+"""Every hook is documented in docs/plugins.md and implemented by at least one test's plugin."""
 
 from __future__ import annotations
 
@@ -26,8 +26,7 @@ def test_every_hook_is_documented_with_signature() -> None:
         assert f"### `{name}(" in doc, f"{name} is not documented in docs/plugins.md"
 
 
-def test_every_hook_is_exercised_by_a_test() -> None:
+def test_every_hook_is_implemented_by_a_test_plugin() -> None:
     tests = "\n".join(p.read_text() for p in (ROOT / "tests").rglob("*.py") if p.name != Path(__file__).name)
-    code = "\n".join(p.read_text() for p in (ROOT / "unigame_core" / "testing.py",))
     for name in hook_names():
-        assert f"def {name}(" in tests or f"def {name}(" in code, f"no test implements {name}"
+        assert f"def {name}(" in tests, f"no test implements {name}"

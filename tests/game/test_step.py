@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -95,7 +97,7 @@ def test_every_coupling_runs_a_step(fake_plugin: None, tmp_path, coupling: str) 
     if coupling in ("noise", "none"):
         p.perturber = None
     m = game_step(p, batch, StepPlan(1, True, 1.0, 1.0))
-    assert m.loss_u == m.loss_u  # finite
+    assert math.isfinite(m.loss_u)
     assert (len(p.buffer) > 0) == (coupling != "none")
     if coupling == "embedding" and len(p.buffer):
         assert p.buffer.images.dim() == 3  # embeddings are what gets stored
@@ -117,7 +119,7 @@ def test_decoder_noise_decodes_a_random_bounded_delta_and_learns_nothing(
     moved = (view.adv_tokens - clean.float()).norm(dim=-1)
     assert (moved <= 0.1 * clean.float().norm(dim=-1) + 1e-6).all() and moved.max() > 0
     m = game_step(p, batch, StepPlan(1, True, 1.0, 1.0))
-    assert m.loss_u == m.loss_u and len(p.buffer) > 0 and p.buffer.images.dim() == 4  # pixels are stored
+    assert math.isfinite(m.loss_u) and len(p.buffer) > 0 and p.buffer.images.dim() == 4  # pixels are stored
 
 
 @pytest.mark.parametrize("reference", ["clean", "round_trip"])

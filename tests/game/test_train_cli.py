@@ -94,5 +94,6 @@ def test_a_bad_output_is_one_sentence_and_exit_2(fake_plugin: None, tmp_path: Pa
     a_file.write_text("x")
     for output, says in ((a_file, "is an existing file"), (a_file / "run", "is a file")):
         result = runner.invoke(app, ["train", "--model", "fake-tiny", *quick_overrides(output, "train.steps=1")])
-        assert result.exit_code == 2 and says in result.output, result.output
-        assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+        assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
+        assert "Traceback" not in result.output and result.output.count("error:") == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception

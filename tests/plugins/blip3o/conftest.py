@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -12,7 +13,12 @@ try:
 except ModuleNotFoundError:  # an editable install made before the package existed does not map it yet
     sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "plugins"))
 
-pytest.importorskip("diffusers", reason="the BLIP3-o backend needs diffusers (pip install 'unigame[blip3o]')")
+try:
+    import diffusers  # noqa: F401
+except ModuleNotFoundError:  # the test extras install it: in CI a missing diffusers is a failure, not a skip
+    if os.environ.get("CI"):
+        raise
+    pytest.skip("the BLIP3-o backend needs diffusers (pip install 'unigame[blip3o]')", allow_module_level=True)
 
 WORDS = ["red", "green", "blue", "yellow", "square", "circle", "what", "color", "is", "the"]
 #: few sampler steps keep every decode in milliseconds on the tiny model

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -86,7 +87,7 @@ def test_train_runs_twenty_steps_on_the_tiny_checkpoint(cli, tiny_dir, tmp_path)
     assert (out / "perturber.safetensors").exists()
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["step"] == 20
-    assert all(r["ce_clean"] is not None and r["ce_clean"] == r["ce_clean"] for r in rows)
+    assert all(math.isfinite(r["ce_clean"]) for r in rows)
     saved = (out / "config.yaml").read_text()
     assert "name: emu3" in saved and "hardness_reference: round_trip" in saved
 

@@ -68,8 +68,7 @@ def test_documented_quality_is_what_the_shipped_base_measures(recomputed: dict[s
 def test_shipped_base_meets_the_quality_targets() -> None:
     shipped = json.loads(assets.QUALITY_FILE.read_text())["quality"]
     missed = {k: round(shipped[k], 3) for k, target in QUALITY_TARGETS.items() if shipped[k] < target}
-    if missed:  # visible in every test run until a better base ships (docs/results-shapes.md)
-        pytest.xfail(f"the shipped shapes base misses its quality targets: {missed} (targets {QUALITY_TARGETS})")
+    assert not missed, f"the shipped shapes base misses its quality targets: {missed} (targets {QUALITY_TARGETS})"
 
 
 def test_unigame_train_with_no_arguments_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
