@@ -116,6 +116,38 @@ def test_a_broken_plugin_is_one_line_and_its_traceback_shows_with_verbose(monkey
     assert "Traceback (most recent call last)" in loud.output and "import_module" in loud.output
 
 
+def test_an_unloadable_plugin_command_warns_with_its_traceback_under_verbose(monkeypatch) -> None:  # noqa: ANN001
+    import types
+
+    import typer
+
+    from unigame_core import hookimpl, plugins
+    from unigame_core.cli import main
+
+    @hookimpl
+    def unigame_register_commands(commands):  # noqa: ANN001, ANN202
+        commands.add("ghost", "unigame_no_such_module.cli:app", help="cannot load")
+
+    module = types.ModuleType("ghost_cmd")
+    module.unigame_register_commands = unigame_register_commands
+    plugins.register_plugin(module, "ghostcmd")
+    monkeypatch.setattr(main, "app", typer.Typer())  # mount into a throwaway app, as at import
+    monkeypatch.setattr(main, "_MOUNT_PROBLEMS", [])
+    try:
+        main._mount_plugin_commands()
+    finally:
+        plugins.unregister_plugin("ghostcmd")
+    assert [m for m, _ in main._MOUNT_PROBLEMS] == [
+        "command 'ghost' unavailable: Plugin 'ghostcmd' registers command 'ghost' as 'unigame_no_such_module.cli:app',"
+        " which cannot be imported: ModuleNotFoundError: No module named 'unigame_no_such_module'"]
+    quiet = runner.invoke(app, ["plugins", "list"])
+    text = " ".join(quiet.output.split())
+    assert quiet.exit_code == 0 and "WARNING command 'ghost' unavailable: Plugin 'ghostcmd'" in text, quiet.output
+    assert "Traceback" not in quiet.output
+    loud = runner.invoke(app, ["--verbose", "plugins", "list"])
+    assert loud.exit_code == 0 and "Traceback (most recent call last)" in loud.output, loud.output
+
+
 def test_a_duplicate_name_is_listed_as_a_clash_and_only_it_fails() -> None:
     import types
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import traceback
+
 import typer
 
 from .. import __version__, plugins
-from ..console import console, setup_logging
+from ..console import setup_logging
 from . import bench, calibrate, compare, config_cmd, eval as eval_cmd, lists, report, train
 from .common import state
+
+log = logging.getLogger("unigame")
 
 app = typer.Typer(
     name="unigame",
@@ -28,6 +33,9 @@ def _main(
     state["verbose"] = verbose
     setup_logging(verbose)
     plugins.report_problems()  # broken plugins in one line each (their traceback with --verbose)
+    for message, trace in _MOUNT_PROBLEMS:  # found at import, before logging was set up
+        log.warning(message)
+        log.debug("%s", trace)
     if version:
         typer.echo(f"unigame {__version__}")
         raise typer.Exit(0)
@@ -47,18 +55,22 @@ app.add_typer(lists.suites_app, name="suites")
 app.add_typer(config_cmd.config_app, name="config")
 
 
+#: (one-line warning, traceback) of each plugin command that could not be mounted; logged by ``_main``
+_MOUNT_PROBLEMS: list[tuple[str, str]] = []
+
+
 def _mount_plugin_commands() -> None:
     try:
         registry = plugins.commands()
     except Exception as exc:  # a broken command plugin must not break the CLI
-        console.print(f"[yellow]warning:[/] plugin commands unavailable: {exc}")
+        _MOUNT_PROBLEMS.append((f"plugin commands unavailable: {exc}", traceback.format_exc()))
         return
     for entry in registry.entries():
         try:
             registry.get(entry.name)  # a name two plugins registered is mounted for neither
             sub = entry.load()
         except Exception as exc:
-            console.print(f"[yellow]warning:[/] command '{entry.name}' unavailable: {exc}")
+            _MOUNT_PROBLEMS.append((f"command '{entry.name}' unavailable: {exc}", traceback.format_exc()))
             continue
         app.add_typer(sub, name=entry.name, help=entry.help)
 
