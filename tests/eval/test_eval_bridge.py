@@ -13,7 +13,7 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.registry import get_model
 from PIL import Image
 
-from unigame_core.errors import CapabilityError
+from unigame_core.errors import CapabilityError, ConfigError
 from unigame_core.eval import lm_eval_bridge
 from unigame_core.eval.common import UNREADABLE
 from unigame_core.eval.lm_eval_bridge import UnigameLM, load_visual, pixel_hook, response_cache
@@ -34,6 +34,14 @@ def _request(i: int, visual: Any, question: str = "q", **gen: Any) -> Instance:
 
 def test_registered_in_lm_eval_as_unigame() -> None:
     assert get_model("unigame") is UnigameLM and UnigameLM.MULTIMODAL
+
+
+def test_a_loglikelihood_task_is_a_config_error_naming_it() -> None:
+    lm = UnigameLM(FakeBackend())
+    request = Instance("loglikelihood", doc={}, arguments=("q", " yes"), idx=0, metadata=("mcq_task", 0, 1))
+    for method in (lm.loglikelihood, lm.loglikelihood_rolling):
+        with pytest.raises(ConfigError, match="Task 'mcq_task' asks for loglikelihood requests, but unigame models"):
+            method([request])
 
 
 def test_batches_keep_order_cut_at_stop_and_group_settings(script: Any) -> None:
@@ -93,8 +101,6 @@ def test_unreadable_image_answers_the_sentinel(script: Any, caplog: pytest.LogCa
     assert lm.stats.unreadable == 1 and "task/1" in caplog.text
     with pytest.raises(CapabilityError, match="without an image"):
         lm.generate_until([_request(3, None)])
-    with pytest.raises(NotImplementedError):
-        lm.loglikelihood([])
 
 
 def test_answer_cache_serves_repeats_but_never_unreadable(tmp_path: Path, script: Any) -> None:

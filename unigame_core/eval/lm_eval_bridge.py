@@ -42,7 +42,7 @@ from lm_eval.api.registry import register_model  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from ..data.images import decode_image, to_rgb  # noqa: E402
-from ..errors import CapabilityError, DataError  # noqa: E402
+from ..errors import CapabilityError, ConfigError, DataError  # noqa: E402
 from ..interfaces import Backend  # noqa: E402
 from .cache import AnswerCache  # noqa: E402
 
@@ -150,6 +150,14 @@ def _as_int(value: Any, default: int) -> int:
     return int(text) if text.isdigit() else default
 
 
+def _generation_only(requests: Sequence[Instance]) -> ConfigError:
+    """The error for an lm-eval task that asks for scores of given continuations instead of answers."""
+    task = requests[0].task_name if requests else "?"
+    kind = requests[0].request_type if requests else "loglikelihood"
+    return ConfigError(f"Task '{task}' asks for {kind} requests, but unigame models only generate answers.",
+                       "Set the task's output_type to generate_until.")
+
+
 @register_model("unigame")
 class UnigameLM(LM):
     """Answers lm-eval's multimodal generation requests with a unigame backend, in batches.
@@ -193,10 +201,10 @@ class UnigameLM(LM):
 
     # ------------------------------------------------------------------ lm-eval API
     def loglikelihood(self, requests: list[Instance], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
-        raise NotImplementedError("The unigame model only generates answers (output_type: generate_until).")
+        raise _generation_only(requests)
 
     def loglikelihood_rolling(self, requests: list[Instance], disable_tqdm: bool = False) -> list[float]:
-        raise NotImplementedError("The unigame model only generates answers (output_type: generate_until).")
+        raise _generation_only(requests)
 
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         """Greedy answers, one per request, in request order; batched per generation setting."""
