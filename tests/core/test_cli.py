@@ -71,9 +71,14 @@ def test_config_show_prints_resolved_yaml() -> None:
     assert "checkpoint: deepseek-community/Janus-Pro-1B" in result.output and "coupling: embedding" in result.output
 
 
-def test_version() -> None:
+def test_version_is_the_installed_distributions() -> None:
+    from importlib.metadata import version
+
+    import unigame_core
+
     result = runner.invoke(app, ["--version"])
-    assert result.exit_code == 0 and "unigame 0.1.0" in result.output
+    assert result.exit_code == 0 and result.output.strip() == f"unigame {unigame_core.__version__}"
+    assert version("unigame") == unigame_core.__version__  # pyproject reads it from there (one source)
 
 
 def test_nonsense_config_values_exit_2_naming_the_key_before_any_model_loads() -> None:

@@ -98,7 +98,7 @@ def test_add_is_typed_per_kind() -> None:
     suites = SuiteRegistry("suite")
     suites.add("s", "json:dumps", requires=("text_to_image",))
     assert suites.get("s").extra["requires"] == ("text_to_image",)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'model_types'"):
         suites.add("t", "json:dumps", model_types=("x",))  # type: ignore[call-arg]  # a backend's keyword
     loggers = LoggerRegistry("logger")
     loggers.add("l", "json:dumps", requires=("wandb",), install="wandb")
@@ -129,6 +129,6 @@ def test_load_checks_the_kinds_contract_naming_the_plugin() -> None:
 
 
 def test_load_attr_requires_module_colon_attr() -> None:
-    with pytest.raises(PluginError):
+    with pytest.raises(PluginError, match="'json.dumps' is not of the form 'module:attr'"):
         load_attr("json.dumps")
     assert load_attr("os.path:join")("a", "b").endswith("b")

@@ -15,6 +15,7 @@ from typer.testing import CliRunner, Result
 
 from unigame_core import plugins
 from unigame_core.cli.main import app
+from unigame_core.game.build import build_dataset
 from unigame_core.hookspecs import hookimpl
 from unigame_core.registry import Registry
 from unigame_core.testing import quick_overrides
@@ -104,6 +105,8 @@ def test_utf8_with_bom_and_unicode_line_separators_still_load(fake_plugin: None,
     row = json.dumps({"image": "a.png", "question": "wh\u2028at?", "answer": "r\u00e9d"}, ensure_ascii=False)
     data.write_bytes(b"\xef\xbb\xbf" + row.encode() + b"\n" + data.read_bytes())
     assert train(tmp_path, f"jsonl:{data}").exit_code == 0
+    rows = build_dataset(f"jsonl:{data}", "skip", 0)
+    assert len(rows) == 3 and (rows[0]["question"], rows[0]["answer"]) == ("wh\u2028at?", "r\u00e9d")  # the BOM row
 
 
 # ---- 4. field types (JSONL) ------------------------------------------------------------------------
@@ -178,6 +181,8 @@ def test_non_utf8_vqav2_file_names_it(fake_plugin: None, tmp_path: Path) -> None
 def test_good_vqav2_trains(fake_plugin: None, tmp_path: Path) -> None:
     vqav2(tmp_path, GOOD_Q, GOOD_A)
     assert train(tmp_path, f"vqav2:{tmp_path}").exit_code == 0
+    (row,) = build_dataset(f"vqav2:{tmp_path}", "skip", 0)
+    assert (row["question"], row["answer"], tuple(row["image"].shape[-2:])) == ("what color?", "red", (10, 12))
 
 
 # ---- 5. every image unreadable -----------------------------------------------------------------------

@@ -57,7 +57,6 @@ def test_step_figures_are_the_derivable_ones(fake_plugin: None, tmp_path: Path) 
     assert p.settings.hardness_reference == "round_trip"
     stored = p.buffer.stored()
     assert stored is not None and stored.reference is not None
-    assert torch.allclose(stored.hardness + stored.reference, torch.tensor(m.ce_adv).expand(4), atol=2.0)
     assert float((stored.hardness + stored.reference).mean()) == pytest.approx(m.ce_adv, abs=1e-5)
 
     p, batch = players(tmp_path, "buffer.tau=1e9")  # nothing is hard enough: every candidate rejected

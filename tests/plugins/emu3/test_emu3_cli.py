@@ -13,7 +13,6 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import unigame_core.game
 from unigame_core import plugins
 from unigame_core.config import build_config
 from unigame_core.errors import ConfigError
@@ -93,8 +92,6 @@ def test_train_runs_twenty_steps_on_the_tiny_checkpoint(cli, tiny_dir, tmp_path)
 
 
 def test_bench_prints_its_costs(cli, tiny_dir):
-    if not (Path(unigame_core.game.__file__).parent / "bench.py").exists():
-        pytest.skip("unigame_core/game/bench.py does not exist yet")
     args = ["bench", "--model", str(tiny_dir), "--batch-size", "2", "--steps", "1", "train.device=cpu",
             "gate.name=none"]
     result = cli.invoke(_app(), args, env={"COLUMNS": "200"})

@@ -89,7 +89,7 @@ def test_vqa_identical_answers_are_compared_unprocessed() -> None:
 
 
 def test_vqa_accuracy_rejects_empty_references() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="at least one reference answer"):
         vqa_accuracy("yes", [])
 
 
@@ -102,7 +102,7 @@ def test_vqa_aggregate_percent_by_type() -> None:
     assert aggregate([1.0, 1.0, 0.0], ["number"] * 3) == {"overall": 66.67, "number": 66.67}
     assert list(result) == ["overall", "yes/no", "number", "other"]
     assert aggregate([], []) == {"overall": 0.0}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1 scores but 0 answer types"):
         aggregate([1.0], [])
 
 
@@ -146,9 +146,9 @@ def test_pope_metrics_degenerate() -> None:
     assert m["precision"] == 0.0 and m["recall"] == 0.0 and m["f1"] == 0.0
     assert m["accuracy"] == 0.5 and m["yes_ratio"] == 0.0
     assert pope_metrics([], [])["accuracy"] == 0.0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must be 'yes' or 'no', got 'maybe'"):
         pope_metrics(["yes"], ["maybe"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="1 predictions but 0 labels"):
         pope_metrics(["yes"], [])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from unigame_core.errors import ConfigError
 from unigame_core.testing import FakeBackend
 from unigame_robustness.apgd import apgd, checkpoints
 from unigame_robustness.threats import PixelBall, TokenBall, parse_eps
@@ -19,7 +20,7 @@ def test_checkpoints_follow_the_paper() -> None:
 def test_parse_eps_reads_fractions_sorts_and_refuses_nonsense() -> None:
     assert parse_eps(["4/255", "0", "2/255"], "s") == [("0", 0.0), ("2/255", 2 / 255), ("4/255", 4 / 255)]
     for bad in (["-1"], ["two"], ["1/0"], []):
-        with pytest.raises(Exception, match="eps"):
+        with pytest.raises(ConfigError, match="eps"):
             parse_eps(bad, "s")
 
 

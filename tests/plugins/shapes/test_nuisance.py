@@ -33,7 +33,7 @@ def test_other_splits_stay_crisp_and_nuisance_images_are_not() -> None:
     assert (again.image == nuisance).all()  # a pure function of (seed, split, index)
 
 
-def test_nuisance_keeps_the_scene_and_its_answer_readable() -> None:
+def test_a_nuisance_image_stays_close_to_the_crisp_render_of_its_scene() -> None:
     sample = ShapesWorld(0, 32).sample("nuisance", 0)
     crisp = render(type(sample.scene)(objects=sample.scene.objects, background=sample.scene.background), 32)
     assert np.abs(crisp.astype(float) - sample.image.astype(float)).mean() < 25  # a light nuisance, same scene

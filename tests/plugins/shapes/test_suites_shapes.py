@@ -53,7 +53,7 @@ def test_shapes_limit_is_shared_between_splits(backend: FakeBackend) -> None:
     assert result.n == 6 and result.details["samples_per_split"] == 2
     assert set(result.metrics) == {"test_accuracy", "shift_accuracy", "attack_accuracy", "unreadable_images"}
     assert all(0.0 <= v <= 1.0 for k, v in result.metrics.items() if k.endswith("accuracy"))
-    with pytest.raises(ConfigError):
+    with pytest.raises(ConfigError, match="needs samples >= 1"):
         ShapesSuite(ShapesOptions(samples=0), None).check_data()
 
 
