@@ -108,7 +108,7 @@ def test_pope_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DataLayoutError, match="coco_pope_popular.json"):
         read_pope(root)
     assert len(read_pope(root, categories=("random",))) == 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"Unknown POPE categories \['nonsense'\]"):
         read_pope(root, categories=("nonsense",))
 
 

@@ -232,7 +232,7 @@ def test_datasets():
     assert torch.equal(item["image"].permute(1, 2, 0), torch.from_numpy(s.image))
     assert (item["id"], item["question"], item["answer"], item["answers"], item["kind"]) == (
         s.id, s.question, s.answer, [s.answer], s.kind)
-    with pytest.raises(IndexError):
+    with pytest.raises(IndexError, match="index 3 out of range for length 3"):
         ds[3]
     cds = ShapesCaptionDataset("shift", 2)
     c = cds[0]
