@@ -54,6 +54,22 @@ def test_resume_flag_continues_a_run(fake_plugin: None, tmp_path: Path) -> None:
     assert steps == [1, 2, 3]
 
 
+def test_resuming_a_finished_run_without_checkpoints_is_refused(fake_plugin: None, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    assert runner.invoke(app, ["train", "--model", "fake-tiny", *quick_overrides(run, "train.steps=2")]).exit_code == 0
+    shutil.rmtree(run / "checkpoints")  # e.g. removed to save space
+    kept = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    result = runner.invoke(app, ["train", "--resume", str(run), "train.steps=3"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "holds a finished run's adapter but no checkpoint" in text, result.output
+    assert "--overwrite" in text and {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == kept
+    again = runner.invoke(app, ["train", "--resume", str(run), "--overwrite", "train.steps=3"])
+    assert again.exit_code == 0, again.output
+    assert [json.loads(x)["step"] for x in (run / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
 def test_resume_of_a_missing_run_exits_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--resume", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "config.yaml" in result.output

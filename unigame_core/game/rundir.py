@@ -17,6 +17,8 @@ from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+CHECKPOINT_GLOB = "checkpoints/step-*/state.json"  # a complete checkpoint (checkpoint.list_checkpoints)
+
 RUN_OUTPUTS = ("config.yaml", "metrics.jsonl", "adapter", "perturber.safetensors", "checkpoints", "samples",
                "before.json", "before_after.json", "divergence.json", "report.html", "tensorboard",
                "wandb", "wandb-run-id", "mlflow-run-id")
@@ -30,6 +32,9 @@ def check_output(run_dir: Path, resume: bool, overwrite: bool) -> None:
     if blocker is not None and not blocker.is_dir():
         raise ConfigError(f"Cannot create the run directory '{run_dir}': '{blocker}' is a file.",
                           "Pass another --output DIR.")
+    if resume and not overwrite and (run_dir / "adapter").is_dir() and not any(run_dir.glob(CHECKPOINT_GLOB)):
+        raise ConfigError(f"Cannot resume '{run_dir}': it holds a finished run's adapter but no checkpoint.",
+                          "Pass --overwrite to train it again from step 0, or --output DIR for a new run.")
     if resume or overwrite or not run_dir.is_dir() or not any(run_dir.iterdir()):
         return
     raise ConfigError(
