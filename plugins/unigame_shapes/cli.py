@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from unigame_core.cli.common import user_errors
+from unigame_core.paths import check_output_folder
 
 shapes_app = typer.Typer(help="The shapes world.", no_args_is_help=True)
 study_app = typer.Typer(help="Studies on the shapes world.", no_args_is_help=True)
@@ -44,6 +45,8 @@ def pretrain_cmd(
     from .pretrain import PretrainConfig, pretrain
 
     check_device(device)
+    if output is not None:
+        check_output_folder(output)
     cfg = PretrainConfig(seed=seed, device=device)
     if reconstruction_fraction is not None:
         if not 0.0 <= reconstruction_fraction <= 1.0:
@@ -110,6 +113,7 @@ def ablation_cmd(
     names = [r.strip() for r in rows.split(",") if r.strip()]
     if not names:
         fail("--rows names no row.")
+    check_output_folder(output)
     settings = EvalSettings(questions=eval_samples, captions=consistency, attack_eps=attack_eps,
                             pixel_eps=pixel_eps, attack_steps=attack_steps)
     run_ablation(output, names, seeds=seeds, steps=steps, settings=settings, n_boot=bootstrap, margin=margin / 100)

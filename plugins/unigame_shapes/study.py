@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from unigame_core.config import build_config
+from unigame_core.errors import ConfigError
 from unigame_core.game import build
 from unigame_core.lora import load_adapter
 
@@ -164,7 +165,13 @@ def run_ablation(output: Path, rows: list[str], *, seeds: int, steps: int, setti
 
     for row in rows:  # an unknown preset or a bad override fails here, before anything is trained
         preset, overrides = row_overrides(row)
-        build_config(None, f"ablations/{preset}", overrides)
+        try:
+            build_config(None, f"ablations/{preset}", overrides)
+        except ConfigError as exc:
+            if row in ROWS:
+                raise
+            raise ConfigError(f"Row '{row}' is neither a study row nor an ablation preset ({exc.message})",
+                              f"The study's rows: {', '.join(ROWS)}.") from None
     output.mkdir(parents=True, exist_ok=True)
     runs: dict[str, dict[int, dict[str, Any]]] = {BASE: {0: run_one(output, BASE, 0, steps, settings)}}
     for seed in range(seeds):  # seed-major: a study stopped early still has every row at the same seeds

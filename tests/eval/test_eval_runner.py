@@ -99,6 +99,28 @@ def test_user_errors_exit_2(data_root: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("fake_plugins")
+def test_a_bad_adapter_or_output_exits_2_before_the_model_loads(data_root: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("the model must not load"))
+    no_weights, bad_json = tmp_path / "no-weights", tmp_path / "bad-json" / "adapter"
+    for folder, config in ((no_weights, "{}"), (bad_json, "{bad")):
+        folder.mkdir(parents=True)
+        (folder / "adapter_config.json").write_text(config)
+    (bad_json / "adapter_model.safetensors").write_bytes(b"")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for args, says in (
+        (["--adapter", str(no_weights)], f"The adapter folder '{no_weights}' has no weights"),
+        (["--adapter", str(bad_json.parent)], f"The adapter config '{bad_json / 'adapter_config.json'}' is not valid"),
+        (["--output", str(a_file)], f"--output '{a_file}' is an existing file, not a folder."),
+        (["--output", str(a_file / "out")], f"Cannot create --output '{a_file / 'out'}': '{a_file}' is a file."),
+    ):
+        result = _eval("--suite", "pope", "--data-root", str(data_root), "--output", str(tmp_path / "out"), *args)
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and says in text and text.count("error:") == 1, result.output
+
+
+@pytest.mark.usefixtures("fake_plugins")
 def test_per_suite_path_and_adapter(data_root: Path, tmp_path: Path) -> None:
     from unigame_core.lora import attach_lora
 

@@ -51,6 +51,13 @@ def test_answers_held_out_data_and_bad_options() -> None:
     with pytest.raises(ConfigError, match="held-out data"):
         held_out_spec(build_config(None, None, ["data.spec=shapes:test"]), None)
     runner = CliRunner()
-    for args in (["--eps", "a,b"], ["--probe", "worst"], ["--target", "0"]):
+    for args, says in ((["--eps", "a,b"], "--eps 'a,b' is not a comma-separated list of numbers."),
+                       (["--eps", "-0.1,0.2"], "--eps '-0.1,0.2' has a negative eps (-0.1); every eps must be >= 0."),
+                       (["--eps", ","], "--eps ',' names no eps."),
+                       (["--probe", "worst"], "--probe 'worst' is not one of pixel, random."),
+                       (["--target", "2"], "--target must be in (0, 1], got 2."),
+                       (["--limit", "0"], "--limit must be at least 1, got 0."),
+                       (["--output", "."], "--output '.' is a folder; it must name a file.")):
         result = runner.invoke(app, ["calibrate", *args])
-        assert result.exit_code == 2 and "error:" in result.output, args
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and says in text and text.count("error:") == 1, (args, result.output)

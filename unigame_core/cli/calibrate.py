@@ -10,6 +10,7 @@ import typer
 
 from ..config import build_config
 from ..errors import ConfigError
+from ..paths import check_output_file
 from .common import out, user_errors
 
 
@@ -18,8 +19,11 @@ def _grid(text: str) -> list[float]:
         grid = sorted({float(x) for x in text.split(",") if x.strip()})
     except ValueError:
         raise ConfigError(f"--eps '{text}' is not a comma-separated list of numbers.", "Example: --eps 0,0.05,0.1")
-    if not grid or grid[0] < 0:
-        raise ConfigError(f"--eps '{text}' needs at least one non-negative eps.", "Example: --eps 0,0.05,0.1")
+    if not grid:
+        raise ConfigError(f"--eps '{text}' names no eps.", "Example: --eps 0,0.05,0.1")
+    if grid[0] < 0:
+        raise ConfigError(f"--eps '{text}' has a negative eps ({grid[0]:g}); every eps must be >= 0.",
+                          "Example: --eps 0,0.05,0.1")
     return grid
 
 
@@ -40,9 +44,14 @@ def calibrate(
 ) -> None:
     """Measure how many decodes keep their labels at each eps on held-out data, and print the eps to use
     (game.eps_max). Extra arguments are key=value config overrides."""
-    if not 0 < target <= 1 or limit < 1 or batch_size < 1:
-        raise ConfigError("--target must be in (0, 1], --limit and --batch-size at least 1.")
+    if not 0 < target <= 1:
+        raise ConfigError(f"--target must be in (0, 1], got {target:g}.")
+    for flag, value in (("--limit", limit), ("--batch-size", batch_size)):
+        if value < 1:
+            raise ConfigError(f"{flag} must be at least 1, got {value}.")
     grid = _grid(eps)
+    if output is not None:
+        check_output_file(output)
     if probe not in ("pixel", "random"):
         raise ConfigError(f"--probe '{probe}' is not one of pixel, random.")
     cfg = build_config(model, config, list(ctx.args))

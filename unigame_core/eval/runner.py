@@ -14,6 +14,7 @@ Order of work, so that a user's mistake costs seconds, not a model load:
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from .. import config_files, plugins
 from ..config_checks import choice_problems
 from ..errors import CapabilityError, ConfigError, DataError
 from ..interfaces import Backend, Suite, SuiteResult
+from ..paths import check_output_folder
 from ..registry import Entry
 from . import cache, report
 from .common import enable_offline
@@ -155,16 +157,32 @@ def _capable_model_hint() -> str:
     return f"Choose a model that has it: see 'unigame models list'{also}."
 
 
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")  # what peft saves and loads
+
+
 def check_adapter(adapter: Path | None) -> None:
-    """The adapter folder (a run directory with ``adapter/`` or the adapter itself) must exist."""
+    """The adapter folder (a run directory with ``adapter/`` or the adapter itself) must hold a readable
+    ``adapter_config.json`` and the adapter's weights, checked before the model loads."""
     if adapter is None:
         return
     folder = Path(adapter)
-    if not ((folder / "adapter" / "adapter_config.json").exists() or (folder / "adapter_config.json").exists()):
+    if (folder / "adapter" / "adapter_config.json").exists():
+        folder = folder / "adapter"
+    config = folder / "adapter_config.json"
+    if not config.exists():
         raise DataError(
-            f"No PEFT adapter found in '{adapter}' (expected {folder / 'adapter' / 'adapter_config.json'}).",
+            f"No PEFT adapter found in '{adapter}' (expected {Path(adapter) / 'adapter' / 'adapter_config.json'}).",
             "Pass a run directory (with adapter/) or an adapter folder.",
         )
+    try:
+        settings = json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"The adapter config '{config}' is not valid JSON ({exc}).") from None
+    if not isinstance(settings, dict):
+        raise DataError(f"The adapter config '{config}' is not a JSON object.")
+    if not any((folder / name).is_file() for name in ADAPTER_WEIGHTS):
+        raise DataError(f"The adapter folder '{folder}' has no weights ({' or '.join(ADAPTER_WEIGHTS)}).",
+                        "Pass the folder a finished run wrote (RUN/adapter).")
 
 
 def load_model(cfg: DictConfig, adapter: str | Path | None = None, *, device: str | None = None) -> Backend:
@@ -235,6 +253,7 @@ def run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, dat
         raise ConfigError(f"--limit must be at least 1, got {limit}.")
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}.")
+    check_output_folder(Path(output))
     cfg = build_config(model, config_file, [])
     check_adapter(adapter)
     runs = prepare_suites(suites, data_root, suite_options)

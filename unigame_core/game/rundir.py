@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..paths import blocking_file
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,10 @@ RUN_OUTPUTS = ("config.yaml", "metrics.jsonl", "adapter", "perturber.safetensors
 
 def check_output(run_dir: Path, resume: bool, overwrite: bool) -> None:
     """Refuse a bad or occupied ``--output`` before anything heavy loads (every rank runs this, no side effect)."""
-    if run_dir.exists() and not run_dir.is_dir():
+    blocker = blocking_file(run_dir)
+    if blocker == run_dir:
         raise ConfigError(f"The run directory '{run_dir}' is an existing file.", "Pass another --output DIR.")
-    blocker = next((p for p in run_dir.parents if p.exists()), None)
-    if blocker is not None and not blocker.is_dir():
+    if blocker is not None:
         raise ConfigError(f"Cannot create the run directory '{run_dir}': '{blocker}' is a file.",
                           "Pass another --output DIR.")
     if resume and not overwrite and (run_dir / "adapter").is_dir() and not any(run_dir.glob(CHECKPOINT_GLOB)):

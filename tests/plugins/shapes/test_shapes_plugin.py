@@ -121,7 +121,18 @@ def test_ablation_command_writes_intervals_json_csv_plot_and_resumes(tmp_path: P
 
 def test_ablation_refuses_an_unknown_row_before_training(tmp_path: Path) -> None:
     result = runner.invoke(app, ["study", "ablation", "--output", str(tmp_path / "a"), "--rows", "sft,nope"])
-    assert result.exit_code == 2 and "nope" in result.output and not (tmp_path / "a").exists()
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Row 'nope' is neither a study row nor an ablation preset" in text
+    assert "The study's rows: sft, decoder-eps0," in text and not (tmp_path / "a").exists()
+
+
+def test_study_and_pretrain_refuse_an_output_that_is_a_file(tmp_path: Path) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    for command in (["study", "ablation", "--rows", "sft"], ["shapes", "pretrain"]):
+        result = runner.invoke(app, [*command, "--output", str(a_file / "sub")])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and f"'{a_file}' is a file." in text and text.count("error:") == 1, text
 
 
 def _digest(folder: Path) -> str:

@@ -1,0 +1,33 @@
+"""Output paths a user passes (``--output``), refused before anything slow runs when nothing can be written there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def blocking_file(path: Path) -> Path | None:
+    """``path``, or its nearest existing parent, when that is not a folder (nothing can be created there)."""
+    if path.exists() and not path.is_dir():
+        return path
+    parent = next((p for p in path.parents if p.exists()), None)
+    return parent if parent is not None and not parent.is_dir() else None
+
+
+def check_output_folder(path: Path, flag: str = "--output") -> None:
+    """A folder to create or write into: neither it nor a parent may be a file."""
+    blocker = blocking_file(path)
+    if blocker == path:
+        raise ConfigError(f"{flag} '{path}' is an existing file, not a folder.", f"Pass another {flag} DIR.")
+    if blocker is not None:
+        raise ConfigError(f"Cannot create {flag} '{path}': '{blocker}' is a file.", f"Pass another {flag} DIR.")
+
+
+def check_output_file(path: Path, flag: str = "--output") -> None:
+    """A file to write: it may not be a folder, nor lie under a file."""
+    if path.is_dir():
+        raise ConfigError(f"{flag} '{path}' is a folder; it must name a file.", f"Pass {flag} FILE.")
+    blocker = blocking_file(path.parent)
+    if blocker is not None:
+        raise ConfigError(f"Cannot write {flag} '{path}': '{blocker}' is a file.", f"Pass another {flag} FILE.")
