@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -150,13 +151,33 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """``["train.steps=20", "gate.name=none"]`` -> nested dict (values parsed as YAML scalars)."""
+    keys: dict[str, str] = {}
     for item in items:
         if "=" not in item or item.startswith("="):
             raise ConfigError(f"Override '{item}' is not of the form key=value.", "Example: train.steps=20")
+        key = item.split("=", 1)[0].strip()
+        for other, earlier in keys.items():  # 'train=5' then 'train.steps=3': the second would hide the first
+            if key.startswith(other + ".") or other.startswith(key + "."):
+                raise ConfigError(f"Overrides '{earlier}' and '{item}' both set '{min(key, other, key=len)}'.",
+                                  "Set a section's keys one by one, e.g. train.steps=20.")
+        keys[key] = item
     try:
         return OmegaConf.to_container(OmegaConf.from_dotlist(list(items)))  # type: ignore[return-value]
     except OmegaConfBaseException as exc:
         raise _wrap(exc) from exc
+    except yaml.YAMLError as exc:  # an unclosed bracket or quote in a value
+        bad = next((i for i in items if not _yaml_ok(i.split("=", 1)[1])), "")
+        detail = " ".join(str(getattr(exc, "problem", "") or exc).split())
+        raise ConfigError(f"Override '{bad}' has a value that is not valid YAML ({detail}).",
+                          "Quote it, or close its brackets: train.eval_suites=[shapes]") from None
+
+
+def _yaml_ok(text: str) -> bool:
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False
+    return True
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:

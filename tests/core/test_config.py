@@ -132,6 +132,14 @@ def test_overrides_parse_scalars_and_reject_garbage() -> None:
         parse_overrides(["oops"])
 
 
+def test_an_unclosed_value_and_a_section_set_twice_name_the_override() -> None:
+    with pytest.raises(ConfigError, match=r"Override 'train.eval_suites=\[shapes' has a value that is not valid YAML"):
+        parse_overrides(["train.steps=3", "train.eval_suites=[shapes"])
+    with pytest.raises(ConfigError, match="Overrides 'train=5' and 'train.steps=3' both set 'train'"):
+        parse_overrides(["train=5", "train.steps=3"])  # OmegaConf alone would drop train=5 without a word
+    assert parse_overrides(["train.steps=3", "train.steps=4", "train.seed=1"]) == {"train": {"steps": 4, "seed": 1}}
+
+
 def test_backend_defaults_apply_to_aliases_names_and_folders(tmp_path: Path) -> None:
     from unigame_core.config import resolve_model
     from unigame_core.registry import BackendRegistry
