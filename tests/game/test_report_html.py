@@ -90,6 +90,11 @@ def test_report_command_writes_the_page_and_refuses_a_non_run_dir(tmp_path: Path
     assert (run / "report.html").exists() and "report.html" in result.output
     result = cli.invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "is not a run directory" in result.output
+    (run / "config.yaml").write_text("train: [unclosed\n")  # a damaged config: the page is still written
+    result = cli.invoke(app, ["report", str(run)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0 and "cannot parse" in text and "Traceback" not in text, result.output
+    assert "train: [unclosed" in (run / "report.html").read_text()
 
 
 def test_ctrl_c_writes_the_report_and_a_resume_ends_with_before_after(

@@ -199,7 +199,12 @@ def render(run_dir: Path, status: str | None = None) -> str:
 
     run_dir = Path(run_dir)
     config_text = (run_dir / "config.yaml").read_text() if (run_dir / "config.yaml").exists() else ""
-    config = yaml.safe_load(config_text) if config_text else {}
+    try:
+        config = yaml.safe_load(config_text) if config_text else {}
+    except yaml.YAMLError as exc:  # shown as text; the settings it would name are left out
+        log.warning("cannot parse %s (%s): the report leaves out the settings it names",
+                    run_dir / "config.yaml", " ".join(str(getattr(exc, "problem", exc)).split()))
+        config = {}
     config = config if isinstance(config, dict) else {}
     train, game = config.get("train") or {}, config.get("game") or {}
     rows = read_metrics(run_dir)
