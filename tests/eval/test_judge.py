@@ -75,6 +75,10 @@ def test_compare_command_prints_the_paired_difference(tmp_path: Path) -> None:
     (None, "does not exist"),
     ("{not json", "is not valid JSON"),
     ('{"model": "m"}', "is not a results.json"),
+    ('{"suites": {"shapes": 1}, "results": []}', "suites.shapes is malformed"),
+    ('{"suites": {"s": {"n": 1}}, "results": [{"suite": "s", "metric": "m", "value": "high"}]}',
+     "results[0] is malformed"),
+    ('{"suites": {}, "results": [3]}', "results[0] is malformed"),
     ('{"suites": {"other": {"n": 1}}, "results": [{"suite": "other", "metric": "accuracy", "value": 1.0}]}',
      "share no suite and metric"),
 ])

@@ -101,13 +101,19 @@ def load_results(path: Path) -> dict[str, SuiteScores]:
             or not isinstance(document.get("results"), list):
         raise DataError(f"'{path}' is not a results.json of 'unigame eval' (no 'suites' and 'results').")
     suites: dict[str, SuiteScores] = {}
-    for name, suite in document["suites"].items():
-        declared = {m: ScoredRows(dict(s.get("where", {})), float(s.get("scale", 1.0)))
-                    for m, s in (suite.get("per_question") or {}).items()}
-        suites[name] = SuiteScores({}, int(suite.get("n", 0)), declared, _predictions(path.parent, name))
-    for row in document["results"]:
-        if row.get("suite") in suites and "metric" in row and "value" in row:
-            suites[row["suite"]].metrics[row["metric"]] = float(row["value"])
+    where = "suites"
+    try:  # a results.json edited by hand or written by something else: say where, not a traceback
+        for name, suite in document["suites"].items():
+            where = f"suites.{name}"
+            declared = {m: ScoredRows(dict(s.get("where", {})), float(s.get("scale", 1.0)))
+                        for m, s in (suite.get("per_question") or {}).items()}
+            suites[name] = SuiteScores({}, int(suite.get("n", 0)), declared, _predictions(path.parent, name))
+        for i, row in enumerate(document["results"]):
+            where = f"results[{i}]"
+            if row.get("suite") in suites and "metric" in row and "value" in row:
+                suites[row["suite"]].metrics[row["metric"]] = float(row["value"])
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise DataError(f"'{path}' is not a results.json of 'unigame eval': {where} is malformed ({exc}).") from None
     return suites
 
 
