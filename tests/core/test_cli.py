@@ -81,6 +81,11 @@ def test_version_is_the_installed_distributions() -> None:
     assert version("unigame") == unigame_core.__version__  # pyproject reads it from there (one source)
 
 
+def test_bench_refuses_zero_steps_before_any_model_loads() -> None:
+    result = runner.invoke(app, ["bench", "--model", "janus-pro-7b", "--steps", "0"])  # no hub here: must not load
+    assert result.exit_code == 2 and "--steps must be at least 1, got 0." in result.output, result.output
+
+
 def test_nonsense_config_values_exit_2_naming_the_key_before_any_model_loads() -> None:
     cases = {
         "optim.lr_lora=-1e-3": "'optim.lr_lora': must be non-negative, got -0.001.",

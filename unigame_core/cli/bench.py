@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from ..config import build_config
+from ..errors import ConfigError
 from .common import user_errors
 
 
@@ -20,6 +21,8 @@ def bench(
     config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML config."),
 ) -> None:
     """Time the blocks of a step and print their ratio to an SFT step. Extra args: key=value overrides."""
+    if steps < 1:
+        raise ConfigError(f"--steps must be at least 1, got {steps}.")
     overrides = [*ctx.args, f"train.batch_size={batch_size}"]
     cfg = build_config(model, config, overrides)
     from ..game.bench import run_bench
