@@ -235,12 +235,19 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
                 f"Model folder '{path}' has no config.json.",
                 "Point --model at a checkpoint folder saved with save_pretrained.",
             )
-        model_type = json.loads(cfg_file.read_text()).get("model_type", "")
+        try:
+            model_type = json.loads(cfg_file.read_text(encoding="utf-8")).get("model_type", "")
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+            raise ConfigError(f"'{cfg_file}' is not a JSON object of model settings ({exc}).") from None
         for entry in backends.entries():
             if model_type in entry.extra.get("model_types", ()):
                 folder = {"backend": {"checkpoint": str(path)}}
                 return backends.get(entry.name).name, _deep_merge(backend_defaults(entry), folder)
         raise ConfigError(f"No backend loads checkpoints of model_type '{model_type}' (folder '{path}').")
+    if path.exists() or model.startswith(("/", "./", "../", "~")):  # meant as a folder, not a name
+        what = "is a file, not a checkpoint folder" if path.exists() else "does not exist"
+        raise ConfigError(f"Model folder '{path}' {what}.",
+                          "Pass a checkpoint folder saved with save_pretrained, or a name from 'unigame models list'.")
     raise backends.unknown(model)
 
 

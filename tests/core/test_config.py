@@ -108,6 +108,17 @@ def test_unknown_model_suggests() -> None:
         build_config("jnus-pro-7b", None, [])
 
 
+def test_a_model_path_that_is_not_a_checkpoint_folder_says_so(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"Model folder '{tmp_path / 'nowhere'}' does not exist."):
+        build_config(str(tmp_path / "nowhere"), None, [])
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(ConfigError, match="is a file, not a checkpoint folder"):
+        build_config(str(tmp_path / "weights.bin"), None, [])
+    (tmp_path / "config.json").write_text("{broken")
+    with pytest.raises(ConfigError, match="is not a JSON object of model settings"):
+        build_config(str(tmp_path), None, [])
+
+
 def test_checkpoint_folder_is_matched_by_model_type(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"model_type": "janus"}')
     cfg = build_config(str(tmp_path), None, [])
