@@ -90,6 +90,8 @@ def ablation_cmd(
     attack_steps: int = typer.Option(10, help="APGD iterations of both adaptive attacks."),
     bootstrap: int = typer.Option(2000, help="Bootstrap replicates for the 95 % intervals."),
     margin: float = typer.Option(1.0, help="Non-inferiority margin on clean test accuracy, in points."),
+    report_only: bool = typer.Option(False, "--report-only",
+                                     help="Train and score nothing: the table of the runs already scored."),
 ) -> None:
     """Train every row at equal steps and seeds, score it, and write intervals, a table, JSON, CSV and a plot.
 
@@ -116,4 +118,5 @@ def ablation_cmd(
     check_output_folder(output)
     settings = EvalSettings(questions=eval_samples, captions=consistency, attack_eps=attack_eps,
                             pixel_eps=pixel_eps, attack_steps=attack_steps)
-    run_ablation(output, names, seeds=seeds, steps=steps, settings=settings, n_boot=bootstrap, margin=margin / 100)
+    run_ablation(output, names, seeds=seeds, steps=steps, settings=settings, n_boot=bootstrap, margin=margin / 100,
+                 report_only=report_only)

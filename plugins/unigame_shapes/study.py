@@ -127,8 +127,10 @@ def _cached(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def run_one(output: Path, row: str, seed: int, steps: int, s: EvalSettings) -> dict[str, Any]:
-    """Train (unless ``row`` is the base) and score one run; reuse ``scores.json`` made with the same key."""
+def run_one(output: Path, row: str, seed: int, steps: int, s: EvalSettings, *,
+            train: bool = True) -> dict[str, Any] | None:
+    """Train (unless ``row`` is the base) and score one run; reuse ``scores.json`` made with the same key.
+    With ``train=False`` only a run already scored is returned (None otherwise)."""
     from unigame_core.game.runner import run_training
 
     run_dir = output / "base" if row == BASE else output / row / f"seed-{seed}"
@@ -139,6 +141,8 @@ def run_one(output: Path, row: str, seed: int, steps: int, s: EvalSettings) -> d
     if found is not None:
         log.info("study: %s seed %d already scored (%s)", row, seed, run_dir / "scores.json")
         return found
+    if not train:
+        return None
     start = time.monotonic()
     common = ["train.eval_suites=[]", "train.sample_every=0", "train.checkpoint_every=0", "train.loggers=[]"]
     if row == BASE:
@@ -159,8 +163,10 @@ def run_one(output: Path, row: str, seed: int, steps: int, s: EvalSettings) -> d
 
 
 def run_ablation(output: Path, rows: list[str], *, seeds: int, steps: int, settings: EvalSettings,
-                 n_boot: int = 2000, margin: float = 0.01) -> dict[str, Any]:
-    """Every (row, seed) run, then the table with intervals, ``summary.json`` / ``.csv`` and the plot."""
+                 n_boot: int = 2000, margin: float = 0.01, report_only: bool = False) -> dict[str, Any]:
+    """Every (row, seed) run, then the table with intervals, ``summary.json`` / ``.csv`` and the plot.
+    ``report_only``: train and score nothing; the table covers the runs already scored with these settings
+    (a study in progress: contrasts pair the seeds both rows have)."""
     from .study_report import write_report
 
     for row in rows:  # an unknown preset or a bad override fails here, before anything is trained
@@ -173,10 +179,16 @@ def run_ablation(output: Path, rows: list[str], *, seeds: int, steps: int, setti
             raise ConfigError(f"Row '{row}' is neither a study row nor an ablation preset ({exc.message})",
                               f"The study's rows: {', '.join(ROWS)}.") from None
     output.mkdir(parents=True, exist_ok=True)
-    runs: dict[str, dict[int, dict[str, Any]]] = {BASE: {0: run_one(output, BASE, 0, steps, settings)}}
-    for seed in range(seeds):  # seed-major: a study stopped early still has every row at the same seeds
-        for row in rows:
-            runs.setdefault(row, {})[seed] = run_one(output, row, seed, steps, settings)
+    runs: dict[str, dict[int, dict[str, Any]]] = {}
+    for seed, row in [(0, BASE)] + [(seed, row) for seed in range(seeds) for row in rows]:
+        # seed-major: a study stopped early still has every row at the same seeds
+        found = run_one(output, row, seed, steps, settings, train=not report_only)
+        if found is not None:
+            runs.setdefault(row, {})[seed] = found
+    if not any(row != BASE for row in runs):
+        raise ConfigError(f"No run in '{output}' is scored with these settings ({steps} steps, {asdict(settings)}).",
+                          "Run the study without --report-only first, with the same settings.")
     meta = {"rows": {r: dict(zip(("preset", "overrides"), row_overrides(r))) for r in rows}, "seeds": seeds,
+            "scored_seeds": {row: sorted(found) for row, found in runs.items()},
             "steps": steps, "eval": asdict(settings), "bootstrap": n_boot, "margin": margin, "control": CONTROL}
     return write_report(output, runs, meta)

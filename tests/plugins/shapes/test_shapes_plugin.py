@@ -117,6 +117,14 @@ def test_ablation_command_writes_intervals_json_csv_plot_and_resumes(tmp_path: P
     stamp = scores.stat().st_mtime_ns
     again = runner.invoke(app, args)  # every run is already scored with these settings: nothing is retrained
     assert again.exit_code == 0 and scores.stat().st_mtime_ns == stamp and "already scored" in again.output
+    # a study in progress: --report-only tables the scored runs (seed 0 of 3) and trains nothing
+    (out / "table.md").unlink()
+    partial = runner.invoke(app, [*args[:7], "3", *args[8:], "--report-only"])
+    assert partial.exit_code == 0, partial.output
+    assert "| sft | 1 |" in (out / "table.md").read_text() and not (out / "sft" / "seed-1").exists()
+    assert json.loads((out / "summary.json").read_text())["settings"]["scored_seeds"]["sft"] == [0]
+    other = runner.invoke(app, [*args, "--steps", "3", "--report-only"])  # other settings: nothing is scored
+    assert other.exit_code == 2 and "is scored with these settings" in " ".join(other.output.split()), other.output
 
 
 def test_ablation_refuses_an_unknown_row_before_training(tmp_path: Path) -> None:
