@@ -18,7 +18,8 @@ from ..paths import blocking_file
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_GLOB = "checkpoints/step-*/state.json"  # a complete checkpoint (checkpoint.list_checkpoints)
+#: a checkpoint of this format (checkpoint.list_checkpoints) or a pickled one (which resume refuses, naming it)
+CHECKPOINT_GLOBS = ("checkpoints/step-*/state.json", "checkpoints/step-*/state.pt")
 
 RUN_OUTPUTS = ("config.yaml", "metrics.jsonl", "adapter", "perturber.safetensors", "checkpoints", "samples",
                "before.json", "before_after.json", "divergence.json", "report.html", "tensorboard",
@@ -33,7 +34,8 @@ def check_output(run_dir: Path, resume: bool, overwrite: bool) -> None:
     if blocker is not None:
         raise ConfigError(f"Cannot create the run directory '{run_dir}': '{blocker}' is a file.",
                           "Pass another --output DIR.")
-    if resume and not overwrite and (run_dir / "adapter").is_dir() and not any(run_dir.glob(CHECKPOINT_GLOB)):
+    found = any(any(run_dir.glob(pattern)) for pattern in CHECKPOINT_GLOBS)
+    if resume and not overwrite and (run_dir / "adapter").is_dir() and not found:
         raise ConfigError(f"Cannot resume '{run_dir}': it holds a finished run's adapter but no checkpoint.",
                           "Pass --overwrite to train it again from step 0, or --output DIR for a new run.")
     if resume or overwrite or not run_dir.is_dir() or not any(run_dir.iterdir()):
