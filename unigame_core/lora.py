@@ -9,6 +9,7 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from .errors import DataError
+from .paths import adapter_folder
 from .interfaces import Backend
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,7 @@ def load_adapter(
     backend: Backend, path: str | Path, trainable: bool = False
 ) -> tuple[PeftModel, list[torch.nn.Parameter]]:
     """Load a PEFT adapter (a run directory's ``adapter/`` or the folder itself) into ``backend.model``."""
-    folder = Path(path)
-    if (folder / "adapter" / "adapter_config.json").exists():
-        folder = folder / "adapter"
+    folder = adapter_folder(path)
     if not (folder / "adapter_config.json").exists():
         raise DataError(
             f"No PEFT adapter found in '{path}'.", "Pass a run directory (with adapter/) or an adapter folder."

@@ -1,4 +1,5 @@
-"""Output paths a user passes (``--output``), refused before anything slow runs when nothing can be written there."""
+"""Paths a user passes, resolved and checked before anything slow runs: ``--output`` (refused when nothing can be
+written there) and ``--adapter`` (a run directory or the adapter folder itself)."""
 
 from __future__ import annotations
 
@@ -31,3 +32,9 @@ def check_output_file(path: Path, flag: str = "--output") -> None:
     blocker = blocking_file(path.parent)
     if blocker is not None:
         raise ConfigError(f"Cannot write {flag} '{path}': '{blocker}' is a file.", f"Pass another {flag} FILE.")
+
+
+def adapter_folder(path: str | Path) -> Path:
+    """The PEFT adapter folder of ``path``: a run directory's ``adapter/``, else ``path`` itself."""
+    folder = Path(path)
+    return folder / "adapter" if (folder / "adapter" / "adapter_config.json").exists() else folder

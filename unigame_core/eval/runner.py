@@ -30,7 +30,7 @@ from .. import config_files, plugins
 from ..config_checks import choice_problems
 from ..errors import CapabilityError, ConfigError, DataError
 from ..interfaces import Backend, Suite, SuiteResult
-from ..paths import check_output_folder
+from ..paths import adapter_folder, check_output_folder
 from ..registry import Entry
 from . import cache, report
 from .common import enable_offline
@@ -165,9 +165,7 @@ def check_adapter(adapter: Path | None) -> None:
     ``adapter_config.json`` and the adapter's weights, checked before the model loads."""
     if adapter is None:
         return
-    folder = Path(adapter)
-    if (folder / "adapter" / "adapter_config.json").exists():
-        folder = folder / "adapter"
+    folder = adapter_folder(adapter)
     config = folder / "adapter_config.json"
     if not config.exists():
         raise DataError(

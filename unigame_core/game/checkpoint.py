@@ -152,6 +152,11 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return _step_dirs(run_dir, STATE_JSON)
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds any checkpoint: of this format, or a pickled one (which ``refuse_legacy`` names)."""
+    return bool(list_checkpoints(run_dir) or _step_dirs(run_dir, LEGACY_STATE))
+
+
 def refuse_legacy(run_dir: Path) -> None:
     """A run directory holding only pickled ``state.pt`` checkpoints: say so instead of loading them."""
     legacy = [p for p in _step_dirs(run_dir, LEGACY_STATE) if not (p / STATE_JSON).exists()]

@@ -15,11 +15,9 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..paths import blocking_file
+from . import checkpoint
 
 log = logging.getLogger(__name__)
-
-#: a checkpoint of this format (checkpoint.list_checkpoints) or a pickled one (which resume refuses, naming it)
-CHECKPOINT_GLOBS = ("checkpoints/step-*/state.json", "checkpoints/step-*/state.pt")
 
 RUN_OUTPUTS = ("config.yaml", "metrics.jsonl", "adapter", "perturber.safetensors", "checkpoints", "samples",
                "before.json", "before_after.json", "divergence.json", "report.html", "tensorboard",
@@ -34,8 +32,7 @@ def check_output(run_dir: Path, resume: bool, overwrite: bool) -> None:
     if blocker is not None:
         raise ConfigError(f"Cannot create the run directory '{run_dir}': '{blocker}' is a file.",
                           "Pass another --output DIR.")
-    found = any(any(run_dir.glob(pattern)) for pattern in CHECKPOINT_GLOBS)
-    if resume and not overwrite and (run_dir / "adapter").is_dir() and not found:
+    if resume and not overwrite and (run_dir / "adapter").is_dir() and not checkpoint.has_checkpoint(run_dir):
         raise ConfigError(f"Cannot resume '{run_dir}': it holds a finished run's adapter but no checkpoint.",
                           "Pass --overwrite to train it again from step 0, or --output DIR for a new run.")
     if resume or overwrite or not run_dir.is_dir() or not any(run_dir.iterdir()):
