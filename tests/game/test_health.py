@@ -140,6 +140,25 @@ def test_an_unhealthy_window_warns_once_and_is_flagged(caplog: pytest.LogCapture
     h.observe(StepMetrics(drawn=1))
     assert h.close_window(step=5)["health_ok"] is None  # no adversary turn: nothing to judge
 
+
+def test_a_game_that_stays_unhealthy_warns_once_per_new_set_of_failed_checks(
+        caplog: pytest.LogCaptureFixture) -> None:
+    h = GameHealth(HealthConfig(min_gate_pass=0.3, max_saturation=0.9))
+    windows = [turn(1.0, 1.2, 0.9, 0.1, 2, 2, 1)] * 3  # adversary_weak three times
+    windows += [turn(2.0, 1.0, 0.9, 0.1, 2, 2, 1), turn(1.0, 1.2, 0.9, 0.1, 2, 2, 1)]  # healthy, then weak again
+    windows += [turn(1.0, 1.2, 0.1, 0.1, 2, 2, 1)]  # weak and the gate: a new set
+    with caplog.at_level(logging.WARNING):
+        rows = []
+        for step, m in enumerate(windows, 1):
+            h.observe(m)
+            rows.append(h.close_window(step))
+    assert [r["health_warnings"] for r in rows] == [["adversary_weak"]] * 3 + [[], ["adversary_weak"],
+                                                                              ["gate_pass", "adversary_weak"]]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert warnings[0].startswith("game health, steps 1-1: the adversary's CE 1.000") and "not logged again" in warnings[0]
+    assert warnings[1].startswith("game health, steps 6-6: the gate passed 10%")
+
     again = GameHealth(HealthConfig())
     h.observe(turn(2.0, 1.0, 0.9, 0.1, 4, 1, 1))
     again.load_state_dict(json.loads(json.dumps(h.state_dict())))  # what a checkpoint holds

@@ -13,8 +13,9 @@ alone makes them. These figures say which, per logging window (``train.log_every
 * ``delta_saturation``: the share of delta's tokens at (>= 95 % of) the eps bound; ``tokens_changed``:
   for VQ tokenizers, the share of codebook ids the perturbation changes.
 
-A window fails a check -> one warning naming every failed check, and ``health_ok: false`` with
-``health_warnings`` in its metrics.jsonl row. The counters travel in checkpoints, so a resumed run logs
+A window fails a check -> ``health_ok: false`` with ``health_warnings`` in its metrics.jsonl row, and one
+warning naming every failed check, unless the last warning named the same checks: a game that stays weak for
+2,000 steps warns once, not 200 times (metrics.jsonl and the report still flag every window). The counters travel in checkpoints, so a resumed run logs
 the same rows as an uninterrupted one. ``rescore_buffer`` re-measures the buffer's hardness.
 """
 
@@ -125,6 +126,7 @@ class GameHealth:
         self.cfg = cfg
         self.window = _Window()
         self.totals = {"candidates": 0, "admitted": 0, "drawn": 0}
+        self.warned: list[str] = []  # the checks the last warning named (not checkpointed: a resume warns anew)
 
     def observe(self, m: StepMetrics) -> None:
         w = self.window
@@ -161,17 +163,24 @@ class GameHealth:
         return found
 
     def close_window(self, step: int) -> dict[str, Any]:
-        """This window's figures for the metrics row (then a new window starts); warns once if it failed."""
+        """This window's figures for the metrics row (then a new window starts); warns if it failed checks other
+        than those the last warning named."""
         w = self.window
         failed = self.problems()
+        names = [name for name, _ in failed]
         row: dict[str, Any] = {
             "candidates": w.candidates, "admitted": w.admitted, "drawn": w.drawn,
             **{f"{key}_total": value for key, value in self.totals.items()},
             "health_ok": (not failed) if w.turns else None,
-            "health_warnings": [name for name, _ in failed],
+            "health_warnings": names,
         }
-        if failed:
-            log.warning("game health, steps %d-%d: %s", step - w.steps + 1, step, "; ".join(t for _, t in failed))
+        message = "; ".join(text for _, text in failed)
+        if failed and names != self.warned:
+            log.warning("game health, steps %d-%d: %s (later windows failing the same checks are not logged again; "
+                        "metrics.jsonl flags each)", step - w.steps + 1, step, message)
+            self.warned = names
+        elif failed:
+            log.debug("game health, steps %d-%d: %s", step - w.steps + 1, step, message)
         self.window = _Window()
         return row
 
