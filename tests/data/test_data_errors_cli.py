@@ -90,6 +90,14 @@ def test_bomb_in_a_data_loader_worker_is_one_sentence(fake_plugin: None, tmp_pat
     assert "worker" not in text
 
 
+def test_missing_data_leaves_no_empty_run_directory(fake_plugin: None, tmp_path: Path) -> None:
+    one_sentence_exit_2(train(tmp_path, f"jsonl:{tmp_path / 'missing.jsonl'}"), "missing.jsonl' does not exist")
+    assert not (tmp_path / "run").exists()  # made for the run, removed with it
+    (tmp_path / "run").mkdir()  # a folder the user made is theirs: kept
+    one_sentence_exit_2(train(tmp_path, f"jsonl:{tmp_path / 'missing.jsonl'}"), "does not exist")
+    assert (tmp_path / "run").is_dir()
+
+
 # ---- 2. encodings ----------------------------------------------------------------------------------
 def test_non_utf8_jsonl_names_the_file_and_line(fake_plugin: None, tmp_path: Path) -> None:
     data = jsonl(tmp_path, ["a.png", "b.png"])

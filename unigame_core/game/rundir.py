@@ -8,9 +8,11 @@ what a run writes (``RUN_OUTPUTS``), never other files a user keeps there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -58,6 +60,21 @@ def create(run_dir: Path, clear: bool) -> None:
     except OSError as exc:
         raise ConfigError(f"Cannot create the run directory '{run_dir}': {exc.strerror or exc}.",
                           "Pass another --output DIR.") from exc
+
+
+@contextlib.contextmanager
+def made_for(run_dir: Path) -> Iterator[None]:
+    """Make the run directory for the setup inside the block; if the setup fails while the directory this call
+    made is still empty, remove it again (a mistyped --data leaves no empty --output behind)."""
+    made = not run_dir.exists()
+    create(run_dir, clear=False)
+    try:
+        yield
+    except BaseException:
+        if made and run_dir.is_dir() and not any(run_dir.iterdir()):
+            with contextlib.suppress(OSError):  # another rank may have removed it first
+                run_dir.rmdir()
+        raise
 
 
 def truncate_metrics(run_dir: Path, step: int) -> None:

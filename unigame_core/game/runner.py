@@ -78,8 +78,13 @@ def setup(cfg: DictConfig, resume: bool, overwrite: bool) -> Run:
         where = build.placement(t.device if t.device != "auto" else "auto", t.precision, dist_info.local_rank)
     run_dir = Path(t.output_dir)
     rundir.check_output(run_dir, resume, overwrite)  # every rank checks before any rank writes
-    rundir.create(run_dir, clear=False)
-    distributed.barrier()
+    with rundir.made_for(run_dir):  # removed again if the data, gate or model cannot be built
+        distributed.barrier()
+        return _build_run(cfg, run_dir, dist_info, where)
+
+
+def _build_run(cfg: DictConfig, run_dir: Path, dist_info: distributed.DistInfo, where: build.Placement) -> Run:
+    t = cfg.train
     torch.manual_seed(t.seed)  # the same initial LoRA and perturber on every rank
 
     # The data first: a wrong path should fail before minutes of model loading.
