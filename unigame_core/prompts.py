@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -108,3 +109,41 @@ def pack_rows(prefix: Sequence[int], prompts: Sequence[list[int]], targets: Sequ
     attention = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
     answer = torch.tensor([[False] * (width - len(t)) + [True] * len(t) for t in kept_targets], dtype=torch.bool)
     return TokenBatch(ids, attention, answer)
+
+
+class ChatPrompts:
+    """Questions (and answers) -> one chat turn of token ids per sample, left-padded into a ``TokenBatch``.
+
+    A row is ``prefix_ids`` (BOS, the chat head, the image block: the same for every sample, set by the
+    backend's subclass), then ``between + question + tail``, then ``answer_prefix + answer`` and ``eos_id``.
+    The pieces are tokenised separately; a backend's chat template must meet them at special tokens, so
+    that this equals tokenising the whole prompt (each backend's tests check it against its processor).
+    """
+
+    def __init__(self, tokenizer: Any, *, between: str, tail: str, answer_prefix: str, eos_id: int,
+                 context: int | None = None) -> None:
+        self.tokenizer = tokenizer
+        self.between, self.tail, self.answer_prefix = between, tail, answer_prefix
+        self.context = context  # the LLM's max_position_embeddings: rows are cut to it
+        self.tail_tokens = len(self.encode([tail])[0])
+        self.eos_id = eos_id
+        self.pad_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_id
+        self.prefix_ids: list[int] = []
+
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        """Each text's ids, no special tokens added."""
+        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+
+    def build(self, questions: Sequence[str], answers: Sequence[str] | None = None, reserve: int = 0) -> TokenBatch:
+        """Prompt (+ answer + EOS) per sample, left-padded; without answers: generation prompts, ``reserve``
+        tokens left free for the answer. Rows are cut to ``context`` tokens (``pack_rows``)."""
+        prompts = self.encode([f"{self.between}{clip_text(q.strip(), self.context)}{self.tail}" for q in questions])
+        if answers is None:
+            targets: list[list[int]] = [[] for _ in prompts]
+        else:
+            if len(answers) != len(questions):
+                raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
+            encoded = self.encode([f"{self.answer_prefix}{clip_text(a.strip(), self.context)}" for a in answers])
+            targets = [ids + [self.eos_id] for ids in encoded]
+        return pack_rows(self.prefix_ids, prompts, targets, self.pad_id, context=self.context,
+                         keep_tail=self.tail_tokens, reserve=reserve)

@@ -13,25 +13,25 @@ tokenising the whole prompt (the tests check the ids against the processor). Pos
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from unigame_core.prompts import TokenBatch, clip_text, pack_rows
+from unigame_core.prompts import ChatPrompts, TokenBatch
 
 IMAGE_PAD = "<|image_pad|>"
 TAIL = "<|im_end|>\n<|im_start|>assistant\n"  # after the question
 
 
-class PromptBuilder:
+class PromptBuilder(ChatPrompts):
     """Questions (and answers) -> left-padded ChatML ids around one image block, and their positions."""
 
     def __init__(self, tokenizer: Any, system_prompt: str | None, num_image_tokens: int, grid: int,
                  rope_index: Callable[..., tuple[Tensor, Tensor]], context: int | None = None) -> None:
-        self.tokenizer = tokenizer
-        self.context = context  # the LLM's max_position_embeddings: rows are cut to it
+        super().__init__(tokenizer, between="", tail=TAIL, answer_prefix="",
+                         eos_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), context=context)
         self.num_image_tokens = num_image_tokens
         self.grid = grid  # patches per side (before the 2 x 2 merge)
         self.rope_index = rope_index
@@ -39,14 +39,7 @@ class PromptBuilder:
         system = f"<|im_start|>system\n{system_prompt}<|im_end|>\n" if system_prompt else ""
         block = "<|vision_start|>" + IMAGE_PAD * num_image_tokens + "<|vision_end|>"
         self.head = f"{system}<|im_start|>user\n"
-        self.prefix_ids: list[int] = self._encode([self.head + block])[0]
-        self.eos_id: int = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        pad = tokenizer.pad_token_id
-        self.pad_id: int = pad if pad is not None else self.eos_id
-        self.tail_tokens = len(self._encode([TAIL])[0])
-
-    def _encode(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
+        self.prefix_ids = self.encode([self.head + block])[0]
 
     def messages(self, question: str, answer: str | None = None) -> list[dict[str, Any]]:
         """The chat messages of one sample (what a processor's ``apply_chat_template`` is given)."""
@@ -55,20 +48,6 @@ class PromptBuilder:
         if answer is not None:
             turns.append({"role": "assistant", "content": [{"type": "text", "text": answer.strip()}]})
         return turns
-
-    def build(self, questions: Sequence[str], answers: Sequence[str] | None = None, reserve: int = 0) -> TokenBatch:
-        """Prompt (+ answer + ``<|im_end|>``) per sample, left-padded; without answers: generation prompts,
-        ``reserve`` tokens left free for the answer. Rows are cut to ``context`` tokens (``pack_rows``)."""
-        prompts = self._encode([f"{clip_text(q.strip(), self.context)}{TAIL}" for q in questions])
-        if answers is None:
-            targets: list[list[int]] = [[] for _ in prompts]
-        else:
-            if len(answers) != len(questions):
-                raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
-            encoded = self._encode([clip_text(a.strip(), self.context) for a in answers])
-            targets = [ids + [self.eos_id] for ids in encoded]
-        return pack_rows(self.prefix_ids, prompts, targets, self.pad_id, context=self.context,
-                         keep_tail=self.tail_tokens, reserve=reserve)
 
     def grid_thw(self, batch: int) -> Tensor:
         return torch.tensor([[1, self.grid, self.grid]], dtype=torch.long).expand(batch, 3)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from unigame_core.prompts import TokenBatch, clip_text, pack_rows
+from unigame_core.prompts import ChatPrompts
 
 log = logging.getLogger(__name__)
 
@@ -63,45 +63,24 @@ class ChatLayout:
         return cls(head=head, between=between, tail=tail, answer_prefix=answer_prefix)
 
 
-class PromptBuilder:
+class PromptBuilder(ChatPrompts):
     """Questions (and answers) -> Emu3 chat token ids around one ``image_size`` image block."""
 
     def __init__(self, processor: Any, layout: ChatLayout, image_size: int, context: int | None = None) -> None:
         tokenizer = processor.tokenizer
-        self.tokenizer = tokenizer
+        super().__init__(tokenizer, between=layout.between, tail=layout.tail, answer_prefix=layout.answer_prefix,
+                         eos_id=tokenizer.eos_token_id, context=context)
         self.layout = layout
-        self.context = context  # the LLM's max_position_embeddings: rows are cut to it
-        self.tail_tokens = len(self._encode([layout.tail])[0])
         self.image_token: str = processor.image_token
         self.image_token_id: int = tokenizer.convert_tokens_to_ids(processor.image_token)
         block = processor.replace_image_token({"image_sizes": [[image_size, image_size]]}, 0)
         # the processor prepends BOS as text and tokenises with the tokenizer's defaults: mirror it
         prefix = tokenizer(f"{processor.bos_token}{layout.head}")["input_ids"]
-        self.prefix_ids: list[int] = [*prefix, *self._encode([block])[0]]
+        self.prefix_ids = [*prefix, *self.encode([block])[0]]
         self.num_image_tokens = self.prefix_ids.count(self.image_token_id)
-        self.eos_id: int = tokenizer.eos_token_id
-        self.pad_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
-
-    def _encode(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
 
     def texts(self, questions: Sequence[str], answers: Sequence[str] | None = None) -> list[str]:
         """The full prompt strings with a single ``<image>`` (what the processor itself would be given)."""
         lay = self.layout
         tails = [f"{lay.answer_prefix}{a.strip()}" for a in answers] if answers is not None else [""] * len(questions)
         return [f"{lay.head}{self.image_token}{lay.between}{q.strip()}{lay.tail}{t}" for q, t in zip(questions, tails)]
-
-    def build(self, questions: Sequence[str], answers: Sequence[str] | None = None, reserve: int = 0) -> TokenBatch:
-        """Prompt (+ answer + EOS) per sample, left-padded; without answers: generation prompts, ``reserve``
-        tokens left free for the answer. Rows are cut to ``context`` tokens (``unigame_core.prompts.pack_rows``)."""
-        lay = self.layout
-        prompts = self._encode([f"{lay.between}{clip_text(q.strip(), self.context)}{lay.tail}" for q in questions])
-        if answers is None:
-            targets: list[list[int]] = [[] for _ in prompts]
-        else:
-            if len(answers) != len(questions):
-                raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
-            encoded = self._encode([f"{lay.answer_prefix}{clip_text(a.strip(), self.context)}" for a in answers])
-            targets = [ids + [self.eos_id] for ids in encoded]
-        return pack_rows(self.prefix_ids, prompts, targets, self.pad_id, context=self.context,
-                         keep_tail=self.tail_tokens, reserve=reserve)

@@ -12,11 +12,10 @@ tokenising the pieces equals tokenising the whole prompt (the tests check it aga
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from unigame_core.prompts import TokenBatch, clip_text, pack_rows
+from unigame_core.prompts import ChatPrompts
 
 _Q = "\x00QUESTION\x00"
 _A = "\x00ANSWER\x00"
@@ -48,37 +47,15 @@ class ChatLayout:
         return cls(head=head, between=between, tail=tail, answer_prefix=answer_prefix)
 
 
-class PromptBuilder:
+class PromptBuilder(ChatPrompts):
     """Turns questions (and answers) into Janus chat token ids with ``num_image_tokens`` placeholders."""
 
     def __init__(self, tokenizer: Any, layout: ChatLayout, system_prompt: str, num_image_tokens: int,
                  context: int | None = None) -> None:
-        self.tokenizer = tokenizer
-        self.layout = layout
-        self.context = context  # the LLM's max_position_embeddings: rows are cut to it
-        self.tail_tokens = len(self._encode([layout.tail])[0])
+        super().__init__(tokenizer, between=layout.between, tail=layout.tail, answer_prefix=layout.answer_prefix,
+                         eos_id=tokenizer.eos_token_id, context=context)
         self.image_token_id = tokenizer.convert_tokens_to_ids(tokenizer.image_token)
         boi = tokenizer.convert_tokens_to_ids(tokenizer.boi_token)
         eoi = tokenizer.convert_tokens_to_ids(tokenizer.eoi_token)
         prefix = tokenizer(system_prompt + layout.head)["input_ids"]  # adds BOS as the tokenizer does
-        self.prefix_ids: list[int] = [*prefix, boi, *([self.image_token_id] * num_image_tokens), eoi]
-        self.eos_id: int = tokenizer.eos_token_id
-        self.pad_id: int = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else self.eos_id
-
-    def _encode(self, texts: list[str]) -> list[list[int]]:
-        return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
-
-    def build(self, questions: Sequence[str], answers: Sequence[str] | None = None, reserve: int = 0) -> TokenBatch:
-        """Prompt (+ answer + EOS) per sample, left-padded; without answers: generation prompts, ``reserve``
-        tokens left free for the answer. Rows are cut to ``context`` tokens (``unigame_core.prompts.pack_rows``)."""
-        lay = self.layout
-        prompts = self._encode([f"{lay.between}{clip_text(q.strip(), self.context)}{lay.tail}" for q in questions])
-        if answers is None:
-            targets: list[list[int]] = [[] for _ in prompts]
-        else:
-            if len(answers) != len(questions):
-                raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
-            encoded = self._encode([f"{lay.answer_prefix}{clip_text(a.strip(), self.context)}" for a in answers])
-            targets = [ids + [self.eos_id] for ids in encoded]
-        return pack_rows(self.prefix_ids, prompts, targets, self.pad_id, context=self.context,
-                         keep_tail=self.tail_tokens, reserve=reserve)
+        self.prefix_ids = [*prefix, boi, *([self.image_token_id] * num_image_tokens), eoi]
