@@ -16,7 +16,7 @@ def _to_chw(image: Any) -> torch.Tensor:
 
 
 class _ShapesSplit(Dataset):
-    """``length`` samples of ``split``; sample ``i`` is ``ShapesWorld(seed).sample(split, i)``, as ``item`` shapes it."""
+    """``length`` samples of ``split``: item ``i`` is ``ShapesWorld(seed).sample(split, i)`` as ``item`` puts it."""
 
     def __init__(self, split: str, length: int, seed: int = 0, image_size: int = 64) -> None:
         self.world = ShapesWorld(seed=seed, image_size=image_size)

@@ -156,7 +156,8 @@ def test_a_game_that_stays_unhealthy_warns_once_per_new_set_of_failed_checks(
                                                                               ["gate_pass", "adversary_weak"]]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 2
-    assert warnings[0].startswith("game health, steps 1-1: the adversary's CE 1.000") and "not logged again" in warnings[0]
+    assert warnings[0].startswith("game health, steps 1-1: the adversary's CE 1.000")
+    assert "not logged again" in warnings[0]
     assert warnings[1].startswith("game health, steps 6-6: the gate passed 10%")
 
     again = GameHealth(HealthConfig())

@@ -15,8 +15,9 @@ alone makes them. These figures say which, per logging window (``train.log_every
 
 A window fails a check -> ``health_ok: false`` with ``health_warnings`` in its metrics.jsonl row, and one
 warning naming every failed check, unless the last warning named the same checks: a game that stays weak for
-2,000 steps warns once, not 200 times (metrics.jsonl and the report still flag every window). The counters travel in checkpoints, so a resumed run logs
-the same rows as an uninterrupted one. ``rescore_buffer`` re-measures the buffer's hardness.
+2,000 steps warns once, not 200 times (metrics.jsonl and the report still flag every window). The counters
+travel in checkpoints, so a resumed run logs the same rows as an uninterrupted one. ``rescore_buffer``
+re-measures the buffer's hardness.
 """
 
 from __future__ import annotations
