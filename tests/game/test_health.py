@@ -140,6 +140,11 @@ def test_an_unhealthy_window_warns_once_and_is_flagged(caplog: pytest.LogCapture
     h.observe(StepMetrics(drawn=1))
     assert h.close_window(step=5)["health_ok"] is None  # no adversary turn: nothing to judge
 
+    again = GameHealth(HealthConfig())
+    h.observe(turn(2.0, 1.0, 0.9, 0.1, 4, 1, 1))
+    again.load_state_dict(json.loads(json.dumps(h.state_dict())))  # what a checkpoint holds
+    assert again.close_window(6) == h.close_window(6)
+
 
 def test_a_game_that_stays_unhealthy_warns_once_per_new_set_of_failed_checks(
         caplog: pytest.LogCaptureFixture) -> None:
@@ -159,11 +164,6 @@ def test_a_game_that_stays_unhealthy_warns_once_per_new_set_of_failed_checks(
     assert warnings[0].startswith("game health, steps 1-1: the adversary's CE 1.000")
     assert "not logged again" in warnings[0]
     assert warnings[1].startswith("game health, steps 6-6: the gate passed 10%")
-
-    again = GameHealth(HealthConfig())
-    h.observe(turn(2.0, 1.0, 0.9, 0.1, 4, 1, 1))
-    again.load_state_dict(json.loads(json.dumps(h.state_dict())))  # what a checkpoint holds
-    assert again.close_window(6) == h.close_window(6)
 
 
 def test_health_reaches_the_progress_line_the_loggers_and_the_report(tmp_path: Path) -> None:
