@@ -39,7 +39,7 @@ def unigame_register_datasets(datasets: Registry) -> None:
 
 @hookimpl
 def unigame_register_loggers(loggers: Registry) -> None:
-    where = "unigame_core.game.loggers"
+    where = "unigame_core.report.loggers"
     loggers.add("tensorboard", f"{where}:TensorBoardLogger", requires=("tensorboard",), install="tensorboard",
                 help="TensorBoard event files in RUN_DIR/tensorboard (the default)")
     loggers.add("wandb", f"{where}:WandbLogger", requires=("wandb",), install="'unigame[wandb]'",

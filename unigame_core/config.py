@@ -22,7 +22,7 @@ from omegaconf.errors import OmegaConfBaseException
 from . import config_files, plugins
 from .config_checks import Problem, choice_problems, config_error, value_problems
 from .errors import ConfigError, UnigameError
-from .game.monitor import validate_loggers
+from .report.monitor import validate_loggers
 from .game.settings import HealthConfig, cosine_threshold
 from .registry import Alias, Entry, Registry
 
@@ -46,18 +46,25 @@ class DataConfig:
 
 @dataclass
 class GameConfig:
-    coupling: str = "decoder"  # decoder | decoder-noise | embedding | noise | none
+    coupling: str = "decoder"  # decoder | decoder-pgd | decoder-noise | embedding | noise | none
     eps_max: float = 0.02  # bound on ||delta|| per token, relative to the token's own norm
-    lambda_reg: float = 80.0  # perturber's penalty on ||delta||^2
+    # the adversary maximises  lambda_adv * CE - lambda_reg * ||delta||^2  (the authors' 80 and 1e-4): the paper's
+    # "lambda 80" is lambda_adv, the WEIGHT of the adversarial CE; as a penalty, 80 pins delta near zero
+    lambda_adv: float = 80.0
+    lambda_reg: float = 1.0e-4
+    # per-sample refinement after the perturber: K projected normalised ascent steps of refine_step * eps * ||z_i||
+    # through decoder + understander (on VQ codes a per-token perturber alone is a lookup table: docs/training.md)
+    refine_steps: int = 3
+    refine_step: float = 0.5
     beta: float = 1.0  # weight of the buffer loss for the understander
     adversary_fraction: float = 0.25  # share of each batch the adversary perturbs on its turn
     buffer_fraction: float = 0.125  # buffer draw per understander step, as a share of the batch
     # round_trip: hardness = CE minus the CE on the delta = 0 decode, so the buffer ranks what the adversary did,
     # not what decoding alone destroys (docs/training.md, "Game health"); none: the plain CE
     hardness_reference: str = "round_trip"
-    # what the gate compares the adversarial decode with: clean (the input image) or round_trip (the delta = 0
-    # decode; for decoders whose round trip is semantic, not pixel-exact, such as BLIP3-o's diffusion decoder)
-    gate_reference: str = "clean"
+    # what the gate compares the adversarial decode with: round_trip (the delta = 0 decode, so the decoder's own
+    # drift is not held against the adversary; the clean image for couplings that do not decode) or clean
+    gate_reference: str = "round_trip"
     rescore_every: int = 50  # re-score the buffer's hardness against the current understander every N steps (0: never)
 
 

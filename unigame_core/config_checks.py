@@ -61,7 +61,7 @@ def choice_problems(config: type, values: Mapping[str, Any], key: str) -> list[P
                                                        f"got {values[f.name]!r}."))
     return problems
 
-COUPLINGS = ("decoder", "decoder-noise", "embedding", "noise", "none")
+COUPLINGS = ("decoder", "decoder-pgd", "decoder-noise", "embedding", "noise", "none")
 
 # (key, test, what it must be). Each test sees the value; keys of a plugin-owned node are only checked
 # when that node names the core's built-in component (a third-party buffer may mean something else by
@@ -70,6 +70,9 @@ _RANGES: list[tuple[str, Any, str]] = [
     ("game.coupling", lambda v: v in COUPLINGS, f"one of {', '.join(COUPLINGS)}"),
     ("game.eps_max", lambda v: v >= 0, "non-negative"),
     ("game.lambda_reg", lambda v: v >= 0, "non-negative"),
+    ("game.lambda_adv", lambda v: v > 0, "positive (the weight of the adversarial CE)"),
+    ("game.refine_steps", lambda v: 0 <= v <= 100, "in [0, 100] (0 = no refinement)"),
+    ("game.refine_step", lambda v: 0 < v <= 2, "in (0, 2] (a fraction of the bound)"),
     ("game.beta", lambda v: v >= 0, "non-negative"),
     ("game.adversary_fraction", lambda v: 0 < v <= 1, "in (0, 1]"),
     ("game.buffer_fraction", lambda v: 0 <= v <= 4, "in [0, 4]"),

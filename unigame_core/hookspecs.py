@@ -94,7 +94,7 @@ def unigame_register_loggers(loggers: LoggerRegistry) -> None:
 
     Fires when a training configuration is checked. ``loggers.add(name, "module:LoggerClass", help=...,
     requires=("package",), install="'unigame[extra]'")``: the class implements
-    ``unigame_core.game.monitor.MetricLogger`` and is built on rank zero as
+    ``unigame_core.report.monitor.MetricLogger`` and is built on rank zero as
     ``LoggerClass(run_dir, config_dict, resume_step)``; ``requires`` lists top-level packages checked (not
     imported) with the configuration, ``install`` what the error tells the user to pip install.
     """

@@ -250,7 +250,7 @@ class SuiteRegistry(Registry):
 
 
 class LoggerRegistry(Registry):
-    contract = subclass_of("unigame_core.game.monitor:MetricLogger")
+    contract = subclass_of("unigame_core.report.monitor:MetricLogger")
 
     def add(self, name: str, builder: str, *, config: type | None = None, help: str = "",
             requires: tuple[str, ...] = (), install: str = "") -> None:

@@ -1,4 +1,5 @@
-"""``unigame shapes pretrain`` and ``unigame study ablation`` (torch is imported inside the commands)."""
+"""``unigame shapes pretrain``, ``unigame study ablation`` and ``unigame study tradeoff`` (torch is imported inside
+the commands)."""
 
 from __future__ import annotations
 
@@ -78,8 +79,8 @@ def check_device(device: str) -> None:
 @user_errors
 def ablation_cmd(
     output: Path = typer.Option(Path("runs/ablation"), "--output", "-o", help="Where the table, plot and runs go."),
-    rows: str = typer.Option("sft,decoder-eps0,decoder-noise,decoder,full,embed-adv",
-                             help="Comma-separated rows (unigame_shapes.study.ROWS, or any ablation preset)."),
+    rows: str = typer.Option("sft,decoder-eps0,decoder-pgd,decoder,full,embed-adv",
+                             help="Comma-separated rows (unigame_shapes.study_rows.ROWS, or any ablation preset)."),
     seeds: int = typer.Option(5, help="Seeds per row."),
     steps: int = typer.Option(2000, help="Training steps per run (equal for every row)."),
     eval_samples: int = typer.Option(1000, help="Questions per split (test, nuisance, each attack)."),
@@ -92,6 +93,9 @@ def ablation_cmd(
     margin: float = typer.Option(1.0, help="Non-inferiority margin on clean test accuracy, in points."),
     report_only: bool = typer.Option(False, "--report-only",
                                      help="Train and score nothing: the table of the runs already scored."),
+    rows_version: int = typer.Option(2, "--rows-version", min=1, max=2,
+                                     help="1: the first study's rows (lambda_reg 80 as a penalty, no refinement), "
+                                          "to read studies/shapes-ablation back."),
 ) -> None:
     """Train every row at equal steps and seeds, score it, and write intervals, a table, JSON, CSV and a plot.
 
@@ -119,4 +123,40 @@ def ablation_cmd(
     settings = EvalSettings(questions=eval_samples, captions=consistency, attack_eps=attack_eps,
                             pixel_eps=pixel_eps, attack_steps=attack_steps)
     run_ablation(output, names, seeds=seeds, steps=steps, settings=settings, n_boot=bootstrap, margin=margin / 100,
-                 report_only=report_only)
+                 report_only=report_only, version=rows_version)
+
+
+@study_app.command("tradeoff")
+@user_errors
+def tradeoff_cmd(
+    output: Path = typer.Option(Path("runs/tradeoff"), "--output", "-o", help="Where the map, plot and runs go."),
+    rows: str = typer.Option(",".join(["map-control", "map-full", "map-pgd", "map-perturber-only", "map-k1",
+                                       "map-eps0.025", "map-eps0.1", "map-beta0.25", "map-gate-clean",
+                                       "map-direction"]),
+                             help="Comma-separated settings (unigame_shapes.study_rows.MAP, or any ablation preset); "
+                                  "the first is the control every other is paired with."),
+    seeds: int = typer.Option(3, help="Seeds per setting."),
+    steps: int = typer.Option(250, help="Training steps per run."),
+    eval_samples: int = typer.Option(200, help="Validation questions scored (clean and each adaptive attack)."),
+    consistency: int = typer.Option(64, help="Captions generated per run for the consistency score (0 = skip)."),
+    pixel_eps: str = typer.Option("4/255", help="attack-pgd: L_inf eps on [0, 1] pixels (0 skips the pixel attack)."),
+    margin: float = typer.Option(1.0, help="The rule's margin on clean and consistency lower bounds, in points."),
+    report_only: bool = typer.Option(False, "--report-only",
+                                     help="Train and score nothing: the map of the runs already scored."),
+) -> None:
+    """Map the adversary's trade-off on the VALIDATION split: short paired runs of several settings, each minus
+    the control, as gain on the adaptive attacks against the loss in clean accuracy and consistency
+    (``tradeoff.png``), and the setting the pre-stated rule picks (docs/results-shapes.md, "The trade-off map")."""
+    from unigame_core.cli.common import fail
+
+    from .study import EvalSettings, run_ablation
+
+    names = [r.strip() for r in rows.split(",") if r.strip()]
+    if len(names) < 2:
+        fail("--rows needs the control and at least one setting.")
+    if seeds < 1 or steps < 1 or eval_samples < 1 or consistency < 0 or margin < 0:
+        fail("--seeds, --steps and --eval-samples must be at least 1; --consistency and --margin not negative.")
+    check_output_folder(output)
+    settings = EvalSettings(questions=eval_samples, captions=consistency, pixel_eps=pixel_eps, split="val")
+    run_ablation(output, names, seeds=seeds, steps=steps, settings=settings, margin=margin / 100,
+                 report_only=report_only, control=names[0], kind="tradeoff")

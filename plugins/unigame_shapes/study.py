@@ -30,38 +30,13 @@ from typing import Any
 
 from unigame_core.config import build_config
 from unigame_core.errors import ConfigError
-from unigame_core.game import build
 from unigame_core.lora import load_adapter
+from unigame_core.run import build
+
+from .study_rows import (  # noqa: F401 - the study's public names
+    BASE, CONTROL, HEALTH, HEALTH_V1, MAP, MAP_CONTROL, METRICS, ROWS, ROWS_V1, TRAIN_EPS)
 
 log = logging.getLogger(__name__)
-
-# ---------------------------------------------------------------------------------------------------
-# The study's rows, in ONE place: (preset under configs/ablations, overrides on top of it).
-# Health-relevant settings are set here explicitly rather than left to defaults that may move:
-# per-sample hardness relative to the delta = 0 decode (round trip), the eps and lambda of shapes-tiny's
-# calibrated defaults (`unigame calibrate`, a lambda sweep: docs/training.md, "Game health"), and the CLIP gate's
-# threshold for the one row that has a gate. No row here uses the cosine gate.
-# ---------------------------------------------------------------------------------------------------
-TRAIN_EPS = 0.05  # `unigame calibrate` on val, pixel probe: the largest eps of the grid keeping >= 80 % of labels
-HEALTH = ["game.hardness_reference=round_trip", f"game.eps_max={TRAIN_EPS}", "game.lambda_reg=80.0"]
-ROWS: dict[str, tuple[str, list[str]]] = {
-    "sft": ("sft", []),  # no adversary
-    "decoder-eps0": ("decoder", ["game.eps_max=0.0"]),  # CONTROL: the decoder path with delta = 0 (VQ round trip)
-    "decoder-noise": ("decoder", ["game.coupling=decoder-noise"]),  # random bounded delta on the shared tokens
-    "decoder": ("decoder", []),  # learned delta on the shared tokens, decoded; no gate; fifo buffer of 8
-    "full": ("full", ["gate.image_threshold=0.9"]),  # decoder + CLIP gate + hardest-first buffer of 50
-    "embed-adv": ("embed-adv", []),  # learned delta on the understanding embeddings (no decoder)
-    # EXPLORATORY (not in the pre-stated reading): the earlier ablation's adversary (eps 0.3, lambda 1), where
-    # a review once saw full gain against an adaptive attack, next to a random delta of the same bound
-    "decoder-noise-eps0.3": ("decoder", ["game.coupling=decoder-noise", "game.eps_max=0.3"]),
-    "full-eps0.3": ("full", ["gate.image_threshold=0.9", "game.eps_max=0.3", "game.lambda_reg=1.0"]),
-}
-CONTROL = "decoder-eps0"
-BASE = "base (no training)"
-#: metric -> label in tables and plots
-METRICS = {"test": "test (clean)", "nuisance": "nuisance", "attack_fixed": "attack (fixed PGD vs base)",
-           "attack_adaptive": "attack (adaptive, shared tokens)", "attack_pixels": "attack (adaptive, pixels)",
-           "consistency": "consistency"}
 
 
 @dataclass(frozen=True)
@@ -74,11 +49,26 @@ class EvalSettings:
     pixel_eps: str = "4/255"  # attack-pgd: L_inf bound on [0, 1] pixels (0 = skip the pixel attack)
     attack_steps: int = 10  # APGD iterations of both attacks
     batch_size: int = 64
+    # test: clean test, nuisance, the fixed attack, and the adaptive attacks on test questions (the study);
+    # val: clean val and the adaptive attacks on val questions (the trade-off map: settings are tuned on val only)
+    split: str = "test"
+
+    def key(self) -> dict[str, Any]:
+        """What a scores.json must have been made with to be reused (``split`` only when not the default, so the
+        first study's runs, scored before it existed, still match)."""
+        found = asdict(self)
+        if found["split"] == "test":
+            del found["split"]
+        return found
 
 
-def row_overrides(row: str) -> tuple[str, list[str]]:
-    """``(preset, overrides)`` of a row; a name outside ``ROWS`` is a preset with the health settings."""
-    preset, extra = ROWS.get(row, (row, []))
+def row_overrides(row: str, version: int = 2) -> tuple[str, list[str]]:
+    """``(preset, overrides)`` of a row (the study's ``ROWS``, the trade-off map's ``MAP``; ``version=1``: the
+    first study's ``ROWS_V1``); a name outside them is a preset with the study's game settings."""
+    if version == 1:
+        preset, extra = ROWS_V1.get(row, (row, []))
+        return preset, HEALTH_V1 + extra
+    preset, extra = {**ROWS, **MAP}.get(row, (row, []))
     return preset, HEALTH + extra
 
 
@@ -91,12 +81,13 @@ def score_run(cfg: Any, adapter: Path | None, s: EvalSettings) -> dict[str, dict
         load_adapter(backend, adapter)
     n = f"shapes.samples={s.questions}"
     units: dict[str, dict[str, list[float]]] = {}
+    splits = "[test,nuisance,attack]" if s.split == "test" else f"[{s.split}]"
     fixed = evaluate_backend(backend, ["shapes"], data_root=None, limit=None, batch_size=s.batch_size,
-                             suite_options=[n, "shapes.splits=[test,nuisance,attack]", "shapes.attack=fixed"])
+                             suite_options=[n, f"shapes.splits={splits}", "shapes.attack=fixed"])
     for row in fixed["shapes"].predictions:
         units.setdefault("attack_fixed" if row["split"] == "attack" else row["split"], {})[row["id"]] = [
             row["score"], 1.0]
-    source = f"source_options={{samples: {s.questions}, splits: [test]}}"
+    source = f"source_options={{samples: {s.questions}, splits: [{s.split}]}}"
     attacks = {"attack_adaptive": ("attack-decoder", str(s.attack_eps))}
     if float(Fraction(s.pixel_eps)) > 0:
         attacks["attack_pixels"] = ("attack-pgd", s.pixel_eps)
@@ -128,15 +119,15 @@ def _cached(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def run_one(output: Path, row: str, seed: int, steps: int, s: EvalSettings, *,
-            train: bool = True) -> dict[str, Any] | None:
+            train: bool = True, version: int = 2) -> dict[str, Any] | None:
     """Train (unless ``row`` is the base) and score one run; reuse ``scores.json`` made with the same key.
     With ``train=False`` only a run already scored is returned (None otherwise)."""
-    from unigame_core.game.runner import run_training
+    from unigame_core.run.runner import run_training
 
     run_dir = output / "base" if row == BASE else output / row / f"seed-{seed}"
-    preset, overrides = (None, []) if row == BASE else row_overrides(row)
+    preset, overrides = (None, []) if row == BASE else row_overrides(row, version)
     key = {"row": row, "preset": preset, "overrides": overrides, "seed": seed,
-           "steps": 0 if row == BASE else steps, "eval": asdict(s)}
+           "steps": 0 if row == BASE else steps, "eval": s.key()}
     found = _cached(run_dir / "scores.json", key)
     if found is not None:
         log.info("study: %s seed %d already scored (%s)", row, seed, run_dir / "scores.json")
@@ -163,32 +154,35 @@ def run_one(output: Path, row: str, seed: int, steps: int, s: EvalSettings, *,
 
 
 def run_ablation(output: Path, rows: list[str], *, seeds: int, steps: int, settings: EvalSettings,
-                 n_boot: int = 2000, margin: float = 0.01, report_only: bool = False) -> dict[str, Any]:
+                 n_boot: int = 2000, margin: float = 0.01, report_only: bool = False, version: int = 2,
+                 control: str = CONTROL, kind: str = "ablation") -> dict[str, Any]:
     """Every (row, seed) run, then the table with intervals, ``summary.json`` / ``.csv`` and the plot.
     ``report_only``: train and score nothing; the table covers the runs already scored with these settings
     (a study in progress: contrasts pair the seeds both rows have)."""
     from .study_report import write_report
 
     for row in rows:  # an unknown preset or a bad override fails here, before anything is trained
-        preset, overrides = row_overrides(row)
+        preset, overrides = row_overrides(row, version)
         try:
             build_config(None, f"ablations/{preset}", overrides)
         except ConfigError as exc:
-            if row in ROWS:
+            known = ROWS_V1 if version == 1 else {**ROWS, **MAP}
+            if row in known:
                 raise
             raise ConfigError(f"Row '{row}' is neither a study row nor an ablation preset ({exc.message})",
-                              f"The study's rows: {', '.join(ROWS)}.") from None
+                              f"The study's rows: {', '.join(known)}.") from None
     output.mkdir(parents=True, exist_ok=True)
     runs: dict[str, dict[int, dict[str, Any]]] = {}
     for seed, row in [(0, BASE)] + [(seed, row) for seed in range(seeds) for row in rows]:
         # seed-major: a study stopped early still has every row at the same seeds
-        found = run_one(output, row, seed, steps, settings, train=not report_only)
+        found = run_one(output, row, seed, steps, settings, train=not report_only, version=version)
         if found is not None:
             runs.setdefault(row, {})[seed] = found
     if not any(row != BASE for row in runs):
         raise ConfigError(f"No run in '{output}' is scored with these settings ({steps} steps, {asdict(settings)}).",
                           "Run the study without --report-only first, with the same settings.")
-    meta = {"rows": {r: dict(zip(("preset", "overrides"), row_overrides(r))) for r in rows}, "seeds": seeds,
+    meta = {"rows": {r: dict(zip(("preset", "overrides"), row_overrides(r, version))) for r in rows}, "seeds": seeds,
             "scored_seeds": {row: sorted(found) for row, found in runs.items()},
-            "steps": steps, "eval": asdict(settings), "bootstrap": n_boot, "margin": margin, "control": CONTROL}
+            "steps": steps, "eval": asdict(settings), "bootstrap": n_boot, "margin": margin, "control": control,
+            "kind": kind, "rows_version": version}
     return write_report(output, runs, meta)

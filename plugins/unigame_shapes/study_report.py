@@ -11,7 +11,7 @@ from typing import Any
 from unigame_core.bootstrap import Interval, paired_difference, row_interval
 from unigame_core.cli.common import out
 
-from .study import BASE, CONTROL, METRICS
+from .study_rows import BASE, CONTROL, METRICS
 
 #: the pre-stated reading: for the method if full - control has a lower bound above zero on these...
 FOR_METHOD = ("nuisance", "attack_adaptive")
@@ -26,14 +26,15 @@ def _row(runs: dict[int, dict[str, Any]], metric: str) -> dict[int, dict[str, tu
     return {seed: s for seed, run in runs.items() if (s := _scores(run, metric)) is not None}
 
 
-def summarise(runs: dict[str, dict[int, dict[str, Any]]], n_boot: int) -> dict[str, Any]:
-    """``{"rows": {row: {metric: Interval}}, "contrasts": {"A - B": {metric: Interval}}}`` (fractions)."""
+def summarise(runs: dict[str, dict[int, dict[str, Any]]], n_boot: int, control: str = CONTROL) -> dict[str, Any]:
+    """``{"rows": {row: {metric: Interval}}, "contrasts": {"A - B": {metric: Interval}}}`` (fractions), every
+    trained row against ``control`` and against sft."""
     rows: dict[str, dict[str, Interval]] = {}
     contrasts: dict[str, dict[str, Interval]] = {}
     for row, seeds in runs.items():
         rows[row] = {m: row_interval(scores, n_boot=n_boot) for m in METRICS if (scores := _row(seeds, m))}
     trained = [r for r in runs if r != BASE]
-    for ref in (CONTROL, "sft"):
+    for ref in (control, "sft"):
         for row in trained:
             if row == ref or ref not in runs:
                 continue
@@ -83,7 +84,8 @@ def markdown_table(summary: dict[str, Any], runs: dict[str, dict[int, dict[str, 
 
 
 #: the game's health in each trained run, from its metrics.jsonl (docs/training.md, "Game health")
-HEALTH = {"windows_flagged": "windows flagged", "ce_gain": "CE adv - round trip", "saturation": "delta saturation",
+HEALTH = {"windows_flagged": "windows flagged", "ce_gain": "CE adv - round trip",
+          "start_gain": "CE start - round trip", "saturation": "delta saturation",
           "tokens_changed": "token ids changed", "gate_pass": "gate pass", "admitted": "admitted / candidates",
           "drawn": "buffer draws"}
 
@@ -105,6 +107,8 @@ def run_health(metrics_file: Path) -> dict[str, float] | None:
     windows, last = [d for d in lines if "health_ok" in d], lines[-1]
     return {"windows_flagged": _mean([float(not d["health_ok"]) for d in windows]),
             "ce_gain": _mean([float(d["ce_adv"]) - float(d["ce_round_trip"]) for d in turns]),
+            "start_gain": _mean([float(d["ce_start"]) - float(d["ce_round_trip"]) for d in turns
+                                 if d.get("ce_start") is not None]),  # the perturber's own (NaN before it existed)
             "saturation": of("delta_saturation"), "tokens_changed": of("tokens_changed"), "gate_pass": of("gate_pass"),
             "admitted": float(last.get("admitted_total", 0)) / max(1.0, float(last.get("candidates_total", 0))),
             "drawn": float(last.get("drawn_total", 0))}
@@ -122,11 +126,12 @@ def health_table(output: Path, runs: dict[str, dict[int, dict[str, Any]]]) -> tu
     if not rows:
         return "", {}
     head = "| row | seeds | " + " | ".join(HEALTH.values()) + " |\n|---|---|" + "---|" * len(HEALTH) + "\n"
-    fmt = {"ce_gain": "{:+.3f}", "drawn": "{:.0f}"}
+    fmt = {"ce_gain": "{:+.3f}", "start_gain": "{:+.3f}", "drawn": "{:.0f}"}
     cell = lambda k, v: "-" if math.isnan(v) else fmt.get(k, "{:.2f}").format(v)  # noqa: E731 - nan: not measured
     lines = [f"| {row} | {h['seeds']} | " + " | ".join(cell(k, h[k]) for k in HEALTH) + " |" for row, h in rows.items()]
     note = ("(game health, mean over seeds of each run's metrics.jsonl: windows flagged by the health check; "
-            "over the logged adversary turns, the adversary's CE minus the delta = 0 decode's, delta saturation, "
+            "over the logged adversary turns, the adversary's CE minus the delta = 0 decode's (refined; at the "
+            "perturber's start, before refinement), the perturber's delta saturation, "
             "share of token ids changed, gate pass rate; buffer admissions over candidates and draws at the end; "
             "-: not measured for that coupling)\n")
     return "Game health\n\n" + head + "\n".join(lines) + "\n\n" + note, rows
@@ -142,7 +147,7 @@ def write_csv(summary: dict[str, Any], path: Path) -> None:
                     w.writerow([kind[:-1], name, metric, iv.point, iv.low, iv.high, iv.seeds, iv.units])
 
 
-def plot(summary: dict[str, Any], path: Path) -> None:
+def plot(summary: dict[str, Any], path: Path, control_row: str = CONTROL) -> None:
     """Top: each row's score; bottom: each row minus the control; 95 % intervals as error bars."""
     import matplotlib
 
@@ -151,10 +156,10 @@ def plot(summary: dict[str, Any], path: Path) -> None:
 
     metrics = [m for m in METRICS if any(m in ivs for ivs in summary["rows"].values())]
     fig, axes = plt.subplots(2, len(metrics), figsize=(3.6 * len(metrics), 7), squeeze=False)
-    control = {k.split(" - ")[0]: v for k, v in summary["contrasts"].items() if k.endswith(f" - {CONTROL}")}
+    control = {k.split(" - ")[0]: v for k, v in summary["contrasts"].items() if k.endswith(f" - {control_row}")}
     for col, metric in enumerate(metrics):
         for ax, data, title in ((axes[0][col], summary["rows"], METRICS[metric]),
-                                (axes[1][col], control, f"minus {CONTROL}")):
+                                (axes[1][col], control, f"minus {control_row}")):
             names = [n for n, ivs in data.items() if metric in ivs]
             ivs = [data[n][metric] for n in names]
             points = [100 * iv.point for iv in ivs]
@@ -171,12 +176,80 @@ def plot(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+#: the trade-off map's rule, stated before the map ran (docs/results-shapes.md, "The trade-off map")
+GAIN, COSTS = "attack_adaptive", ("val", "consistency")
+
+
+def choose_setting(summary: dict[str, Any], control: str, margin: float) -> str:
+    """The pre-stated rule, applied: of the settings whose clean (val) and consistency differences from the
+    control have lower bounds above ``-margin``, the one with the largest point gain on the adaptive shared-token
+    attack whose own lower bound is above 0. When none qualifies, it says so and names, as a fallback, the
+    largest such gain among the settings whose clean and consistency POINT differences are above ``-margin``."""
+    diffs = {k.split(" - ")[0]: v for k, v in summary["contrasts"].items() if k.endswith(f" - {control}")}
+    usable = {row: d for row, d in diffs.items() if all(m in d for m in (GAIN, *COSTS))}
+    if not usable:
+        return "not evaluable: the map needs its control and settings scored on val, consistency and the attack."
+    strict = {r: d for r, d in usable.items() if all(d[m].low > -margin for m in COSTS) and d[GAIN].low > 0}
+    if strict:
+        best = max(strict, key=lambda r: strict[r][GAIN].point)
+        return (f"CHOSEN {best}: attack gain {100 * strict[best][GAIN].point:+.1f} points (lower bound "
+                f"{100 * strict[best][GAIN].low:+.1f}) with clean and consistency lower bounds above "
+                f"-{100 * margin:.1f}.")
+    loose = {r: d for r, d in usable.items() if all(d[m].point > -margin for m in COSTS) and d[GAIN].point > 0}
+    costs = "; ".join(f"{r}: attack {100 * d[GAIN].point:+.1f}, val {100 * d['val'].point:+.1f}, consistency "
+                      f"{100 * d['consistency'].point:+.1f}" for r, d in usable.items())
+    if loose:
+        best = max(loose, key=lambda r: loose[r][GAIN].point)
+        return (f"NO setting qualifies (attack gain above 0 with clean and consistency lower bounds above "
+                f"-{100 * margin:.1f}); fallback {best} (points: {costs}).")
+    return (f"NO setting qualifies, and none gains on the attack while keeping clean and consistency within "
+            f"-{100 * margin:.1f} points ({costs}).")
+
+
+def tradeoff_plot(summary: dict[str, Any], path: Path, control: str) -> None:
+    """Each setting's gain on the adaptive attacks against its cost in consistency and clean accuracy, all as
+    differences from the control with 95 % intervals on both axes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    diffs = {k.split(" - ")[0]: v for k, v in summary["contrasts"].items() if k.endswith(f" - {control}")}
+    panels = [(x, y) for y in ("attack_adaptive", "attack_pixels") for x in COSTS
+              if any(x in d and y in d for d in diffs.values())]
+    if not panels:
+        return
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
+    for ax, (x, y) in zip(axes[0], panels):
+        for row, d in diffs.items():
+            if x not in d or y not in d:
+                continue
+            px, py = 100 * d[x].point, 100 * d[y].point
+            ax.errorbar(px, py, xerr=[[px - 100 * d[x].low], [100 * d[x].high - px]],
+                        yerr=[[py - 100 * d[y].low], [100 * d[y].high - py]], fmt="o", capsize=3, alpha=0.8)
+            ax.annotate(row.removeprefix("map-"), (px, py), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.axhline(0.0, color="grey", lw=0.8)
+        ax.axvline(0.0, color="grey", lw=0.8)
+        ax.set_xlabel(f"{METRICS[x]} minus {control}, points", fontsize=8)
+        ax.set_ylabel(f"{METRICS[y]} minus {control}, points", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def write_report(output: Path, runs: dict[str, dict[int, dict[str, Any]]], meta: dict[str, Any]) -> dict[str, Any]:
-    """``table.md``, ``summary.json``, ``summary.csv`` and ``ablation.png`` in ``output``; prints the table."""
-    summary = summarise(runs, meta["bootstrap"])
-    verdict = reading(summary, meta["margin"])
+    """``table.md``, ``summary.json``, ``summary.csv`` and ``ablation.png`` in ``output`` (a trade-off map also
+    ``tradeoff.png``, and the pre-stated rule's choice in place of the study's reading); prints the table."""
+    control = meta.get("control", CONTROL)
+    summary = summarise(runs, meta["bootstrap"], control)
+    if meta.get("kind") == "tradeoff":
+        verdict = choose_setting(summary, control, meta["margin"])
+        label = "Pre-stated rule"
+        tradeoff_plot(summary, output / "tradeoff.png", control)
+    else:
+        verdict, label = reading(summary, meta["margin"]), "Pre-stated reading"
     health_md, health = health_table(output, runs)
-    table = markdown_table(summary, runs) + f"\nPre-stated reading: {verdict}\n" + (f"\n{health_md}" if health else "")
+    table = markdown_table(summary, runs) + f"\n{label}: {verdict}\n" + (f"\n{health_md}" if health else "")
     (output / "table.md").write_text(table)
     seconds = {row: {str(seed): [r["train_seconds"], r["eval_seconds"]] for seed, r in rs.items()}
                for row, rs in runs.items()}
@@ -187,6 +260,6 @@ def write_report(output: Path, runs: dict[str, dict[int, dict[str, Any]]], meta:
                   for kind in ("rows", "contrasts")}}
     (output / "summary.json").write_text(json.dumps(payload, indent=2))
     write_csv(summary, output / "summary.csv")
-    plot(summary, output / "ablation.png")
+    plot(summary, output / "ablation.png", control)
     out.print(table, markup=False, highlight=False, soft_wrap=True)
     return payload

@@ -44,7 +44,8 @@ log = logging.getLogger(__name__)
 
 TASKS_DIR = Path(__file__).parent / "tasks"
 SHAPES_TASKS = {"test": "unigame_shapes_test", "shift": "unigame_shapes_shift", "attack": "unigame_shapes_attack",
-                "nuisance": "unigame_shapes_nuisance"}  # nuisance: opt in with splits=[test,nuisance,attack]
+                "nuisance": "unigame_shapes_nuisance", "val": "unigame_shapes_val"}
+# nuisance and val are opt-in: splits=[test,nuisance,attack]; val is for tuning settings (unigame study tradeoff)
 ADAPTIVE_ONLY = ["attack_eps", "attack_steps", "attack_batch"]  # options the fixed split does not use
 
 

@@ -17,7 +17,7 @@ import torch
 from unigame_core import plugins
 from unigame_core.config import build_config
 from unigame_core.errors import ConfigError
-from unigame_core.game.build import build_backend, placement
+from unigame_core.run.build import build_backend, placement
 from unigame_core.testing import check_backend
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
@@ -103,7 +103,7 @@ def test_the_docs_choice_alias_and_checkpoint_folder_work(my_umm: ModuleType, tm
 
 def test_the_docs_minimal_backend_trains(my_umm: ModuleType, tmp_path: Path) -> None:
     from unigame_core import testing
-    from unigame_core.game.runner import run_training
+    from unigame_core.run.runner import run_training
 
     plugins.register_plugin(testing, "fake")  # the fake:N data source
     try:

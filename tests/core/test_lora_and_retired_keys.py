@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from unigame_core.config import build_config
-from unigame_core.game import build
+from unigame_core.run import build
 from unigame_core.testing import FakeBackend, FakeSettings, quick_overrides
 
 

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 
 from unigame_core import plugins
 from unigame_core.cli.main import app
-from unigame_core.game.build import build_dataset
+from unigame_core.run.build import build_dataset
 from unigame_core.hookspecs import hookimpl
 from unigame_core.registry import Registry
 from unigame_core.testing import quick_overrides

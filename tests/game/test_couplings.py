@@ -12,6 +12,7 @@ from unigame_core.game.couplings import (
     COUPLINGS,
     DecoderCoupling,
     DecoderNoiseCoupling,
+    DecoderPGDCoupling,
     EmbeddingCoupling,
     NoAdversary,
     NoiseCoupling,
@@ -44,11 +45,12 @@ def within_bound(clean: torch.Tensor, adv: torch.Tensor) -> bool:
 
 def test_one_strategy_per_config_choice_compared_by_kind() -> None:
     assert tuple(COUPLINGS) == CONFIG_COUPLINGS  # the config's choices are exactly the strategies
-    assert [type(coupling_for(n)) for n in CONFIG_COUPLINGS] == [DecoderCoupling, DecoderNoiseCoupling,
-                                                                EmbeddingCoupling, NoiseCoupling, NoAdversary]
+    assert [type(coupling_for(n)) for n in CONFIG_COUPLINGS] == [
+        DecoderCoupling, DecoderPGDCoupling, DecoderNoiseCoupling, EmbeddingCoupling, NoiseCoupling, NoAdversary]
     assert coupling_for("decoder") == DecoderCoupling() and coupling_for("decoder") != EmbeddingCoupling()
-    assert [(c.plays, c.learned, c.stores_pixels) for c in map(coupling_for, CONFIG_COUPLINGS)] == [
-        (True, True, True), (True, False, True), (True, True, False), (True, False, False), (False, False, False)]
+    assert [(c.plays, c.learned, c.refines, c.stores_pixels) for c in map(coupling_for, CONFIG_COUPLINGS)] == [
+        (True, True, True, True), (True, False, True, True), (True, False, False, True), (True, True, True, False),
+        (True, False, False, False), (False, False, False, False)]
 
 
 def test_decoder_perturbs_shared_tokens_and_hands_over_decoded_pixels(
@@ -103,10 +105,28 @@ def test_noise_is_random_bounded_and_learns_nothing(backend: FakeBackend, images
     assert c.perturbed_dim(backend) is None  # no perturber is built
     clean = c.clean_representation(backend, images)
     views = [c.adversarial_view(backend, None, clean, EPS, torch.Generator().manual_seed(s)) for s in (5, 5, 6)]
-    assert views[0].delta is None and views[0].sample is views[0].embeds
+    assert views[0].sample is views[0].embeds and torch.allclose(views[0].sample, clean + views[0].delta)
     assert views[0].sample.shape == clean.shape and within_bound(clean, views[0].sample)
     assert not torch.equal(views[0].sample, clean)
     assert torch.equal(views[0].sample, views[1].sample) and not torch.equal(views[0].sample, views[2].sample)
+
+
+def test_decoder_pgd_starts_at_zero_and_decodes_the_round_trip(backend: FakeBackend, images: torch.Tensor) -> None:
+    c = DecoderPGDCoupling()
+    assert c.perturbed_dim(backend) is None  # no perturber is built: only the refinement attacks
+    clean = c.clean_representation(backend, images)
+    delta = c.start(None, clean, EPS)
+    assert delta.dtype == torch.float32 and torch.equal(delta, torch.zeros_like(clean))
+    view = c.view(backend, clean, delta)
+    assert torch.allclose(view.sample, backend.decoder.decode(clean))
+
+
+def test_decoder_noise_start_is_a_random_bounded_delta(backend: FakeBackend, images: torch.Tensor) -> None:
+    c = DecoderNoiseCoupling()
+    clean = c.clean_representation(backend, images)
+    a = c.start(None, clean, EPS, torch.Generator().manual_seed(3))
+    b = c.start(None, clean, EPS, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.abs().max() > 0 and within_bound(clean, clean + a)
 
 
 def test_no_adversary_only_reads_the_clean_batch(backend: FakeBackend, images: torch.Tensor) -> None:

@@ -7,10 +7,12 @@ import math
 import pytest
 import torch
 
-from unigame_core.game import build
-from unigame_core.game.step import Players, StepMetrics, adversary_turn_, game_step, understander_turn_
+from unigame_core.game.adversary import adversary_turn_
+from unigame_core.game.players import Players, StepMetrics
+from unigame_core.game.step import game_step, understander_turn_
 from unigame_core.interfaces import StepPlan, VQABatch
 from unigame_core.lora import attach_lora
+from unigame_core.run import build
 from unigame_core.testing import FakeBackend, FakeSettings, FakeVQA, quick_overrides
 
 
@@ -115,7 +117,7 @@ def test_decoder_noise_decodes_a_random_bounded_delta_and_learns_nothing(
     assert coupling.plays and not coupling.learned and coupling.stores_pixels
     clean = coupling.clean_representation(p.backend, batch.images)
     view = coupling.adversarial_view(p.backend, None, clean, 0.1, torch.Generator().manual_seed(0))
-    assert view.delta is None and view.sample.shape == batch.images.shape  # decoded pixels
+    assert torch.allclose(view.adv_tokens, clean.float() + view.delta) and view.sample.shape == batch.images.shape
     moved = (view.adv_tokens - clean.float()).norm(dim=-1)
     assert (moved <= 0.1 * clean.float().norm(dim=-1) + 1e-6).all() and moved.max() > 0
     m = game_step(p, batch, StepPlan(1, True, 1.0, 1.0))

@@ -54,7 +54,7 @@ def test_clip_gate_weights_fail_fast_with_how_to_provide_them(tmp_path: Path) ->
 
 
 def test_a_missing_gate_weight_fails_before_the_backend_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from unigame_core.game import build
+    from unigame_core.run import build
 
     loaded: list[str] = []
     monkeypatch.setattr(build, "build_backend", lambda cfg, where: loaded.append(cfg.backend.name))

@@ -25,6 +25,6 @@ def bench(
         raise ConfigError(f"--steps must be at least 1, got {steps}.")
     overrides = [*ctx.args, f"train.batch_size={batch_size}"]
     cfg = build_config(model, config, overrides)
-    from ..game.bench import run_bench
+    from ..run.bench import run_bench
 
     run_bench(cfg, steps=steps, random_weights=random_weights)

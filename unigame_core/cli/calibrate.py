@@ -55,7 +55,7 @@ def calibrate(
     if probe not in ("pixel", "random"):
         raise ConfigError(f"--probe '{probe}' is not one of pixel, random.")
     cfg = build_config(model, config, list(ctx.args))
-    from ..game.calibration import held_out_spec, run_calibration  # heavy imports start here
+    from ..run.calibration import held_out_spec, run_calibration  # heavy imports start here
 
     result = run_calibration(cfg, held_out_spec(cfg, data), limit, grid, target, batch_size, probe)
     from rich.table import Table

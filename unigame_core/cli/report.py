@@ -12,7 +12,7 @@ from .common import out, user_errors
 @user_errors
 def report(run_dir: Path = typer.Argument(..., help="A run directory written by 'unigame train'.")) -> None:
     """Write RUN_DIR/report.html: curves, game health, sample grids, before/after, config (no network)."""
-    from ..game.report import write_report
+    from ..report.page import write_report
 
     path = write_report(run_dir)
     out.print(str(path), highlight=False, markup=False, soft_wrap=True)

@@ -47,6 +47,6 @@ def train(
         if model is None:
             model = str(load_yaml(saved).get("model", "")) or None
     cfg = build_config(model, config, overrides)
-    from ..game.runner import run_training  # heavy imports start here
+    from ..run.runner import run_training  # heavy imports start here
 
     run_training(cfg, resume=resume is not None, overwrite=overwrite)

@@ -306,7 +306,7 @@ class UnigameLM(LM):
 def _backend_from_names(model: str | None, adapter: str | None, config: str | None, device: str | None) -> Backend:
     """The ``lm_eval`` command line's way in: resolve and load a model by its unigame names."""
     from ..config import build_config
-    from .runner import check_adapter, load_model
+    from .loading import check_adapter, load_model
 
     if device and device.startswith("cuda") and not torch.cuda.is_available():
         log.warning("device %s requested but no CUDA GPU is available: using the CPU", device)

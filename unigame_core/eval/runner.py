@@ -14,7 +14,6 @@ Order of work, so that a user's mistake costs seconds, not a model load:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -23,18 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .. import config_files, plugins
 from ..config_checks import choice_problems
-from ..errors import CapabilityError, ConfigError, DataError
+from ..errors import CapabilityError, ConfigError
 from ..interfaces import Backend, Suite, SuiteResult
-from ..paths import adapter_folder, check_output_folder
+from ..paths import check_output_folder
 from ..registry import Entry
 from . import cache, report
 from .common import enable_offline
 from .lm_eval_format import write_lm_eval_results
+from .loading import check_adapter, load_model
 
 log = logging.getLogger(__name__)
 
@@ -155,45 +155,6 @@ def _capable_model_hint() -> str:
     default = default_model(plugins.backends())
     also = f" (the embedded default, '{default}', is a unified model)" if default else ""
     return f"Choose a model that has it: see 'unigame models list'{also}."
-
-
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")  # what peft saves and loads
-
-
-def check_adapter(adapter: Path | None) -> None:
-    """The adapter folder (a run directory with ``adapter/`` or the adapter itself) must hold a readable
-    ``adapter_config.json`` and the adapter's weights, checked before the model loads."""
-    if adapter is None:
-        return
-    folder = adapter_folder(adapter)
-    config = folder / "adapter_config.json"
-    if not config.exists():
-        raise DataError(
-            f"No PEFT adapter found in '{adapter}' (expected {Path(adapter) / 'adapter' / 'adapter_config.json'}).",
-            "Pass a run directory (with adapter/) or an adapter folder.",
-        )
-    try:
-        settings = json.loads(config.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"The adapter config '{config}' is not valid JSON ({exc}).") from None
-    if not isinstance(settings, dict):
-        raise DataError(f"The adapter config '{config}' is not a JSON object.")
-    if not any((folder / name).is_file() for name in ADAPTER_WEIGHTS):
-        raise DataError(f"The adapter folder '{folder}' has no weights ({' or '.join(ADAPTER_WEIGHTS)}).",
-                        "Pass the folder a finished run wrote (RUN/adapter).")
-
-
-def load_model(cfg: DictConfig, adapter: str | Path | None = None, *, device: str | None = None) -> Backend:
-    """Build the configured backend on its device, with the adapter loaded (inference mode) when given."""
-    from ..game.build import build_backend, placement
-
-    backend = build_backend(cfg, placement(device or cfg.train.device, cfg.train.precision))
-    if adapter is not None:
-        from ..lora import load_adapter
-
-        load_adapter(backend, adapter)
-    backend.model.eval()
-    return backend
 
 
 def _run_suites(

@@ -2,6 +2,8 @@
 
 * ``decoder``   ``DecoderCoupling``: perturb the shared tokens z, decode to real pixels, re-encode for
                understanding (the method; samples live in pixel space and are stored as images)
+* ``decoder-pgd`` ``DecoderPGDCoupling``: the same path from delta = 0 with no perturber: only the per-sample
+               refinement attacks (plain decoder-constrained adversarial training; a control row)
 * ``embedding`` ``EmbeddingCoupling``: learned perturbation of the understanding embeddings (no decoder)
 * ``noise``     ``NoiseCoupling``: random bounded noise on the understanding embeddings (nothing learned)
 * ``decoder-noise`` ``DecoderNoiseCoupling``: random bounded noise on the shared tokens, decoded (the decoder
@@ -9,8 +11,10 @@
 * ``none``      ``NoAdversary``: no adversary (plain SFT)
 
 ``coupling_for(name)`` picks one once, from ``game.coupling``; the game step only calls its methods.
-Every coupling that plays returns an ``AdversarialView``: the perturbed understander input, the
-bounded delta, and what the gate compares.
+A coupling that plays makes the adversary's starting delta (``start``: the perturber's, zero or random) and
+routes ``z + delta`` to the understander (``view``: an ``AdversarialView`` with the perturbed understander
+input, the delta, and what the gate compares). ``refines``: the adversary's per-sample refinement
+(``refine.py``) sharpens that delta before the view is gated and mined.
 """
 
 from __future__ import annotations
@@ -22,14 +26,14 @@ import torch
 from torch import Tensor
 
 from ..interfaces import Backend
-from .perturber import Perturber, random_perturbation
+from .perturber import Perturber, random_delta
 
 
 @dataclass
 class AdversarialView:
     sample: Tensor  # what the buffer stores: pixels (decoder) or embeddings (embedding, noise)
     embeds: Tensor  # what the LLM reads at the image positions
-    delta: Tensor | None  # the bounded perturbation (None for noise)
+    delta: Tensor  # the bounded perturbation, fp32
     clean_tokens: Tensor  # the unperturbed representation (gate input)
     adv_tokens: Tensor  # the perturbed representation (gate input)
 
@@ -40,7 +44,8 @@ class Coupling(ABC):
 
     name = ""
     plays = True  # False: no adversary turn, no buffer
-    learned = True  # a trained perturber makes the perturbation (``perturbed_dim`` gives its width)
+    learned = True  # a trained perturber makes the starting delta (``perturbed_dim`` gives its width)
+    refines = True  # the per-sample refinement steps (game.refine_steps) apply (not to random-noise controls)
     stores_pixels = False  # the buffer holds images (else understanding embeddings)
 
     def perturbed_dim(self, backend: Backend) -> int | None:
@@ -51,12 +56,24 @@ class Coupling(ABC):
     def clean_representation(self, backend: Backend, images: Tensor) -> Tensor:
         """The frozen starting point of the adversary (no gradient)."""
 
+    def start(self, perturber: Perturber | None, clean: Tensor, eps: float,
+              generator: torch.Generator | None = None) -> Tensor:
+        """The adversary's starting delta (fp32, within ``||delta_i|| <= eps ||z_i||``): the perturber's by
+        default (with its graph, so the perturber can learn from it)."""
+        if perturber is None:
+            raise ValueError(f"coupling '{self.name}' needs a perturber")
+        return perturber(clean, eps)[1]
+
     @abstractmethod
+    def view(self, backend: Backend, clean: Tensor, delta: Tensor) -> AdversarialView:
+        """Route ``clean + delta`` (``clean`` from ``clean_representation``) to the understander."""
+
     def adversarial_view(
         self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
         generator: torch.Generator | None = None,
     ) -> AdversarialView:
-        """Perturb ``clean`` (from ``clean_representation``) and route it to the understander."""
+        """The view at the starting delta (no refinement)."""
+        return self.view(backend, clean, self.start(perturber, clean, eps, generator))
 
     @abstractmethod
     def round_trip_embeds(self, backend: Backend, clean: Tensor) -> Tensor:
@@ -105,11 +122,8 @@ class DecoderCoupling(Coupling):
     def clean_representation(self, backend: Backend, images: Tensor) -> Tensor:
         return backend.encoder.encode(images)
 
-    def adversarial_view(
-        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
-        generator: torch.Generator | None = None,
-    ) -> AdversarialView:
-        adv, delta = _perturb(self, perturber, clean, eps)
+    def view(self, backend: Backend, clean: Tensor, delta: Tensor) -> AdversarialView:
+        adv = clean.float() + delta
         pixels = backend.decoder.decode(adv)
         return AdversarialView(pixels, backend.understander.embed_images(pixels), delta, clean, adv)
 
@@ -135,17 +149,31 @@ class DecoderNoiseCoupling(DecoderCoupling):
 
     name = "decoder-noise"
     learned = False
+    refines = False
 
     def perturbed_dim(self, backend: Backend) -> int | None:
         return None
 
-    def adversarial_view(
-        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
-        generator: torch.Generator | None = None,
-    ) -> AdversarialView:
-        adv = random_perturbation(clean, eps, generator)
-        pixels = backend.decoder.decode(adv)
-        return AdversarialView(pixels, backend.understander.embed_images(pixels), None, clean, adv)
+    def start(self, perturber: Perturber | None, clean: Tensor, eps: float,
+              generator: torch.Generator | None = None) -> Tensor:
+        return random_delta(clean, eps, generator)
+
+
+@dataclass(frozen=True)
+class DecoderPGDCoupling(DecoderCoupling):
+    """x_adv = G(z + delta) with delta found by the refinement steps alone, from delta = 0: plain projected
+    gradient ascent through the decoder, nothing learned (the control that tells what the perturber, gate and
+    buffer add over PGD)."""
+
+    name = "decoder-pgd"
+    learned = False
+
+    def perturbed_dim(self, backend: Backend) -> int | None:
+        return None
+
+    def start(self, perturber: Perturber | None, clean: Tensor, eps: float,
+              generator: torch.Generator | None = None) -> Tensor:
+        return torch.zeros_like(clean, dtype=torch.float32)
 
 
 @dataclass(frozen=True)
@@ -157,11 +185,8 @@ class EmbeddingCoupling(_EmbeddingSpace):
     def perturbed_dim(self, backend: Backend) -> int | None:
         return backend.understander.embedding_dim
 
-    def adversarial_view(
-        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
-        generator: torch.Generator | None = None,
-    ) -> AdversarialView:
-        adv, delta = _perturb(self, perturber, clean, eps)
+    def view(self, backend: Backend, clean: Tensor, delta: Tensor) -> AdversarialView:
+        adv = clean.float() + delta
         return AdversarialView(adv, adv, delta, clean, adv)
 
 
@@ -171,13 +196,15 @@ class NoiseCoupling(_EmbeddingSpace):
 
     name = "noise"
     learned = False
+    refines = False
 
-    def adversarial_view(
-        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
-        generator: torch.Generator | None = None,
-    ) -> AdversarialView:
-        adv = random_perturbation(clean, eps, generator)
-        return AdversarialView(adv, adv, None, clean, adv)
+    def start(self, perturber: Perturber | None, clean: Tensor, eps: float,
+              generator: torch.Generator | None = None) -> Tensor:
+        return random_delta(clean, eps, generator)
+
+    def view(self, backend: Backend, clean: Tensor, delta: Tensor) -> AdversarialView:
+        adv = clean.float() + delta
+        return AdversarialView(adv, adv, delta, clean, adv)
 
 
 @dataclass(frozen=True)
@@ -187,14 +214,12 @@ class NoAdversary(Coupling):
     name = "none"
     plays = False
     learned = False
+    refines = False
 
     def clean_representation(self, backend: Backend, images: Tensor) -> Tensor:
         raise ValueError("coupling 'none' has no adversary")
 
-    def adversarial_view(
-        self, backend: Backend, perturber: Perturber | None, clean: Tensor, eps: float,
-        generator: torch.Generator | None = None,
-    ) -> AdversarialView:
+    def view(self, backend: Backend, clean: Tensor, delta: Tensor) -> AdversarialView:
         raise ValueError("coupling 'none' has no adversary")
 
     def round_trip_embeds(self, backend: Backend, clean: Tensor) -> Tensor:
@@ -208,7 +233,8 @@ class NoAdversary(Coupling):
 
 
 COUPLINGS: dict[str, type[Coupling]] = {
-    c.name: c for c in (DecoderCoupling, DecoderNoiseCoupling, EmbeddingCoupling, NoiseCoupling, NoAdversary)
+    c.name: c for c in (DecoderCoupling, DecoderPGDCoupling, DecoderNoiseCoupling, EmbeddingCoupling, NoiseCoupling,
+                         NoAdversary)
 }
 
 
@@ -216,8 +242,3 @@ def coupling_for(name: str) -> Coupling:
     """The strategy for ``game.coupling`` (validated with the config, see ``config_checks.COUPLINGS``)."""
     return COUPLINGS[name]()
 
-
-def _perturb(coupling: Coupling, perturber: Perturber | None, clean: Tensor, eps: float) -> tuple[Tensor, Tensor]:
-    if perturber is None:
-        raise ValueError(f"coupling '{coupling.name}' needs a perturber")
-    return perturber(clean, eps)

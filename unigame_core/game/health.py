@@ -25,18 +25,16 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from ..distributed import from_main
 from ..interfaces import Backend
 from . import couplings
-from .distributed import from_main
+from .players import Players, StepMetrics
 from .settings import HealthConfig
-
-if TYPE_CHECKING:
-    from .step import Players, StepMetrics
 
 log = logging.getLogger(__name__)
 
@@ -63,12 +61,12 @@ def tokens_changed(backend: Backend, clean: Tensor, adv: Tensor) -> float:
     return float((before != after).float().mean())
 
 
-def measure_turn(backend: Backend, coupling: couplings.Coupling, view: couplings.AdversarialView, eps: float,
-                 m: StepMetrics) -> None:
-    """Fill a step's saturation figures from the adversary's last pass."""
-    if view.delta is None:
-        return
-    m.delta_saturation = delta_saturation(view.delta, view.clean_tokens, eps)
+def measure_turn(backend: Backend, coupling: couplings.Coupling, learned_delta: Tensor | None,
+                 view: couplings.AdversarialView, eps: float, m: StepMetrics) -> None:
+    """Fill a step's saturation figures: how much of the PERTURBER's delta (``learned_delta``; None when nothing
+    is learned) sits at the bound, and for shared tokens the share of codebook ids the final sample changed."""
+    if learned_delta is not None:
+        m.delta_saturation = delta_saturation(learned_delta, view.clean_tokens, eps)
     if isinstance(coupling, couplings.DecoderCoupling):  # shared tokens: codebook ids for VQ tokenizers
         m.tokens_changed = tokens_changed(backend, view.clean_tokens, view.adv_tokens)
 
@@ -116,7 +114,7 @@ class _Window:
         return self.sums[key] / self.counts[key] if self.counts.get(key) else math.nan
 
 
-MEANS = ("ce_adv", "ce_round_trip", "gate_pass", "delta_saturation", "tokens_changed")
+MEANS = ("ce_adv", "ce_start", "ce_round_trip", "gate_pass", "delta_saturation", "tokens_changed")
 
 
 class GameHealth:

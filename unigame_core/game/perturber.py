@@ -55,10 +55,15 @@ class Perturber(nn.Module):
         return z32 + delta, delta
 
 
-def random_perturbation(z: Tensor, eps: float, generator: torch.Generator | None = None) -> Tensor:
-    """Random bounded noise (the ``noise`` coupling): uniform direction, radius eps * ||z_i|| * U(0,1)."""
+def random_delta(z: Tensor, eps: float, generator: torch.Generator | None = None) -> Tensor:
+    """Random bounded noise (the ``noise`` couplings): uniform direction, radius eps * ||z_i|| * U(0,1)."""
     z32 = z.float()
     u = torch.randn(z32.shape, generator=generator, device="cpu").to(z32.device)
     r = torch.rand(z32.shape[:-1] + (1,), generator=generator, device="cpu").to(z32.device)
     direction = u / u.norm(dim=-1, keepdim=True).clamp_min(_TINY)
-    return z32 + eps * r * z32.norm(dim=-1, keepdim=True) * direction
+    return eps * r * z32.norm(dim=-1, keepdim=True) * direction
+
+
+def random_perturbation(z: Tensor, eps: float, generator: torch.Generator | None = None) -> Tensor:
+    """``z + random_delta(z, eps)``."""
+    return z.float() + random_delta(z, eps, generator)

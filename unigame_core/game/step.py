@@ -1,9 +1,10 @@
 """One step of the UniGame min-max game.
 
-    1. adversary:   z = Enc(x);  x_adv = G(z + C(z))  (or an embedding-space variant)
-                    C ascends  CE(U(x_adv), a) - lambda_reg ||delta||^2      (k passes, plan.adversary_updates)
-    2. gate:        drop the samples whose meaning drifted (validator)
-    3. mine:        per-sample hardness H_i = CE_i;  H_i >= tau  ->  buffer, each with its own (q, a)
+    1. adversary:   z = Enc(x);  delta0 = C(z);  C ascends  lambda_adv CE(U(G(z + delta0))) - lambda_reg ||delta0||^2
+                    (plan.adversary_updates passes); K per-sample projected ascent steps refine delta0 -> delta;
+                    x_adv = G(z + delta)  (or an embedding-space variant)          (adversary.py)
+    2. gate:        drop the samples whose meaning drifted (validator), judged against the delta = 0 decode
+    3. mine:        per-sample hardness H_i = CE_i - CE_i(round trip);  H_i >= tau  ->  buffer, each with its own (q, a)
     4. understander: ONE forward/backward on  clean batch (+) buffer draw:
                     mean CE_clean + beta * mean(w_i * CE_buffer_i)
 
@@ -19,75 +20,14 @@ same updates as one process with the same global batch (up to float summation or
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
-from torch import Tensor
 
-from ..interfaces import Backend, Buffer, GateInput, HardSamples, StepPlan, Validator, VQABatch
-from . import health
-from .couplings import AdversarialView, Coupling
-from .distributed import all_finite, all_sum, all_sums, average_gradients, gather_objects, rank_and_world
-from .perturber import Perturber
+from ..distributed import all_finite, all_sum, average_gradients, rank_and_world
+from ..interfaces import HardSamples, StepPlan, VQABatch
+from .adversary import adversary_turn_
+from .players import Players, StepMetrics
 
-
-@dataclass(frozen=True)
-class GameSettings:
-    """The fixed rules of the game, from the config. Built once, by ``build.game_settings`` only."""
-
-    coupling: Coupling
-    eps_max: float
-    lambda_reg: float
-    adversary_fraction: float
-    buffer_fraction: float
-    grad_clip: float
-    hardness_reference: str = "none"
-    gate_reference: str = "clean"  # round_trip: the gate compares the adversarial decode with the delta = 0 decode
-
-
-@dataclass
-class Players:
-    """The live state one step updates (weights, optimizers, buffer, random streams) under fixed ``settings``.
-    Built by ``build.build_players``."""
-
-    settings: GameSettings
-    backend: Backend
-    perturber: Perturber | None
-    lora_params: list[torch.nn.Parameter]
-    opt_u: torch.optim.Optimizer
-    opt_c: torch.optim.Optimizer | None
-    gate: Validator
-    buffer: Buffer
-    generator: torch.Generator = field(default_factory=torch.Generator)  # this rank's own noise
-    draw_generator: torch.Generator = field(default_factory=torch.Generator)  # the same on every rank: buffer draws
-
-
-@dataclass
-class StepMetrics:
-    """What one step reports (on this rank). NaN = not measured this step; add new figures as fields here."""
-
-    loss_u: float = float("nan")
-    ce_clean: float = float("nan")
-    ce_buffer: float = float("nan")
-    ce_adv: float = float("nan")
-    delta_norm: float = float("nan")
-    gate_pass: float = float("nan")
-    mined: int = 0
-    buffer_size: int = 0
-    tau: float = float("nan")
-    eps: float = 0.0
-    beta: float = 0.0
-    skipped: int = 0  # non-finite updates skipped this step
-    empty: bool = False  # no rank had a readable image: nothing was played
-    adversary_played: bool = False  # the adversary took its turn on this rank's samples (its figures are fresh)
-    hardness: list[float] = field(default_factory=list)
-    # game health (health.py): delta = 0 CE, saturation, buffer traffic
-    ce_round_trip: float = float("nan")
-    delta_saturation: float = float("nan")
-    tokens_changed: float = float("nan")
-    candidates: int = 0  # samples past the gate offered to the buffer (every rank's)
-    drawn: int = 0  # samples drawn from the buffer for the understander
-    adv_images: Tensor | None = None  # last adversarial pixels (for sample grids)
+__all__ = ["adversary_turn_", "game_step", "understander_turn_"]
 
 
 def game_step(p: Players, batch: VQABatch, plan: StepPlan) -> StepMetrics:
@@ -101,128 +41,6 @@ def game_step(p: Players, batch: VQABatch, plan: StepPlan) -> StepMetrics:
     m.buffer_size = len(p.buffer)
     m.tau = p.buffer.threshold
     return m
-
-
-def _head(batch: VQABatch, fraction: float) -> VQABatch:
-    """The first ``fraction`` of an (already shuffled) batch; the same size on every rank."""
-    k = max(1, round(fraction * len(batch)))
-    return VQABatch(batch.images[:k], batch.questions[:k], batch.answers[:k], batch.ids[:k])
-
-
-def adversary_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:
-    """Perturber ascent passes on a share of the batch, then gate and mine from the last pass."""
-    rules, coupling = p.settings, p.settings.coupling
-    batch = _head(batch, rules.adversary_fraction)
-    _, world = rank_and_world()
-    share = world / max(all_sum(len(batch), batch.images.device), 1)  # sum * share = the global mean, averaged
-    empty = len(batch) == 0  # this rank still takes every collective, with zero gradients
-    clean = None if empty else coupling.clean_representation(p.backend, batch.images)
-    reference, round_trip = (None, None) if empty else _round_trip(p, clean, batch)  # health reports it always
-    offset = reference if rules.hardness_reference == "round_trip" else None  # what hardness is measured against
-    learned = p.perturber is not None and coupling.learned
-    view, ce = None, None
-    for _ in range(plan.adversary_updates):
-        if not empty:
-            view = coupling.adversarial_view(p.backend, p.perturber, clean, m.eps, p.generator)
-            ce = p.backend.understander.answer_loss(view.embeds, batch.questions, batch.answers)
-        if not learned:
-            break
-        assert p.perturber is not None and p.opt_c is not None
-        params = [q for q in p.perturber.parameters() if q.requires_grad]
-        if view is not None and ce is not None and view.delta is not None:
-            penalty = view.delta.pow(2).sum(-1).mean(-1)  # per sample mean over tokens of ||delta_i||^2
-            # the perturber MAXIMISES CE - lambda ||d||^2
-            objective = -(ce - rules.lambda_reg * penalty).sum() * share
-            grads = list(torch.autograd.grad(objective, params))
-        else:
-            objective = torch.zeros((), device=batch.images.device)
-            grads = [torch.zeros_like(q) for q in params]
-        if not all_finite(objective):
-            m.skipped += 1
-            continue
-        for q, g in zip(params, grads):
-            q.grad = g
-        average_gradients(params)
-        torch.nn.utils.clip_grad_norm_(params, rules.grad_clip)
-        p.opt_c.step()
-        p.opt_c.zero_grad(set_to_none=True)
-    if view is not None and ce is not None:
-        ce = ce.detach().float()
-        hardness = ce - offset if offset is not None else ce
-        m.ce_adv = float(ce.mean())
-        m.adversary_played = True
-        m.ce_round_trip = float(reference.mean()) if reference is not None else float("nan")
-        health.measure_turn(p.backend, coupling, view, m.eps, m)
-        m.hardness = hardness.tolist()
-        if view.delta is not None:
-            m.delta_norm = float(view.delta.detach().norm(dim=-1).mean())
-        if coupling.stores_pixels:
-            m.adv_images = view.sample.detach()
-    if plan.mine:
-        gate_reference = round_trip if rules.gate_reference == "round_trip" else None
-        local, kept = _candidates(p, batch, view, hardness, offset, gate_reference) if view is not None else (None, 0)
-        passed, judged = all_sums([kept, len(batch) if view is not None else 0], batch.images.device)
-        m.gate_pass = passed / judged if judged else float("nan")  # over every rank's samples, as the buffer sees
-        _push_from_every_rank(p, local, batch.images.device, m)
-
-
-@torch.no_grad()
-def _round_trip(p: Players, clean: Tensor, batch: VQABatch) -> tuple[Tensor, Tensor | None]:
-    """CE on the delta = 0 path (decode -> re-encode is not idempotent for every tokenizer), and that path's
-    decoded pixels (None for a coupling that does not decode)."""
-    embeds, pixels = p.settings.coupling.round_trip(p.backend, clean)
-    return p.backend.understander.answer_loss(embeds, batch.questions, batch.answers).float(), pixels
-
-
-def _candidates(
-    p: Players, batch: VQABatch, view: AdversarialView, hardness: Tensor, offset: Tensor | None,
-    gate_reference: Tensor | None,
-) -> tuple[HardSamples | None, int]:
-    """This rank's samples that passed the gate, each with its own question and answer (CPU, for gathering),
-    and how many the gate kept. The gate compares the adversarial image with ``gate_reference`` (the delta = 0
-    decode), else the clean one."""
-    sample = view.sample.detach()
-    texts = [f"{q} {a}" for q, a in zip(batch.questions, batch.answers)]
-    adv_pixels = sample if p.settings.coupling.stores_pixels else batch.images
-    before = batch.images if gate_reference is None else gate_reference
-    verdict = p.gate.check(GateInput(before, adv_pixels, view.clean_tokens, view.adv_tokens.detach(), texts))
-    keep = verdict.keep.to(hardness.device) & torch.isfinite(hardness)
-    kept = int(verdict.keep.sum())
-    idx = keep.nonzero().flatten().tolist()
-    if not idx:
-        return None, kept
-    chosen = torch.tensor(idx, device=sample.device)
-    return HardSamples(
-        images=sample.index_select(0, chosen),
-        questions=[batch.questions[i] for i in idx],  # each sample keeps its OWN question
-        answers=[batch.answers[i] for i in idx],  # ... and its own answer
-        hardness=hardness[idx].cpu(),
-        reference=offset[idx].cpu() if offset is not None else None,
-    ), kept
-
-
-def _push_from_every_rank(p: Players, local: HardSamples | None, device: torch.device, m: StepMetrics) -> None:
-    """Every rank pushes every rank's candidates, in rank order: the buffers stay identical across ranks and
-    equal to the one buffer of a single process with the same global batch."""
-    found = gather_objects(None if local is None else _to_cpu(local)) if rank_and_world()[1] > 1 else [local]
-    found = [f for f in found if f is not None]
-    if not found:
-        return
-    images = torch.cat([f.images.to(device) for f in found])
-    references = [f.reference for f in found if f.reference is not None]
-    m.candidates = len(images)
-    m.mined = p.buffer.push(HardSamples(
-        images=images,
-        questions=[q for f in found for q in f.questions],
-        answers=[a for f in found for a in f.answers],
-        hardness=torch.cat([f.hardness.cpu() for f in found]),
-        reference=torch.cat(references) if len(references) == len(found) else None,
-    ))
-
-
-def _to_cpu(s: HardSamples) -> HardSamples:
-    return HardSamples(s.images.cpu(), s.questions, s.answers, s.hardness.cpu(),
-                       None if s.reference is None else s.reference.cpu())
 
 
 def understander_turn_(p: Players, batch: VQABatch, plan: StepPlan, m: StepMetrics) -> None:

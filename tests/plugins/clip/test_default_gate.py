@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from unigame_core import hub
 from unigame_core.cli.main import app
 from unigame_core.config import build_config
-from unigame_core.game import build
+from unigame_core.run import build
 from unigame_shapes import assets
 
 

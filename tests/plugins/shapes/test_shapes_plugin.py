@@ -109,7 +109,7 @@ def test_ablation_command_writes_intervals_json_csv_plot_and_resumes(tmp_path: P
     cell = summary["rows"]["sft"]["test"]
     assert cell["low"] <= cell["point"] <= cell["high"] and cell["units"] == 4 and cell["seeds"] == 1
     assert set(summary["rows"]["sft"]) == {"test", "nuisance", "attack_fixed", "attack_adaptive", "attack_pixels"}
-    assert summary["settings"]["rows"]["decoder-eps0"]["overrides"][-1] == "game.eps_max=0.0"
+    assert summary["settings"]["rows"]["decoder-eps0"]["overrides"][-2:] == ["game.eps_max=0.0", "game.refine_steps=0"]
     csv_rows = (out / "summary.csv").read_text().splitlines()
     assert csv_rows[0] == "kind,name,metric,point,low,high,seeds,units" and len(csv_rows) == 1 + 3 * 5 + 2 * 5
     assert (out / "ablation.png").read_bytes()[:4] == b"\x89PNG"

@@ -57,11 +57,12 @@ def test_the_report_adds_each_rows_game_health_from_its_runs_metrics(tmp_path: P
     for seed in range(3):  # full's runs logged two windows each: one flagged, one healthy
         run = tmp_path / "full" / f"seed-{seed}"
         run.mkdir(parents=True)
-        lines = [{"step": 10, "ce_adv": 0.5, "ce_round_trip": 0.3, "delta_saturation": 0.0, "tokens_changed": 0.1,
-                  "gate_pass": 1.0, "candidates_total": 8, "admitted_total": 2, "drawn_total": 4, "health_ok": False},
-                 {"step": 20, "ce_adv": 0.9, "ce_round_trip": 0.3, "delta_saturation": 0.5, "tokens_changed": 0.3,
-                  "gate_pass": 0.5, "candidates_total": 16, "admitted_total": 8, "drawn_total": 8 + seed,
-                  "health_ok": True}]
+        lines = [{"step": 10, "ce_adv": 0.5, "ce_start": 0.4, "ce_round_trip": 0.3, "delta_saturation": 0.0,
+                  "tokens_changed": 0.1, "gate_pass": 1.0, "candidates_total": 8, "admitted_total": 2, "drawn_total": 4,
+                  "health_ok": False},
+                 {"step": 20, "ce_adv": 0.9, "ce_start": 0.6, "ce_round_trip": 0.3, "delta_saturation": 0.5,
+                  "tokens_changed": 0.3, "gate_pass": 0.5, "candidates_total": 16, "admitted_total": 8,
+                  "drawn_total": 8 + seed, "health_ok": True}]
         (run / "metrics.jsonl").write_text("\n".join(json.dumps(d) for d in lines) + "\n")
     noise = tmp_path / "decoder-eps0" / "seed-0"  # a coupling with no delta logs no saturation
     noise.mkdir(parents=True)
@@ -73,25 +74,34 @@ def test_the_report_adds_each_rows_game_health_from_its_runs_metrics(tmp_path: P
     assert set(health) == {"full", "decoder-eps0"}  # sft has no adversary turn
     h = health["full"]
     assert h["seeds"] == 3 and h["windows_flagged"] == 0.5 and abs(h["ce_gain"] - 0.4) < 1e-9
+    assert abs(h["start_gain"] - 0.2) < 1e-9  # the perturber's own share of it, before refinement
     assert h["saturation"] == 0.25 and abs(h["tokens_changed"] - 0.2) < 1e-9 and h["gate_pass"] == 0.75
     assert h["admitted"] == 0.5 and h["drawn"] == 9.0  # the last line's totals, averaged over seeds
     table = (tmp_path / "table.md").read_text()
-    assert "| full | 3 | 0.50 | +0.400 | 0.25 | 0.20 | 0.75 | 0.50 | 9 |" in table
-    assert "| decoder-eps0 | 1 | - | +0.000 | - | - | - | 0.00 | 0 |" in table  # nan (not logged) shows as -
+    assert "| full | 3 | 0.50 | +0.400 | +0.200 | 0.25 | 0.20 | 0.75 | 0.50 | 9 |" in table
+    assert "| decoder-eps0 | 1 | - | +0.000 | - | - | - | - | 0.00 | 0 |" in table  # nan (not logged) shows as -
     assert health["decoder-eps0"]["saturation"] is None  # and as null in summary.json, which stays strict JSON
     json.loads((tmp_path / "summary.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
 
 
 def test_every_study_row_is_a_valid_config_with_the_health_settings_and_its_own_last() -> None:
     from unigame_core.config import build_config
-    from unigame_shapes.study import HEALTH, ROWS, TRAIN_EPS, row_overrides
+    from unigame_shapes.study import HEALTH, HEALTH_V1, MAP, ROWS, ROWS_V1, TRAIN_EPS, row_overrides
 
-    for row in ROWS:
-        preset, overrides = row_overrides(row)
-        assert overrides[:len(HEALTH)] == HEALTH  # the row's own overrides come last, so they win
-        cfg = build_config(None, f"ablations/{preset}", overrides)
-        assert cfg.game.hardness_reference == "round_trip"
-        expected = {"decoder-eps0": 0.0, "decoder-noise-eps0.3": 0.3, "full-eps0.3": 0.3}.get(row, TRAIN_EPS)
-        assert cfg.game.eps_max == expected, row
-    assert build_config(None, "ablations/full", row_overrides("full-eps0.3")[1]).game.lambda_reg == 1.0
-    assert build_config(None, "ablations/decoder", row_overrides("decoder-noise")[1]).game.coupling == "decoder-noise"
+    for version, rows, health in ((2, {**ROWS, **MAP}, HEALTH), (1, ROWS_V1, HEALTH_V1)):
+        for row in rows:
+            preset, overrides = row_overrides(row, version)
+            assert overrides[:len(health)] == health  # the row's own overrides come last, so they win
+            cfg = build_config(None, f"ablations/{preset}", overrides)
+            assert cfg.game.hardness_reference == "round_trip"
+            expected = {"decoder-eps0": 0.0, "map-control": 0.0, "decoder-noise-eps0.3": 0.3, "full-eps0.3": 0.3,
+                        "map-eps0.025": 0.025, "map-eps0.1": 0.1}.get(row, TRAIN_EPS)
+            assert cfg.game.eps_max == expected, row
+            if version == 2:  # the game that plays: the authors' two lambdas, refinement unless it is the control
+                assert (cfg.game.lambda_adv, cfg.game.lambda_reg) == (80.0, 1e-4), row
+                refine = {"decoder-eps0": 0, "map-control": 0, "map-perturber-only": 0, "map-k1": 1}.get(row, 3)
+                assert cfg.game.refine_steps == refine, row
+    assert build_config(None, "ablations/decoder", row_overrides("decoder-pgd")[1]).game.coupling == "decoder-pgd"
+    assert build_config(None, "ablations/full", row_overrides("full-eps0.3", 1)[1]).game.lambda_reg == 1.0
+    assert build_config(None, "ablations/decoder", row_overrides("decoder-noise", 1)[1]).game.coupling == \
+        "decoder-noise"

@@ -116,8 +116,8 @@ def test_task_folder_holds_the_shapes_tasks_and_they_load() -> None:
 
     manager = task_manager([TASKS_DIR], {"shapes_samples": 2})
     assert set(manager.all_subtasks) == {"unigame_shapes_test", "unigame_shapes_shift", "unigame_shapes_attack",
-                                         "unigame_shapes_nuisance", "unigame_consistency"}
-    for task in ("unigame_shapes_test", "unigame_shapes_shift", "unigame_shapes_nuisance"):
+                                         "unigame_shapes_nuisance", "unigame_shapes_val", "unigame_consistency"}
+    for task in ("unigame_shapes_test", "unigame_shapes_shift", "unigame_shapes_nuisance", "unigame_shapes_val"):
         built = manager.load([task])["tasks"][task]
         doc = built.test_docs()[0]
         assert built.OUTPUT_TYPE == "generate_until" and isinstance(doc["image"], bytes) and doc["kind"]

@@ -11,17 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from headless_browser import chromium, headless
 from PIL import Image
 from typer.testing import CliRunner
 
 from unigame_core.cli.main import app
 from unigame_core.config import build_config
-from unigame_core.game import runner as train_runner
 from unigame_core.game import step as step_module
-from unigame_core.game.report import evaluation_html, read_metrics, series, write_report
+from unigame_core.report.page import evaluation_html, read_metrics, series, write_report
+from unigame_core.run import runner as train_runner
 from unigame_core.testing import quick_overrides
-
-from headless_browser import chromium, headless
 
 cli = CliRunner()
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from unigame_core.cli.main import app
 from unigame_core.config import build_config
 from unigame_core.errors import ConfigError
-from unigame_core.game.calibration import EpsPoint, at_bound, choose_eps, held_out_spec, same_answer
+from unigame_core.run.calibration import EpsPoint, at_bound, choose_eps, held_out_spec, same_answer
 
 
 def test_calibrate_on_shapes_tiny_picks_an_eps_that_keeps_the_labels(tmp_path: Path) -> None:

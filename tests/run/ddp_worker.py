@@ -14,8 +14,8 @@ from unigame_core import hookimpl, plugins, testing
 from unigame_core.config import build_config
 from unigame_core.game.buffer import HardBuffer
 from unigame_core.game.settings import HardBufferConfig
-from unigame_core.game.runner import run_training
 from unigame_core.interfaces import GateInput, GateResult, Validator
+from unigame_core.run.runner import run_training
 from unigame_core.testing import FakeVQA
 
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from unigame_core.config import build_config
-from unigame_core.game import runner
-from unigame_core.game.train_state import TrainState
+from unigame_core.run import runner
+from unigame_core.run.train_state import TrainState
 from unigame_core.testing import quick_overrides
 
 ARGS = ("train.steps=4", "train.checkpoint_every=2", "buffer.tau=-1e9", "game.adversary_fraction=0.5")

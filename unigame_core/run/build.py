@@ -12,11 +12,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from .. import plugins
 from ..errors import ConfigError
+from ..game.couplings import coupling_for
+from ..game.perturber import Perturber
+from ..game.players import GameSettings, Players
 from ..interfaces import Backend, Buffer, GameSchedule, Validator
 from ..registry import Registry
-from .couplings import coupling_for
-from .perturber import Perturber
-from .step import GameSettings, Players
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +92,21 @@ def build_perturber(cfg: DictConfig, backend: Backend, device: torch.device) -> 
     return Perturber(dim, hidden=p.hidden, depth=p.depth, bound=p.bound, init_scale=p.init_scale).to(device)
 
 
+LARGE_LAMBDA_REG = 1.0  # at or above this, the penalty on ||delta||^2 silences the adversary (measured at 80)
+
+
 def game_settings(cfg: DictConfig) -> GameSettings:
     """The fixed rules of the game: the ONE place a ``GameSettings`` is made (runner, bench and tests call it)."""
     g = cfg.game
+    if float(g.lambda_reg) >= LARGE_LAMBDA_REG and coupling_for(str(g.coupling)).learned:
+        log.warning(
+            "game.lambda_reg=%g penalises ||delta||^2 so hard that the perturber's delta stays near zero (at 80 it "
+            "ended at ~6%% of the bound and the adversary gained nothing); the paper's 'lambda 80' is "
+            "game.lambda_adv, the weight of the adversarial CE (now %g); the authors' penalty is 1e-4.",
+            float(g.lambda_reg), float(g.lambda_adv))
     return GameSettings(
         coupling=coupling_for(str(g.coupling)), eps_max=float(g.eps_max), lambda_reg=float(g.lambda_reg),
+        lambda_adv=float(g.lambda_adv), refine_steps=int(g.refine_steps), refine_step=float(g.refine_step),
         adversary_fraction=float(g.adversary_fraction), buffer_fraction=float(g.buffer_fraction),
         grad_clip=float(cfg.optim.grad_clip), hardness_reference=str(g.hardness_reference),
         gate_reference=str(g.gate_reference),

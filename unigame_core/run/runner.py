@@ -31,14 +31,16 @@ from typing import Any, NoReturn
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from .. import distributed
 from ..data.loader import make_loader, to_device
 from ..errors import DataError, TrainingAborted
-from . import build, checkpoint, distributed, rundir
-from .health import GameHealth, rescore_buffer
-from .monitor import Monitor, open_monitor
+from ..game.health import GameHealth, rescore_buffer
+from ..game.players import StepMetrics
+from ..game.step import game_step
+from ..report.monitor import Monitor, open_monitor
+from ..report.samples import save_pairs
+from . import build, checkpoint, rundir
 from .progress import TrainProgress
-from .samples import save_pairs
-from .step import StepMetrics, game_step
 from .train_state import Run, TrainState, restore, snapshot
 from .watch import DivergenceWatch, StopRequest, weight_norm
 
@@ -240,8 +242,8 @@ def _log_metrics(run_dir: Path, step: int, m: StepMetrics, rate: float, skipped_
     adv_step, a = last_adv if last_adv is not None else (None, m)
     row = {
         "step": step, "loss_u": m.loss_u, "ce_clean": m.ce_clean, "ce_buffer": m.ce_buffer,
-        "adversary_step": adv_step, "ce_adv": a.ce_adv, "delta_norm": a.delta_norm, "gate_pass": a.gate_pass,
-        "mined": a.mined, "hardness": a.hardness, "eps": a.eps, "beta": m.beta, "buffer": m.buffer_size, "tau": m.tau,
+        "adversary_step": adv_step, "ce_adv": a.ce_adv, "ce_start": a.ce_start, "delta_norm": a.delta_norm,
+        "gate_pass": a.gate_pass, "mined": a.mined, "hardness": a.hardness, "eps": a.eps, "beta": m.beta, "buffer": m.buffer_size, "tau": m.tau,
         "skipped_updates": m.skipped, "skipped_images": skipped_images, "samples_per_s": rate,
         "ce_round_trip": a.ce_round_trip, "delta_saturation": a.delta_saturation, "tokens_changed": a.tokens_changed,
         **window,

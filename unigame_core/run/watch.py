@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from . import distributed
+from .. import distributed
 
 log = logging.getLogger(__name__)
 

@@ -78,7 +78,7 @@ def test_resume_of_a_missing_run_exits_2(tmp_path: Path) -> None:
 def test_sample_grid_is_clean_left_adversarial_right(tmp_path: Path) -> None:
     from PIL import Image
 
-    from unigame_core.game.samples import save_pairs
+    from unigame_core.report.samples import save_pairs
 
     clean, adv = torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4)
     path = save_pairs(clean, adv, tmp_path / "g.png")

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from unigame_core import hookimpl, plugins
 from unigame_core.cli.main import app
-from unigame_core.game.monitor import MetricLogger, Monitor, scalars_of
 from unigame_core.registry import Registry
+from unigame_core.report.monitor import MetricLogger, Monitor, scalars_of
 from unigame_core.testing import quick_overrides
 
 runner = CliRunner()
@@ -168,7 +168,7 @@ def test_wandb_mlflow_and_trackio_get_every_logged_step(
 
 
 def test_a_resumed_run_reopens_its_wandb_and_mlflow_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from unigame_core.game.loggers import MlflowLogger, WandbLogger
+    from unigame_core.report.loggers import MlflowLogger, WandbLogger
 
     wandb, mlflow = FakeService(), FakeService()
     monkeypatch.setitem(sys.modules, "wandb", fake_wandb(wandb))

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 # TensorBoard-style groups for the keys of a metrics.jsonl row; other numeric keys go under "train/".
 GROUPS = {
     "loss_u": "loss", "ce_clean": "loss", "ce_buffer": "loss",
-    "ce_adv": "game", "delta_norm": "game", "gate_pass": "game", "mined": "game", "hardness": "game",
-    "eps": "game", "beta": "game", "buffer": "game", "tau": "game",
+    "ce_adv": "game", "ce_start": "game", "delta_norm": "game", "gate_pass": "game", "mined": "game",
+    "hardness": "game", "eps": "game", "beta": "game", "buffer": "game", "tau": "game",
     "ce_round_trip": "health", "delta_saturation": "health", "tokens_changed": "health", "candidates": "health",
     "admitted": "health", "drawn": "health", "candidates_total": "health", "admitted_total": "health",
     "drawn_total": "health",
@@ -125,7 +125,7 @@ class Monitor:
         self.close()
         if self.run_dir is None:
             return None
-        from .report import write_report
+        from .page import write_report
 
         try:
             path = write_report(self.run_dir, status)

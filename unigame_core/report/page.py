@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from .assets import CSS, JS
 from .charts import line_chart
-from .report_assets import CSS, JS
 from .samples import sample_grids
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 REPORT_NAME = "report.html"
 LOSSES = ("loss_u", "ce_clean", "ce_buffer")
 # game health (health.py): charts of several series, then one per metric
-HEALTH_GROUPS = ((("ce_adv", "ce_round_trip"), "adversary CE vs round-trip (delta = 0) CE"),
+HEALTH_GROUPS = ((("ce_adv", "ce_start", "ce_round_trip"),
+                  "adversary CE (refined, and at the perturber start) vs round-trip (delta = 0) CE"),
                  (("candidates", "admitted", "drawn"), "buffer traffic per logging window"),
                  (("candidates_total", "admitted_total", "drawn_total"), "buffer traffic, cumulative"),
                  (("delta_saturation", "tokens_changed"), "delta at the eps bound / token ids changed"))
@@ -41,7 +42,7 @@ HEALTH = (("gate_pass", "gate pass rate"), ("buffer", "buffer size"), ("delta_no
           ("eps", "eps"), ("tau", "tau (hardness threshold)"), ("mined", "samples mined"),
           ("hardness", "hardness (mean of the turn)"), ("beta", "beta"), ("samples_per_s", "samples / s"),
           ("skipped_updates", "skipped updates"))
-ADVERSARY_KEYS = {"ce_adv", "delta_norm", "gate_pass", "mined", "hardness", "eps", "ce_round_trip",
+ADVERSARY_KEYS = {"ce_adv", "ce_start", "delta_norm", "gate_pass", "mined", "hardness", "eps", "ce_round_trip",
                   "delta_saturation", "tokens_changed"}  # from its latest turn
 MAX_GRIDS, MAX_GRID_WIDTH = 12, 640
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from unigame_core.config import build_config
-from unigame_core.game import bench, build, runner
 from unigame_core.game.couplings import EmbeddingCoupling
-from unigame_core.game.step import GameSettings
+from unigame_core.game.players import GameSettings
+from unigame_core.run import bench, build, runner
 from unigame_core.testing import quick_overrides
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,10 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_settings_come_from_the_config_and_are_frozen(fake_plugin: None, tmp_path: Path) -> None:
     cfg = build_config("fake-tiny", None, quick_overrides(tmp_path, "game.coupling=embedding", "game.lambda_reg=3",
                                                           "game.adversary_fraction=0.5", "game.buffer_fraction=0.25",
-                                                          "optim.grad_clip=2", "game.hardness_reference=round_trip"))
+                                                          "optim.grad_clip=2", "game.hardness_reference=round_trip",
+                                                          "game.lambda_adv=40", "game.refine_steps=2",
+                                                          "game.refine_step=0.25", "game.gate_reference=clean"))
     s = build.game_settings(cfg)
     assert s == GameSettings(EmbeddingCoupling(), eps_max=0.5, lambda_reg=3.0, adversary_fraction=0.5,
-                             buffer_fraction=0.25, grad_clip=2.0, hardness_reference="round_trip")
+                             buffer_fraction=0.25, grad_clip=2.0, lambda_adv=40.0, refine_steps=2, refine_step=0.25,
+                             hardness_reference="round_trip", gate_reference="clean")
     with pytest.raises(dataclasses.FrozenInstanceError):
         s.eps_max = 1.0  # type: ignore[misc]
 
@@ -43,14 +46,14 @@ def constructions(name: str) -> list[str]:
 
 
 def test_the_builder_is_the_only_construction_path() -> None:
-    here = "tests/game/test_settings.py"  # the expected value in the test above
+    here = "tests/run/test_settings.py"  # the expected value in the test above
     assert [s.split(":")[0] for s in constructions("GameSettings") if not s.startswith(here)] == [
-        "unigame_core/game/build.py"]
-    assert [s.split(":")[0] for s in constructions("Players")] == ["unigame_core/game/build.py"]
+        "unigame_core/run/build.py"]
+    assert [s.split(":")[0] for s in constructions("Players")] == ["unigame_core/run/build.py"]
 
 
 def test_constructions_scanner_sees_this_file() -> None:  # the scanner above would pass vacuously if blind
-    assert any(s.startswith("tests/game/test_settings.py") for s in constructions("build_config"))
+    assert any(s.startswith("tests/run/test_settings.py") for s in constructions("build_config"))
 
 
 def test_train_and_bench_play_under_equal_settings(

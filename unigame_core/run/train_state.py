@@ -15,11 +15,12 @@ import torch
 from omegaconf import DictConfig
 from torch import Tensor
 
+from .. import distributed
+from ..game.health import GameHealth
+from ..game.players import Players, StepMetrics
 from ..interfaces import Backend, GameSchedule
-from . import checkpoint, distributed
+from . import checkpoint
 from .build import Placement, Schedulers
-from .health import GameHealth
-from .step import Players, StepMetrics
 
 
 @dataclass

@@ -16,9 +16,9 @@ from safetensors.torch import load_file
 
 from unigame_core.config import build_config
 from unigame_core.errors import DataError, TrainingAborted
-from unigame_core.game import checkpoint, runner
 from unigame_core.game import step as step_module
-from unigame_core.game.watch import DivergenceWatch
+from unigame_core.run import checkpoint, runner
+from unigame_core.run.watch import DivergenceWatch
 from unigame_core.testing import quick_overrides
 
 ARGS = ("train.steps=6", "train.checkpoint_every=3", "buffer.tau=-1e9", "game.adversary_fraction=0.5")

@@ -19,9 +19,11 @@ from omegaconf import DictConfig
 from rich.table import Table
 
 from ..console import out
+from ..game.adversary import adversary_turn_
+from ..game.players import Players, StepMetrics
+from ..game.step import game_step, understander_turn_
 from ..interfaces import HardSamples, StepPlan, VQABatch
 from . import build
-from .step import Players, StepMetrics, adversary_turn_, game_step, understander_turn_
 
 log = logging.getLogger(__name__)
 

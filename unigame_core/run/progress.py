@@ -17,8 +17,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ..console import console as default_console
-from .health import GameHealth
-from .step import StepMetrics
+from ..game.health import GameHealth
+from ..game.players import StepMetrics
 
 
 def _fmt(v: float) -> str:

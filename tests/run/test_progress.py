@@ -6,8 +6,8 @@ import io
 
 from rich.console import Console
 
-from unigame_core.game.progress import TrainProgress
-from unigame_core.game.step import StepMetrics
+from unigame_core.game.players import StepMetrics
+from unigame_core.run.progress import TrainProgress
 
 
 def play(console: Console, total: int = 7, start: int = 0, every: int = 3) -> list[str]:
