@@ -10,6 +10,8 @@ A plugin author calls ``unigame_core.testing.check_backend(MyBackend(settings))`
 * ``answer_loss`` is one finite value per sample, and a sample's loss does not depend on its batch;
 * with LoRA attached (as training does): gradients reach the LoRA weights and every input a perturber
   pushes on (tokens through the decoder, pixels, image embeddings), and no frozen weight gets one;
+* the adversary's per-sample refinement runs through this backend's decoder and understander: the refined
+  delta of every sample is finite, non-zero and inside its per-token bound;
 * ``generate`` returns one string per question; ``generate_images`` works or raises ``CapabilityError``.
 
 The LoRA adapter is attached to ``backend.model`` for the check and removed again afterwards.
@@ -54,6 +56,7 @@ def check_backend(backend: Backend, *, questions: Sequence[str] = QUESTIONS, ans
     z = _check_tokens(backend, pixels)
     _check_loss(backend.understander, pixels, list(questions), list(answers), backend.model)
     _check_gradients(backend, pixels, z, list(questions), list(answers))
+    _check_refinement(backend, z, list(questions), list(answers))
     texts = backend.understander.generate(pixels, list(questions), max_new_tokens=max_new_tokens)
     _expect(isinstance(texts, list) and len(texts) == len(questions) and all(isinstance(t, str) for t in texts),
             f"understander.generate must return one str per question, got {texts!r}.")
@@ -154,6 +157,26 @@ def _check_gradients(backend: Backend, pixels: Tensor, z: Tensor, questions: lis
         _has_grad(embeds, "the image embeddings (the embedding coupling)")
     finally:
         peft_model.unload()  # the base modules again, without the adapters
+
+
+def _check_refinement(backend: Backend, z: Tensor, questions: list[str], answers: list[str], eps: float = 0.1) -> None:
+    """Two refinement steps from delta = 0 (game/refine.py), as the adversary's turn takes them."""
+    from .game.refine import bound_radius, refine
+
+    u = backend.understander
+
+    def ce(delta: Tensor) -> Tensor:
+        return u.answer_loss(u.embed_images(backend.decoder.decode((z.float() + delta).to(z.dtype))), questions,
+                             answers).float()
+
+    radius = bound_radius(z, eps)
+    delta = refine(torch.zeros_like(z, dtype=torch.float32), ce, radius, steps=2, step=0.5)
+    norms = delta.norm(dim=-1)
+    _expect(bool(torch.isfinite(delta).all()) and bool((norms > 0).any(dim=-1).all()),
+            "the adversary's refinement found no direction for some sample: d CE / d delta through "
+            "decoder.decode and the understander is zero or not finite.")
+    _expect(bool((norms <= radius.squeeze(-1) * (1 + 1e-4) + 1e-8).all()),
+            "a refined delta left its per-token bound eps * ||z_i||.")
 
 
 def _backward(loss: Callable[[], Tensor]) -> None:

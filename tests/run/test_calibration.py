@@ -28,7 +28,12 @@ def test_calibrate_on_shapes_tiny_picks_an_eps_that_keeps_the_labels(tmp_path: P
     assert points[0.0]["keep_rate"] == 1.0 and points[0.0]["tokens_changed"] == 0.0  # delta = 0 is the reference
     assert points[2.0]["keep_rate"] < 0.8 and found["eps"] < 2.0  # eps 2 destroys the picture, so is never chosen
     assert points[2.0]["tokens_changed"] > points[0.05]["tokens_changed"]
-    assert f"use: game.eps_max={found['eps']:g}" in result.output
+    # the refined adversary's strength at each eps: nothing at 0, a gain at the training eps, more with room
+    assert points[0.0]["ce_gain"] == pytest.approx(0.0, abs=1e-6)
+    assert points[0.05]["ce_gain"] > 0.05 and points[0.5]["ce_gain"] > points[0.05]["ce_gain"]
+    text = " ".join(result.output.split())
+    assert f"use: game.eps_max={found['eps']:g}" in text and "the refined adversary gains +" in text
+    assert "adversary CE gain" in result.output
 
 
 def test_the_chosen_eps_is_the_largest_whose_grid_keeps_the_target_up_to_it() -> None:

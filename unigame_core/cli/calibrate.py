@@ -63,12 +63,13 @@ def calibrate(
     table = Table(title=f"eps calibration, {probe} probe ({result.n} samples; "
                         f"clean accuracy {result.clean_accuracy:.1%}, "
                         f"delta = 0 decode {result.round_trip_accuracy:.1%})")
-    for column in ("eps", "keep rate", "accuracy", "token ids changed"):
+    for column in ("eps", "keep rate", "accuracy", "token ids changed", "adversary CE gain"):
         table.add_column(column, justify="right")
     for p in result.points:
         mark = " *" if p.eps == result.eps else ""
         changed = "-" if p.tokens_changed != p.tokens_changed else f"{p.tokens_changed:.1%}"
-        table.add_row(f"{p.eps:g}{mark}", f"{p.keep_rate:.1%}", f"{p.accuracy:.1%}", changed)
+        gain = "-" if p.ce_gain != p.ce_gain else f"{p.ce_gain:+.3f}"
+        table.add_row(f"{p.eps:g}{mark}", f"{p.keep_rate:.1%}", f"{p.accuracy:.1%}", changed, gain)
     out.print(table)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -76,5 +77,7 @@ def calibrate(
     if result.eps is None:
         out.print(f"No eps of the grid keeps {target:.0%} of the labels; measure smaller ones (--eps).")
         raise typer.Exit(1)
+    chosen = next(p for p in result.points if p.eps == result.eps)
+    strength = "" if chosen.ce_gain != chosen.ce_gain else f"; the refined adversary gains {chosen.ce_gain:+.3f} nats"
     out.print(f"use: game.eps_max={result.eps:g}   (keeps >= {target:.0%} of the labels on {result.n} held-out "
-              "samples)", markup=False, highlight=False)
+              f"samples{strength})", markup=False, highlight=False)

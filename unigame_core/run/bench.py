@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from rich.table import Table
 
 from ..console import out
-from ..game.adversary import adversary_turn_
+from ..game.adversary import adversary_turn_, encode, head, perturber_passes_, refined
 from ..game.players import Players, StepMetrics
 from ..game.step import game_step, understander_turn_
 from ..interfaces import HardSamples, StepPlan, VQABatch
@@ -100,8 +100,15 @@ def run_bench(cfg: DictConfig, steps: int = 5, random_weights: bool = False) -> 
     timed("SFT step (LoRA forward + backward + AdamW)", lambda: understander_turn_(players, batch, sft, StepMetrics()))
     if coupling.stores_pixels and players.perturber is not None:
         _decoder_parts(players, batch, timed)
+    k = players.settings.refine_steps if coupling.refines else 0
+    if k > 0:
+        turn = encode(players, head(batch, players.settings.adversary_fraction))
+        opening = perturber_passes_(players, turn, adv_only, StepMetrics(eps=eps_max))
+        timed(f"  refinement ({k} per-sample ascent steps + the refined sample's CE)",
+              lambda: refined(players, turn, opening, eps_max))
     if coupling.plays:
-        timed("adversary turn (1 perturber update + gate + mining)",
+        learned = "1 perturber update" if players.perturber is not None else "the start"
+        timed(f"adversary turn ({learned} + {k} refinement steps + gate + mining)",
               lambda: adversary_turn_(players, batch, adv_only, StepMetrics(eps=eps_max)))
         timed("understander turn (clean + buffer draw)",
               lambda: understander_turn_(players, batch, schedule.plan(10**9), StepMetrics()))

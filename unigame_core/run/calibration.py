@@ -17,6 +17,11 @@ model has no reason to fail on such a decode unless its content changed. A rando
 optimistic probe (on shapes-tiny it keeps 88 % of labels at eps 0.3, where 90 % of token ids change);
 the pixel probe is the pessimistic one. The figures are for the frozen
 base model (no adapter).
+
+Next to each keep rate, the strength the game would have at that eps: the refined adversary's CE gain, the
+understander's mean cross-entropy on the decode after ``game.refine_steps`` per-sample ascent steps from
+delta = 0 (the training turn's refinement, ``game/refine.py``) minus its cross-entropy on the delta = 0 decode.
+A useful eps keeps the labels AND gives the adversary room to hurt: a gain near zero means the game cannot play.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from torch import Tensor
 
 from ..data.loader import make_loader, to_device
 from ..errors import ConfigError, DataError
+from ..game.refine import bound_radius, refine
 from ..interfaces import Backend, VQABatch
 from . import build
 
@@ -46,6 +52,7 @@ class EpsPoint:
     keep_rate: float  # of the samples right on the delta = 0 decode, the share still right at this eps
     accuracy: float  # accuracy on the decodes at this eps
     tokens_changed: float  # share of codebook ids the perturbation changes (NaN: continuous tokens)
+    ce_gain: float = math.nan  # the refined adversary's CE minus the delta = 0 decode's CE (NaN: not measured)
 
 
 @dataclass
@@ -105,16 +112,30 @@ def choose_eps(points: Sequence[EpsPoint], target: float) -> float | None:
     return chosen
 
 
+def refined_ce(backend: Backend, z: Tensor, batch: VQABatch, eps: float, steps: int, step: float) -> Tensor:
+    """Per-sample CE on the decode of ``z + delta``, delta found by ``steps`` refinement steps from 0 within eps."""
+    und = backend.understander
+
+    def ce(delta: Tensor) -> Tensor:
+        pixels = backend.decoder.decode((z.float() + delta).to(z.dtype))
+        return und.answer_loss(und.embed_images(pixels), batch.questions, batch.answers).float()
+
+    delta = refine(torch.zeros_like(z, dtype=torch.float32), ce, bound_radius(z, eps), steps, step) if eps > 0 \
+        else torch.zeros_like(z, dtype=torch.float32)
+    return ce(delta)
+
+
 @torch.no_grad()
 def measure(backend: Backend, batches: Iterable[VQABatch], grid: Sequence[float], target: float,
-            seed: int = 0, probe: str = "pixel") -> Calibration:
-    """Keep rate, accuracy and token ids changed for every eps of ``grid`` over ``batches``."""
+            seed: int = 0, probe: str = "pixel", refine_steps: int = 3, refine_step: float = 0.5) -> Calibration:
+    """Keep rate, accuracy, token ids changed and the refined adversary's CE gain for every eps of ``grid``."""
     grid = sorted(float(e) for e in grid)
     generator = torch.Generator().manual_seed(seed)
     und, n, clean_right = backend.understander, 0, 0
     base_right: list[Tensor] = []
     right = {eps: [] for eps in grid}
     changed = {eps: [] for eps in grid}
+    gains: dict[float, list[Tensor]] = {eps: [] for eps in grid}
     for batch in batches:
         if not len(batch):
             continue
@@ -123,6 +144,7 @@ def measure(backend: Backend, batches: Iterable[VQABatch], grid: Sequence[float]
         z = backend.encoder.encode(batch.images)
         ids = backend.encoder.token_ids(z)
         base_right.append(_right(und.generate(backend.decoder.decode(z), batch.questions), batch.answers))
+        round_trip_ce = refined_ce(backend, z, batch, 0.0, 0, refine_step)
         start = directions = torch.randn(z.shape, generator=generator).to(z.device)  # the same for every eps
         for eps in grid:
             if probe == "pixel":
@@ -133,6 +155,8 @@ def measure(backend: Backend, batches: Iterable[VQABatch], grid: Sequence[float]
             moved_ids = backend.encoder.token_ids(moved) if ids is not None else None
             changed[eps].append(torch.tensor([math.nan]) if moved_ids is None
                                 else (moved_ids != ids).float().mean().reshape(1).cpu())
+            if refine_steps > 0:
+                gains[eps].append((refined_ce(backend, z, batch, eps, refine_steps, refine_step) - round_trip_ce).cpu())
     if n == 0:
         raise DataError("calibrate found no readable sample in its data.", "Check --data.")
     base = torch.cat(base_right)
@@ -140,7 +164,8 @@ def measure(backend: Backend, batches: Iterable[VQABatch], grid: Sequence[float]
     for eps in grid:
         now = torch.cat(right[eps])
         keep = float((now & base).sum() / base.sum()) if base.any() else math.nan
-        points.append(EpsPoint(eps, keep, float(now.float().mean()), float(torch.cat(changed[eps]).mean())))
+        gain = float(torch.cat(gains[eps]).mean()) if gains[eps] else math.nan
+        points.append(EpsPoint(eps, keep, float(now.float().mean()), float(torch.cat(changed[eps]).mean()), gain))
     return Calibration(n, clean_right / n, float(base.float().mean()), target, probe, points,
                        choose_eps(points, target))
 
@@ -164,7 +189,7 @@ def held_out_spec(cfg: DictConfig, data: str | None) -> str:
 def run_calibration(cfg: DictConfig, data: str, limit: int, grid: Sequence[float], target: float,
                     batch_size: int, probe: str = "pixel") -> Calibration:
     """Load the model, read ``limit`` samples of ``data`` and measure ``grid``."""
-    if cfg.game.coupling != "decoder":
+    if cfg.game.coupling not in ("decoder", "decoder-pgd"):
         raise ConfigError(f"calibrate measures the decoder coupling's eps; game.coupling is '{cfg.game.coupling}'.")
     dataset = build.build_dataset(data, "skip", int(cfg.train.seed))
     where = build.placement(cfg.train.device, cfg.train.precision)
@@ -174,4 +199,4 @@ def run_calibration(cfg: DictConfig, data: str, limit: int, grid: Sequence[float
                          rank=0, world=1, start_step=0, steps=steps, num_workers=0)
     log.info("calibrating eps on %d samples of %s: %s", steps * batch_size, data, ", ".join(map(str, grid)))
     return measure(backend, (to_device(raw, where.device) for raw in loader), grid, target, int(cfg.train.seed),
-                   probe)
+                   probe, int(cfg.game.refine_steps), float(cfg.game.refine_step))

@@ -243,7 +243,8 @@ def _log_metrics(run_dir: Path, step: int, m: StepMetrics, rate: float, skipped_
     row = {
         "step": step, "loss_u": m.loss_u, "ce_clean": m.ce_clean, "ce_buffer": m.ce_buffer,
         "adversary_step": adv_step, "ce_adv": a.ce_adv, "ce_start": a.ce_start, "delta_norm": a.delta_norm,
-        "gate_pass": a.gate_pass, "mined": a.mined, "hardness": a.hardness, "eps": a.eps, "beta": m.beta, "buffer": m.buffer_size, "tau": m.tau,
+        "gate_pass": a.gate_pass, "mined": a.mined, "hardness": a.hardness, "eps": a.eps, "beta": m.beta,
+        "buffer": m.buffer_size, "tau": m.tau,
         "skipped_updates": m.skipped, "skipped_images": skipped_images, "samples_per_s": rate,
         "ce_round_trip": a.ce_round_trip, "delta_saturation": a.delta_saturation, "tokens_changed": a.tokens_changed,
         **window,
