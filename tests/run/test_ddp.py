@@ -29,15 +29,18 @@ def launch(nproc: int, out: Path, *extra: str, timeout: int = 240, env: dict[str
 
 def test_two_ranks_match_one_process(tmp_path: Path) -> None:
     """The buffer is on (every sample mined, beta 1): means over the global batch, one buffer gathered from
-    every rank and one draw shared by all ranks make the updates equal up to float summation order."""
-    launch(1, tmp_path / "one", "buffer.tau=-1e9")
-    launch(2, tmp_path / "two", "buffer.tau=-1e9")
+    every rank and one draw shared by all ranks make the updates equal up to float summation order. The
+    refinement is on: it is per sample, so each rank refining its own samples equals one process refining all."""
+    launch(1, tmp_path / "one", "buffer.tau=-1e9", "game.refine_steps=3")
+    launch(2, tmp_path / "two", "buffer.tau=-1e9", "game.refine_steps=3")
     for name in ("adapter/adapter_model.safetensors", "perturber.safetensors"):
         a, b = load_file(str(tmp_path / "one" / name)), load_file(str(tmp_path / "two" / name))
         assert a.keys() == b.keys()
         for k in a:
             assert torch.allclose(a[k], b[k], atol=1e-6, rtol=1e-5), (name, k, (a[k] - b[k]).abs().max())
         assert any(v.abs().sum() > 0 for v in a.values())
+    one = [json.loads(r) for r in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    assert any(r["ce_adv"] is not None and r["ce_start"] is not None and r["ce_adv"] > r["ce_start"] for r in one)
     buffers = [json.loads(r)["buffer"] for r in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert buffers == [json.loads(r)["buffer"] for r in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
 

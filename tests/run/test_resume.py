@@ -21,7 +21,9 @@ from unigame_core.run import checkpoint, runner
 from unigame_core.run.watch import DivergenceWatch
 from unigame_core.testing import quick_overrides
 
-ARGS = ("train.steps=6", "train.checkpoint_every=3", "buffer.tau=-1e9", "game.adversary_fraction=0.5")
+# refinement on (explicitly: the resume must stay exact through the adversary's per-sample ascent steps)
+ARGS = ("train.steps=6", "train.checkpoint_every=3", "buffer.tau=-1e9", "game.adversary_fraction=0.5",
+        "game.refine_steps=3")
 
 
 def rows(run: Path) -> list[dict]:
@@ -64,6 +66,8 @@ def test_ctrl_c_mid_step_resumes_exactly(
     runner.run_training(build_config("fake-tiny", None, quick_overrides(broken, *ARGS)), resume=True)
 
     assert [r["step"] for r in rows(broken)] == [1, 2, 3, 4, 5, 6]
+    played = [r for r in rows(straight) if r["ce_adv"] is not None and r["ce_start"] is not None]
+    assert played and all(r["ce_adv"] > r["ce_start"] for r in played)  # the refinement played in these steps
     assert losses(straight) == losses(broken)  # bit-identical losses after the resume, too
     assert_same_weights(straight, broken)
 
