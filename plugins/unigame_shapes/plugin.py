@@ -1,9 +1,11 @@
 """Registers the shapes world: the embedded default model (``configs/models/shapes-tiny.yaml``), its
 data source, its suites (``shapes``, ``consistency``) and its commands.
 
-The suites run lm-eval tasks through the evals plugin's ``LMEvalSuite`` and answer normalisation, so
-this plugin declares that it needs it (``requires_plugins``). No torch import here: ``unigame --help``
-and ``unigame models list`` stay fast.
+The suites run lm-eval tasks through the evals plugin's ``LMEvalSuite`` and answer normalisation, the
+embedded default is a Janus-architecture model (the janus plugin's backend and tiny-checkpoint writer) gated by
+the clip plugin's gate, so this plugin declares that it needs all three (``requires_plugins``; a test checks
+the declaration against the imports). No torch import here: ``unigame --help`` and ``unigame models list``
+stay fast.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from unigame_core.registry import Registry
 
 from .options import ConsistencyOptions, ShapesOptions
 
-requires_plugins = ("evals",)  # the plugins this one needs, checked when plugins load
+requires_plugins = ("evals", "janus", "clip")  # the plugins this one needs, checked when plugins load
 TASKS_DIR = str(Path(__file__).parent / "tasks")
 
 

@@ -197,3 +197,37 @@ def test_every_config_error_is_reported_at_once_before_the_model_loads() -> None
                      "'gate.image_threshhold': Key 'image_threshhold' not in 'ClipGateConfig'",
                      "'game.eps_max': must be a finite number, got nan."):
         assert expected in text, (expected, text)
+
+
+def test_one_error_boundary_guards_every_command_a_plugins_included() -> None:
+    import typer
+
+    from unigame_core.cli.common import guard
+    from unigame_core.errors import ConfigError
+
+    def walk(typer_app: typer.Typer):  # noqa: ANN202
+        for command in typer_app.registered_commands:
+            yield command.callback
+        for group in typer_app.registered_groups:
+            yield from walk(group.typer_instance)
+
+    callbacks = list(walk(app))
+    assert len(callbacks) > 10 and all(getattr(c, "__unigame_guarded__", False) for c in callbacks)
+
+    plugin_app = typer.Typer()  # what a third-party plugin might mount: no @user_errors on its command
+
+    @plugin_app.command("go")
+    def go(count: int = 1) -> None:
+        raise ConfigError(f"--count {count} is not allowed here.", "Try --count 2.")
+
+    @plugin_app.command("other")
+    def other() -> None:
+        pass
+
+    outer = typer.Typer()
+    outer.add_typer(guard(plugin_app), name="mine")
+    result = CliRunner().invoke(outer, ["mine", "go", "--count", "3"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "error: --count 3 is not allowed here. Try --count 2." in text
+    assert "Traceback" not in result.output and text.count("error:") == 1
+    assert CliRunner().invoke(outer, ["mine", "other"]).exit_code == 0

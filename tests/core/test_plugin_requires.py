@@ -21,11 +21,38 @@ BLOCKED = ("Plugin 'shapes' needs plugin 'evals', which UNIGAME_DISABLE_PLUGINS 
            "UNIGAME_DISABLE_PLUGINS, or add 'shapes' to UNIGAME_DISABLE_PLUGINS.")
 
 
-def test_the_shapes_plugin_declares_it_needs_the_evals_plugin() -> None:
+def test_the_shapes_plugin_declares_it_needs_the_evals_janus_and_clip_plugins() -> None:
     import unigame_shapes.plugin
 
-    assert unigame_shapes.plugin.requires_plugins == ("evals",)
+    assert unigame_shapes.plugin.requires_plugins == ("evals", "janus", "clip")
     assert {i.name: i.status for i in plugins.plugin_infos()}["shapes"] == "loaded"
+
+
+def test_every_built_in_plugin_declares_the_plugins_it_imports() -> None:
+    """Scan each built-in plugin package for imports of another plugin's package (lazy ones too): each must be
+    in its ``requires_plugins``, so disabling the other plugin unregisters this one instead of breaking it."""
+    import ast
+    import importlib
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    entry_points = tomllib.loads((root / "pyproject.toml").read_text())["project"]["entry-points"]["unigame"]
+    package_of = {name: target.split(":")[0].split(".")[0] for name, target in entry_points.items() if name != "core"}
+    name_of = {package: name for name, package in package_of.items()}
+    undeclared = {}
+    for name, package in package_of.items():
+        imported: set[str] = set()
+        for path in (root / "plugins" / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    imported |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                    imported.add(node.module.split(".")[0])
+        needed = {name_of[p] for p in imported if p in name_of and p != package}
+        declared = set(getattr(importlib.import_module(entry_points[name].split(":")[0]), "requires_plugins", ()))
+        if needed - declared:
+            undeclared[name] = sorted(needed - declared)
+    assert len(package_of) == 7 and undeclared == {}  # janus, shapes, evals, clip, emu3, blip3o, robustness
 
 
 @pytest.mark.parametrize("command", [["models", "list"], ["suites", "list"], ["config", "show"],
@@ -92,3 +119,19 @@ def test_a_missing_dependency_breaks_only_what_the_plugin_registers(monkeypatch:
     assert "janus-pro-7b" in plugins.backends()  # neither registers backends
     with pytest.raises(PluginError, match="Plugin 'needy' needs plugin 'nowhere'"):
         plugins.schedules()
+
+
+def test_disabling_janus_unregisters_shapes_so_no_error_offers_shapes_tiny(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("UNIGAME_DISABLE_PLUGINS", "janus")
+    plugins.reset()
+    try:
+        infos = {i.name: i for i in plugins.plugin_infos()}
+        assert (infos["janus"].status, infos["shapes"].status) == ("blocked", "broken")
+        assert "needs plugin 'janus'" in (infos["shapes"].error or "")
+        result = CliRunner().invoke(app, ["train", "train.steps=1"])
+        assert result.exit_code == 2 and "shapes-tiny" not in result.output.replace("'shapes'", "")
+    finally:
+        monkeypatch.delenv("UNIGAME_DISABLE_PLUGINS")
+        plugins.reset()

@@ -12,7 +12,7 @@ from rich.markup import escape
 from ..console import console, out
 from ..errors import UnigameError
 
-__all__ = ["console", "fail", "out", "state", "user_errors"]  # console and out re-exported for plugin commands
+__all__ = ["console", "fail", "guard", "out", "state", "user_errors"]  # console and out re-exported for plugin commands
 
 F = TypeVar("F", bound=Callable[..., Any])
 state = {"verbose": False}
@@ -34,7 +34,20 @@ def user_errors(fn: F) -> F:
             console.print("interrupted")
             raise typer.Exit(130) from None
 
+    wrapper.__unigame_guarded__ = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+def guard(app: typer.Typer) -> typer.Typer:
+    """Put every command of ``app`` (and of its sub-apps) behind ``user_errors``: ONE error boundary, so a
+    plugin's command that forgot the decorator still turns a user error into one sentence and exit code 2."""
+    for command in app.registered_commands:
+        if command.callback is not None and not getattr(command.callback, "__unigame_guarded__", False):
+            command.callback = user_errors(command.callback)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            guard(group.typer_instance)
+    return app
 
 
 def fail(message: str, hint: str | None = None) -> None:

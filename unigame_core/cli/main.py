@@ -10,7 +10,7 @@ import typer
 from .. import __version__, plugins
 from ..console import setup_logging
 from . import bench, calibrate, compare, config_cmd, eval as eval_cmd, lists, report, train
-from .common import state
+from .common import guard, state
 
 log = logging.getLogger("unigame")
 
@@ -76,6 +76,7 @@ def _mount_plugin_commands() -> None:
 
 
 _mount_plugin_commands()
+guard(app)  # every command, a plugin's included, behind the one user-error boundary
 
 
 def run() -> None:
