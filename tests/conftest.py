@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Take the example plugin away again."""
     example_plugin_session.remove()
+
+
+@pytest.fixture(autouse=True)
+def _in_a_folder_of_its_own(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test runs in an empty temporary folder: a user who ran the README's `unigame train` (which writes
+    runs/unigame in the current folder) and then the tests in the same folder sees neither disturb the other."""
+    here = tmp_path_factory.mktemp("cwd")
+    monkeypatch.chdir(here)
+    return here
 
 
 @pytest.fixture(autouse=True)

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_type_hints
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from . import config_files, plugins
-from .config_checks import Problem, choice_problems, config_error, value_problems
+from .config_checks import (Check, Problem, at_least_one, bounded, config_error, field_problems, non_negative, positive,
+                            value_problems)
 from .errors import ConfigError, UnigameError
 from .report.monitor import validate_loggers
 from .game.settings import HealthConfig, cosine_threshold
@@ -37,78 +39,86 @@ log = logging.getLogger(__name__)
 RETIRED_KEYS = {("data", "max_samples"): "it never limited the data"}
 
 
+#: game.coupling's choices: the names of the strategies in unigame_core/game/couplings.py (a test ties the two)
+CouplingName = Literal["decoder", "decoder-pgd", "decoder-noise", "embedding", "noise", "none"]
+COUPLINGS: tuple[str, ...] = get_args(CouplingName)
+
+
 @dataclass
 class DataConfig:
     spec: str = ""  # "kind:location", e.g. vqav2:/data/vqav2, jsonl:train.jsonl, shapes:train
-    num_workers: int = 0
-    image_errors: str = "skip"  # skip | fail
+    num_workers: int = bounded(0, non_negative)
+    image_errors: Literal["skip", "fail"] = "skip"
 
 
 @dataclass
 class GameConfig:
-    coupling: str = "decoder"  # decoder | decoder-pgd | decoder-noise | embedding | noise | none
-    eps_max: float = 0.02  # bound on ||delta|| per token, relative to the token's own norm
+    coupling: CouplingName = "decoder"
+    eps_max: float = bounded(0.02, non_negative)  # bound on ||delta|| per token, relative to the token's own norm
     # the adversary maximises  lambda_adv * CE - lambda_reg * ||delta||^2  (the authors' 80 and 1e-4): the paper's
     # "lambda 80" is lambda_adv, the WEIGHT of the adversarial CE; as a penalty, 80 pins delta near zero
-    lambda_adv: float = 80.0
-    lambda_reg: float = 1.0e-4
+    lambda_adv: float = bounded(80.0, Check(lambda v: v > 0, "positive (the weight of the adversarial CE)"))
+    lambda_reg: float = bounded(1.0e-4, non_negative)
     # per-sample refinement after the perturber: K projected normalised ascent steps of refine_step * eps * ||z_i||
     # through decoder + understander (on VQ codes a per-token perturber alone is a lookup table: docs/training.md)
-    refine_steps: int = 3
-    refine_step: float = 0.5
-    beta: float = 1.0  # weight of the buffer loss for the understander
-    adversary_fraction: float = 0.25  # share of each batch the adversary perturbs on its turn
-    buffer_fraction: float = 0.125  # buffer draw per understander step, as a share of the batch
+    refine_steps: int = bounded(3, Check(lambda v: 0 <= v <= 100, "in [0, 100] (0 = no refinement)"))
+    refine_step: float = bounded(0.5, Check(lambda v: 0 < v <= 2, "in (0, 2] (a fraction of the bound)"))
+    beta: float = bounded(1.0, non_negative)  # weight of the buffer loss for the understander
+    # share of each batch the adversary perturbs on its turn
+    adversary_fraction: float = bounded(0.25, Check(lambda v: 0 < v <= 1, "in (0, 1]"))
+    # buffer draw per understander step, as a share of the batch
+    buffer_fraction: float = bounded(0.125, Check(lambda v: 0 <= v <= 4, "in [0, 4]"))
     # round_trip: hardness = CE minus the CE on the delta = 0 decode, so the buffer ranks what the adversary did,
     # not what decoding alone destroys (docs/training.md, "Game health"); none: the plain CE
-    hardness_reference: str = "round_trip"
+    hardness_reference: Literal["round_trip", "none"] = "round_trip"
     # what the gate compares the adversarial decode with: round_trip (the delta = 0 decode, so the decoder's own
     # drift is not held against the adversary; the clean image for couplings that do not decode) or clean
-    gate_reference: str = "round_trip"
-    rescore_every: int = 50  # re-score the buffer's hardness against the current understander every N steps (0: never)
+    gate_reference: Literal["round_trip", "clean"] = "round_trip"
+    # re-score the buffer's hardness against the current understander every N steps (0: never)
+    rescore_every: int = bounded(50, Check(lambda v: v >= 0, "non-negative (0 = never)"))
 
 
 @dataclass
 class PerturberConfig:
-    hidden: int = 64
-    depth: int = 3
-    bound: str = "radial"  # radial: eps*tanh(|u|)*u/|u| ; direction: unit(u) * learnable eps
-    init_scale: float = 1e-3  # last layer init std: delta starts near zero
+    hidden: int = bounded(64, at_least_one)
+    depth: int = bounded(3, at_least_one)
+    bound: Literal["radial", "direction"] = "radial"  # radial: eps*tanh(|u|)*u/|u| ; direction: unit(u) * learnable eps
+    init_scale: float = bounded(1e-3, non_negative)  # last layer init std: delta starts near zero
 
 
 @dataclass
 class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.0
+    r: int = bounded(16, at_least_one)
+    alpha: int = bounded(32, positive)
+    dropout: float = bounded(0.0, Check(lambda v: 0 <= v < 1, "in [0, 1)"))
     include_mlp: bool = False  # also adapt the LLM's MLP projections (gate/up/down), not only attention
 
 
 @dataclass
 class OptimConfig:
-    lr_lora: float = 5e-6
-    lr_perturber: float = 1e-2
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    warmup_steps: int = 0
-    scheduler: str = "cosine"  # cosine | constant
+    lr_lora: float = bounded(5e-6, non_negative)
+    lr_perturber: float = bounded(1e-2, non_negative)
+    weight_decay: float = bounded(0.0, non_negative)
+    grad_clip: float = bounded(1.0, positive)
+    warmup_steps: int = bounded(0, non_negative)
+    scheduler: Literal["cosine", "constant"] = "cosine"
 
 
 @dataclass
 class TrainConfig:
-    steps: int = 5000
-    batch_size: int = 8
+    steps: int = bounded(5000, at_least_one)
+    batch_size: int = bounded(8, at_least_one)
     seed: int = 0
     output_dir: str = "runs/unigame"
-    precision: str = "auto"  # auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    log_every: int = 10
-    sample_every: int = 500  # PNG grids of clean | adversarial (0 = never)
-    checkpoint_every: int = 500  # 0 = only at the end / on interrupt
-    keep_checkpoints: int = 2
-    max_bad_steps: int = 20  # non-finite losses in a row before stopping
+    log_every: int = bounded(10, at_least_one)
+    sample_every: int = bounded(500, Check(lambda v: v >= 0, "non-negative (0 = never)"))  # PNG grids
+    checkpoint_every: int = bounded(500, Check(lambda v: v >= 0, "non-negative (0 = only at the end)"))
+    keep_checkpoints: int = bounded(2, at_least_one)
+    max_bad_steps: int = bounded(20, at_least_one)  # non-finite losses in a row before stopping
     eval_suites: list[str] = field(default_factory=list)  # suites scored before and after training
-    eval_limit: int = 200  # samples per suite for those before/after scores
+    eval_limit: int = bounded(200, non_negative)  # samples per suite for those before/after scores
     eval_data_root: str = ""  # --data-root for those suites (empty: each suite's default)
     loggers: list[str] = field(default_factory=lambda: ["tensorboard"])  # metric loggers (docs/training.md)
 
@@ -132,10 +142,16 @@ class RunConfig:
 COMPONENTS = {"backend": "backends", "gate": "validators", "buffer": "buffers", "schedule": "schedules"}
 
 
+_NOT_A_CHOICE = re.compile(r"Invalid value '(?P<value>.*)', expected one of \[(?P<choices>.*)\]")
+
+
 def _problem(exc: OmegaConfBaseException, prefix: str = "") -> Problem:
     key = getattr(exc, "full_key", None) or ""
     key = f"{prefix}.{key}" if prefix and key else (key or prefix)
     msg = str(exc).splitlines()[0]
+    if found := _NOT_A_CHOICE.match(msg):  # a Literal[...] field: the same sentence as every other range
+        choices = ", ".join(c.strip().strip("'") for c in found["choices"].split(","))
+        return Problem(key, f"must be one of {choices}, got {found['value']!r}.")
     return Problem(key, msg if msg.endswith((".", "?")) else f"{msg}.", "See docs/training.md for every field.")
 
 
@@ -295,7 +311,7 @@ def validate_component(node: Any, registry: Registry, key: str) -> DictConfig:
 
 def component_problems(node: Any, registry: Registry, key: str) -> tuple[DictConfig, list[Problem]]:
     """The node with its options typed by the plugin's dataclass, and every problem: an unknown name, each
-    unknown or mistyped option, each value outside its :func:`~unigame_core.config_checks.choice`."""
+    unknown or mistyped option (a ``Literal`` choice included), each value outside its declared range."""
     if not isinstance(node, (dict, DictConfig)) or "name" not in node:
         return OmegaConf.create({}), [Problem("", f"Configuration key '{key}' needs a 'name'.",
                                               f"Choices: {', '.join(registry.names())}.")]
@@ -314,7 +330,7 @@ def component_problems(node: Any, registry: Registry, key: str) -> tuple[DictCon
             typed = OmegaConf.merge(typed, {option: value})
         except OmegaConfBaseException as exc:
             problems.append(_problem(exc, key))
-    problems += choice_problems(entry.config, typed, key)
+    problems += field_problems(entry.config, OmegaConf.to_container(typed), key)  # type: ignore[arg-type]
     return OmegaConf.merge(OmegaConf.create({"name": name}), typed), problems  # type: ignore[return-value]
 
 
@@ -380,7 +396,7 @@ def build_config(
         setattr(cfg, key, typed)  # its valid part, so the value checks below see typed values
     if cfg.gate.name == "cosine" and cfg.gate.threshold is None:  # one that can fire at this eps, written out
         cfg.gate.threshold = cosine_threshold(float(cfg.game.eps_max))
-    problems += value_problems(cfg)
+    problems += value_problems(cfg, _sections())
     try:
         validate_loggers(cfg.train.loggers)
     except ConfigError as exc:
@@ -388,6 +404,13 @@ def build_config(
     if problems:
         raise config_error(problems)
     return cfg
+
+
+def _sections() -> dict[str, type]:
+    """Config key -> the dataclass its node follows, for the core's own sections (a plugin-owned node's options
+    are checked against its plugin's dataclass in :func:`component_problems`)."""
+    hints = get_type_hints(RunConfig)
+    return {f.name: hints[f.name] for f in fields(RunConfig) if is_dataclass(hints[f.name])}
 
 
 def to_yaml(cfg: DictConfig) -> str:

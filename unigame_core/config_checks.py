@@ -1,19 +1,21 @@
 """Value checks of a resolved run configuration: ranges, choices, and no NaN/inf anywhere.
 
-Types are OmegaConf's job (a string where a number goes fails on merge); this module catches values
-of the right type that make no sense (a negative learning rate, ``train.max_bad_steps=0``, a fraction
-above 1, ``nan``, a ``gate.mode`` its plugin does not offer), before anything heavy loads, naming the key.
-Every problem of a configuration is collected and reported in one error (``config_error``).
+Types and choices are OmegaConf's job (a string where a number goes, or a value outside a ``Literal[...]``,
+fails on merge, naming the key); this module catches values of the right type that make no sense (a negative
+learning rate, ``train.max_bad_steps=0``, a fraction above 1, ``nan``), before anything heavy loads, naming
+the key. Every problem of a configuration is collected and reported in one error (``config_error``).
 
-A plugin declares a choice on its options dataclass with :func:`choice`; the core checks it with the
-rest of the configuration, before the model loads.
+Each choice and range is declared ONCE, on its dataclass field: a choice as a ``Literal[...]`` type, a range
+with :func:`bounded` (``eps_max: float = bounded(0.02, non_negative)``). The core's sections and every
+plugin's options dataclass are checked the same way (:func:`field_problems`). :func:`choice` is kept for
+plugins that declared a choice before ``Literal`` was checked.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,37 @@ def config_error(problems: Sequence[Problem]) -> UnigameError:
     return ConfigError(f"Invalid configuration: {len(problems)} problems.{lines}" + (f"\n{hints}" if hints else ""))
 
 
+@dataclass(frozen=True)
+class Check:
+    """A range: ``test(value)`` must hold; ``what`` completes 'must be ...'."""
+
+    test: Callable[[Any], bool]
+    what: str
+
+
+non_negative = Check(lambda v: v >= 0, "non-negative")
+positive = Check(lambda v: v > 0, "positive")
+at_least_one = Check(lambda v: v >= 1, "at least 1")
+fraction = Check(lambda v: 0 <= v <= 1, "in [0, 1]")
+
+
+def bounded(default: Any, check: Check) -> Any:
+    """A dataclass field whose value must pass ``check``, checked with the configuration before anything loads."""
+    return dataclasses.field(default=default, metadata={"check": check})
+
+
+def field_problems(config: type, values: Mapping[str, Any], key: str) -> list[Problem]:
+    """Values of ``config``'s :func:`bounded` fields (under ``key``) outside their range, and of its
+    :func:`choice` fields outside their choices (``None``: unset, never checked)."""
+    problems = choice_problems(config, values, key)
+    for f in dataclasses.fields(config):
+        check = f.metadata.get("check")
+        value = values.get(f.name) if f.name in values else None
+        if check is not None and value is not None and not check.test(value):
+            problems.append(Problem(f"{key}.{f.name}", f"must be {check.what}, got {value!r}."))
+    return problems
+
+
 def choice(default: str, *others: str) -> Any:
     """A dataclass field that must be one of ``(default, *others)``, checked with the configuration before
     anything loads: ``mode: str = choice("image", "text", "both")``."""
@@ -61,69 +94,6 @@ def choice_problems(config: type, values: Mapping[str, Any], key: str) -> list[P
                                                        f"got {values[f.name]!r}."))
     return problems
 
-COUPLINGS = ("decoder", "decoder-pgd", "decoder-noise", "embedding", "noise", "none")
-
-# (key, test, what it must be). Each test sees the value; keys of a plugin-owned node are only checked
-# when that node names the core's built-in component (a third-party buffer may mean something else by
-# ``capacity``). Cheap and before anything heavy: a nonsense value must not cost a model load.
-_RANGES: list[tuple[str, Any, str]] = [
-    ("game.coupling", lambda v: v in COUPLINGS, f"one of {', '.join(COUPLINGS)}"),
-    ("game.eps_max", lambda v: v >= 0, "non-negative"),
-    ("game.lambda_reg", lambda v: v >= 0, "non-negative"),
-    ("game.lambda_adv", lambda v: v > 0, "positive (the weight of the adversarial CE)"),
-    ("game.refine_steps", lambda v: 0 <= v <= 100, "in [0, 100] (0 = no refinement)"),
-    ("game.refine_step", lambda v: 0 < v <= 2, "in (0, 2] (a fraction of the bound)"),
-    ("game.beta", lambda v: v >= 0, "non-negative"),
-    ("game.adversary_fraction", lambda v: 0 < v <= 1, "in (0, 1]"),
-    ("game.buffer_fraction", lambda v: 0 <= v <= 4, "in [0, 4]"),
-    ("game.hardness_reference", lambda v: v in ("none", "round_trip"), "none or round_trip"),
-    ("game.gate_reference", lambda v: v in ("clean", "round_trip"), "clean or round_trip"),
-    ("game.rescore_every", lambda v: v >= 0, "non-negative (0 = never)"),
-    ("health.min_gate_pass", lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("health.max_saturation", lambda v: 0 <= v <= 1, "in [0, 1]"),
-    ("perturber.hidden", lambda v: v >= 1, "at least 1"),
-    ("perturber.depth", lambda v: v >= 1, "at least 1"),
-    ("perturber.bound", lambda v: v in ("radial", "direction"), "radial or direction"),
-    ("perturber.init_scale", lambda v: v >= 0, "non-negative"),
-    ("lora.r", lambda v: v >= 1, "at least 1"),
-    ("lora.alpha", lambda v: v > 0, "positive"),
-    ("lora.dropout", lambda v: 0 <= v < 1, "in [0, 1)"),
-    ("optim.lr_lora", lambda v: v >= 0, "non-negative"),
-    ("optim.lr_perturber", lambda v: v >= 0, "non-negative"),
-    ("optim.weight_decay", lambda v: v >= 0, "non-negative"),
-    ("optim.grad_clip", lambda v: v > 0, "positive"),
-    ("optim.warmup_steps", lambda v: v >= 0, "non-negative"),
-    ("optim.scheduler", lambda v: v in ("cosine", "constant"), "cosine or constant"),
-    ("train.steps", lambda v: v >= 1, "at least 1"),
-    ("train.batch_size", lambda v: v >= 1, "at least 1"),
-    ("train.precision", lambda v: v in ("auto", "bf16", "fp32"), "auto, bf16 or fp32"),
-    ("train.log_every", lambda v: v >= 1, "at least 1"),
-    ("train.sample_every", lambda v: v >= 0, "non-negative (0 = never)"),
-    ("train.checkpoint_every", lambda v: v >= 0, "non-negative (0 = only at the end)"),
-    ("train.keep_checkpoints", lambda v: v >= 1, "at least 1"),
-    ("train.max_bad_steps", lambda v: v >= 1, "at least 1"),
-    ("train.eval_limit", lambda v: v >= 0, "non-negative"),
-    ("data.num_workers", lambda v: v >= 0, "non-negative"),
-    ("data.image_errors", lambda v: v in ("skip", "fail"), "skip or fail"),
-]
-_BUILTIN_RANGES: dict[tuple[str, str], list[tuple[str, Any, str]]] = {
-    ("buffer", "hard"): [
-        ("capacity", lambda v: v >= 1, "at least 1"),
-        ("quantile", lambda v: 0 <= v <= 1, "in [0, 1]"),
-        ("history", lambda v: v >= 1, "at least 1"),
-        ("temperature", lambda v: v >= 0, "non-negative (0 = uniform)"),
-    ],
-    ("schedule", "alternating"): [
-        ("adversary_updates", lambda v: v >= 0, "non-negative"),
-        ("mine_every", lambda v: v >= 1, "at least 1"),
-        ("eps_warmup", lambda v: v >= 0, "non-negative"),
-        ("beta_warmup", lambda v: v >= 0, "non-negative"),
-        ("start_step", lambda v: v >= 0, "non-negative"),
-    ],
-    ("gate", "cosine"): [("threshold", lambda v: -1 <= v <= 1, "in [-1, 1]")],
-}
-
-
 def _non_finite(node: Any, key: str = "") -> list[str]:
     """Every key (dotted) anywhere in the config, plugin nodes included, whose float is NaN or +-inf."""
     if isinstance(node, dict):
@@ -133,27 +103,15 @@ def _non_finite(node: Any, key: str = "") -> list[str]:
     return [key] if isinstance(node, float) and not math.isfinite(node) else []
 
 
-def value_problems(cfg: DictConfig) -> list[Problem]:
-    """Ranges and choices of every core key (and the built-in components'), NaN/inf anywhere."""
+def value_problems(cfg: DictConfig, sections: Mapping[str, type]) -> list[Problem]:
+    """NaN/inf anywhere, and every range of ``sections`` (config key -> the dataclass its node follows)."""
     problems = [
         Problem(key, f"must be a finite number, got {OmegaConf.select(cfg, key)!r}.",
                 "NaN and inf are never valid settings; use a large finite number (e.g. buffer.tau=-1e9) instead.")
         for key in _non_finite(OmegaConf.to_container(cfg, resolve=True))
     ]
-    checks = list(_RANGES)
-    for (node, name), rules in _BUILTIN_RANGES.items():
-        if cfg[node].get("name") == name:
-            checks += [(f"{node}.{key}", test, what) for key, test, what in rules]
     bad = {p.key for p in problems}
-    for key, test, expected in checks:
-        value = OmegaConf.select(cfg, key)
-        if key not in bad and value is not None and not test(value):
-            problems.append(Problem(key, f"must be {expected}, got {value!r}."))
+    for key, config in sections.items():
+        values = OmegaConf.to_container(cfg[key], resolve=True) if key in cfg else {}
+        problems += [p for p in field_problems(config, values or {}, key) if p.key not in bad]  # type: ignore[arg-type]
     return problems
-
-
-def check_values(cfg: DictConfig) -> None:
-    """Raise one ``ConfigError`` listing every problem :func:`value_problems` finds."""
-    problems = value_problems(cfg)
-    if problems:
-        raise config_error(problems)

@@ -43,3 +43,10 @@ def test_remove_takes_the_plugin_away(tmp_path: Path) -> None:
         if saved[1] is not None:
             os.environ["PYTHONPATH"] = saved[1]
         sys.path[:] = saved[2]
+
+
+def test_each_test_runs_in_an_empty_folder_of_its_own(_in_a_folder_of_its_own: Path) -> None:
+    """The README runs `unigame train` (runs/unigame in the current folder) and then the tests in that folder."""
+    assert Path.cwd() == _in_a_folder_of_its_own and list(Path.cwd().iterdir()) == []
+    assert Path.cwd() != Path(__file__).resolve().parents[2]  # never the checkout
+

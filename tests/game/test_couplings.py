@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from unigame_core.config_checks import COUPLINGS as CONFIG_COUPLINGS
+from unigame_core.config import COUPLINGS as CONFIG_COUPLINGS
 from unigame_core.game.couplings import (
     COUPLINGS,
     DecoderCoupling,

@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .. import config_files, plugins
-from ..config_checks import choice_problems
+from ..config_checks import field_problems
 from ..errors import CapabilityError, ConfigError
 from ..interfaces import Backend, Suite, SuiteResult
 from ..paths import check_output_folder
@@ -86,7 +86,7 @@ def _with_options(name: str, options: Any, settings: dict[str, Any]) -> Any:
     except OmegaConfBaseException as exc:  # OmegaConf's validation errors, shown in one sentence
         key = getattr(exc, "full_key", "") or "?"
         raise ConfigError(f"Suite option '{name}.{key}': {str(exc).splitlines()[0].rstrip('.')}.") from None
-    bad = choice_problems(type(options), merged, name)  # a value outside a choice() the suite declares
+    bad = field_problems(type(options), merged, name)  # a value outside a range or choice the suite declares
     if bad:
         raise ConfigError(f"Suite option {bad[0].line()}")
     return OmegaConf.to_object(merged)

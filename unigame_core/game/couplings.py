@@ -239,6 +239,6 @@ COUPLINGS: dict[str, type[Coupling]] = {
 
 
 def coupling_for(name: str) -> Coupling:
-    """The strategy for ``game.coupling`` (validated with the config, see ``config_checks.COUPLINGS``)."""
+    """The strategy for ``game.coupling`` (validated with the config: its ``Literal`` type, ``config.COUPLINGS``)."""
     return COUPLINGS[name]()
 
