@@ -192,6 +192,13 @@ def test_health_reaches_the_progress_line_the_loggers_and_the_report(tmp_path: P
     (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, rows)))
     page = render(run)
     assert "1 of 2 logging windows failed a health check" in page and "adversary_weak, buffer_frozen" in page
+    # gains +0.5 and -0.5: the page says whether the adversary played, in numbers
+    assert "above the round trip&#x27;s (delta = 0) by +0.000 nats on average, above it in 1 of 2 logged turns" in page
+    idle = [dict(r, ce_adv=1.5) for r in rows]
+    (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, idle)))
+    assert "above it in 0 of 2 logged turns. The adversary was idle" in render(run)
+    (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, rows)))
+    page = render(run)
     assert "adversary CE (refined, and at the perturber start) vs round-trip (delta = 0) CE" in page
     assert "buffer traffic per logging window" in page
 

@@ -162,15 +162,30 @@ def samples_html(run_dir: Path) -> str:
             f'<div class="samples">{"".join(figures)}</div>')
 
 
+def adversary_gain_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Whether the adversary played, in one sentence: its CE over the delta = 0 round trip's, over the rows
+    that logged both (the adversary's latest turn of each logging window)."""
+    gains = [float(r["ce_adv"]) - float(r["ce_round_trip"]) for r in rows
+             if isinstance(r.get("ce_adv"), (int, float)) and isinstance(r.get("ce_round_trip"), (int, float))]
+    if not gains:
+        return ""
+    mean, above = sum(gains) / len(gains), sum(g > 0 for g in gains)
+    idle = " The adversary was idle: its images were no harder than the decoder's own round trip." if above == 0 \
+        else ""
+    return (f"The adversary's CE was above the round trip's (delta = 0) by {mean:+.3f} nats on average, above it "
+            f"in {above} of {len(gains)} logged turns.{idle}")
+
+
 def health_warnings_html(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Which logging windows failed a health check (``health_ok: false``), newest last."""
+    """Whether the adversary played, and which logging windows failed a health check (``health_ok: false``)."""
     failed = [{"step": r["step"], "failed checks": ", ".join(r.get("health_warnings") or [])}
               for r in rows if r.get("health_ok") is False]
+    gain = html.escape(adversary_gain_text(rows))
     if not failed:
         checked = any(r.get("health_ok") is True for r in rows)
-        return f'<p class="note">{"Every logging window passed the health checks." if checked else ""}</p>'
+        return f'<p class="note">{"Every logging window passed the health checks. " if checked else ""}{gain}</p>'
     return (f'<p class="note warn">{len(failed)} of {sum(r.get("health_ok") is not None for r in rows)} logging '
-            "windows failed a health check (docs/training.md, \"Game health\").</p>"
+            f"windows failed a health check (docs/training.md, \"Game health\"). {gain}</p>"
             + table_html(failed, "health-table"))
 
 
