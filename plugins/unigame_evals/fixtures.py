@@ -16,6 +16,12 @@ Item ``i`` (0-based) cycles through a few templates so readers and metrics see a
 * MMMU: rows alternate between the subjects ``Accounting`` and ``Art_Theory``; even ``i``
   are multiple-choice (4 options, gold ``"ABCD"[i % 4]``), odd ``i`` open (gold ``str(10*i)``);
   every row has ``image_1`` (PNG bytes), rows with ``i % 3 == 0`` also ``image_2``.
+* AdVQA: VQAv2's ``n`` questions under AdVQA's file names; images ``val2017/<image_id:012d>.jpg``.
+* NaturalBench: ``n`` groups, as the release (one row per group, ``data/train-*.parquet``) or its lmms-eval
+  export (one row per pair, ``data/test-*.parquet``). Group ``g`` is ``yes_no`` for even ``g``,
+  ``multiple_choice`` for odd ``g``; its questions read ``"Group <g>, question <k>: ..."``; its answers follow
+  the official pattern (``q0_i0`` Yes/A, ``q0_i1`` No/B, ``q1_i0`` No/B, ``q1_i1`` Yes/A); its images are flat
+  8x8 PNGs, image 0 with green 60, image 1 with green 200 (:data:`NATURALBENCH_GREEN`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from pathlib import Path
 
 from PIL import Image
 
-__all__ = ["MMMU_FIXTURE_SUBJECTS", "POPE_OBJECTS", "write_mmmu", "write_pope", "write_pope_parquet", "write_vqav2"]
+__all__ = ["MMMU_FIXTURE_SUBJECTS", "NATURALBENCH_GREEN", "POPE_OBJECTS", "write_advqa", "write_mmmu",
+           "write_naturalbench", "write_pope", "write_pope_parquet", "write_vqav2"]
 
 POPE_OBJECTS = ("cat", "dog", "car", "chair", "person", "bottle")
 MMMU_FIXTURE_SUBJECTS = ("Accounting", "Art_Theory")
@@ -43,14 +50,25 @@ def _color(i: int) -> tuple[int, int, int]:
     return ((40 * i) % 256, (90 + 70 * i) % 256, (200 - 30 * i) % 256)
 
 
-def _encode(i: int, fmt: str, size: int = 16) -> bytes:
+def _encode(i: int, fmt: str, size: int = 16, color: tuple[int, int, int] | None = None) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (size, size), _color(i)).save(buffer, format=fmt)
+    Image.new("RGB", (size, size), color or _color(i)).save(buffer, format=fmt)
     return buffer.getvalue()
 
 
 def write_vqav2(root: Path, n: int = 6, split: str = "val2014") -> Path:
     """Write ``n`` VQAv2 questions, annotations and JPEG images under ``root``."""
+    return _write_vqa(root, n, split, f"v2_OpenEnded_mscoco_{split}_questions.json",
+                      f"v2_mscoco_{split}_annotations.json", f"COCO_{split}_{{image_id:012d}}.jpg")
+
+
+def write_advqa(root: Path, n: int = 6) -> Path:
+    """Write ``n`` AdVQA questions, annotations and COCO val2017 JPEG images under ``root``."""
+    return _write_vqa(root, n, "val2017", "v1_OpenEnded_mscoco_val2017_advqa_questions.json",
+                      "v1_mscoco_val2017_advqa_annotations.json", "{image_id:012d}.jpg")
+
+
+def _write_vqa(root: Path, n: int, split: str, questions_file: str, annotations_file: str, image_name: str) -> Path:
     root = Path(root)
     (root / split).mkdir(parents=True, exist_ok=True)
     questions, annotations = [], []
@@ -58,7 +76,7 @@ def write_vqav2(root: Path, n: int = 6, split: str = "val2014") -> Path:
         text, answers, answer_type, question_type, mc = _VQA_TEMPLATES[i % 3]
         image_id = 100 + i
         qid = 10 * image_id
-        (root / split / f"COCO_{split}_{image_id:012d}.jpg").write_bytes(_encode(i, "JPEG"))
+        (root / split / image_name.format(image_id=image_id)).write_bytes(_encode(i, "JPEG"))
         questions.append({"image_id": image_id, "question": text, "question_id": qid})
         annotations.append({
             "question_id": qid,
@@ -71,11 +89,9 @@ def write_vqav2(root: Path, n: int = 6, split: str = "val2014") -> Path:
         })
     meta = {"info": {"description": "unigame VQAv2 fixture"}, "data_type": "mscoco",
             "data_subtype": split, "license": {}}
-    (root / f"v2_OpenEnded_mscoco_{split}_questions.json").write_text(
-        json.dumps({**meta, "task_type": "Open-Ended", "questions": questions}),
-        encoding="utf-8")
-    (root / f"v2_mscoco_{split}_annotations.json").write_text(
-        json.dumps({**meta, "annotations": annotations}), encoding="utf-8")
+    (root / questions_file).write_text(json.dumps({**meta, "task_type": "Open-Ended", "questions": questions}),
+                                       encoding="utf-8")
+    (root / annotations_file).write_text(json.dumps({**meta, "annotations": annotations}), encoding="utf-8")
     return root
 
 
@@ -163,3 +179,53 @@ def write_mmmu(root: Path, n: int = 6, split: str = "validation") -> Path:
         table = pa.Table.from_pylist(subject_rows, schema=schema)
         pq.write_table(table, root / subject / f"{split}-00000-of-00001.parquet")
     return root
+
+
+NATURALBENCH_GREEN = (60, 200)  # the green channel of each group's image 0 and image 1
+_NB_ANSWERS = {"yes_no": ("Yes", "No", "No", "Yes"), "multiple_choice": ("A", "B", "B", "A")}  # q0_i0 ... q1_i1
+
+
+def _naturalbench_group(g: int) -> dict:
+    """Group ``g``: its type, two questions, four answers (official order) and two PNG images."""
+    kind = "yes_no" if g % 2 == 0 else "multiple_choice"
+    if kind == "yes_no":
+        questions = [f"Group {g}, question 0: is the wall red?", f"Group {g}, question 1: is the wall blue?"]
+    else:
+        questions = [f"Group {g}, question {k}: which colour is the wall? Option: A: {a}; B: {b};"
+                     for k, (a, b) in enumerate((("red", "blue"), ("blue", "red")))]
+    images = [_encode(0, "PNG", size=8, color=(20 + 20 * g, green, 90)) for green in NATURALBENCH_GREEN]
+    return {"type": kind, "questions": questions, "answers": _NB_ANSWERS[kind], "images": images}
+
+
+def write_naturalbench(root: Path, n: int = 4, layout: str = "release") -> Path:
+    """Write ``n`` NaturalBench groups as the release (``layout="release"``) or its lmms-eval export
+    (``layout="lmms-eval"``) under ``<root>/data/``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    image = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+    groups = [_naturalbench_group(g) for g in range(n)]
+    if layout == "release":
+        answer_columns = ("Image_0_Question_0", "Image_1_Question_0", "Image_0_Question_1", "Image_1_Question_1")
+        schema = pa.schema([("Index", pa.int64()), ("Image_0", image), ("Image_1", image),
+                            ("Question_0", pa.string()), ("Question_1", pa.string()),
+                            *[(c, pa.string()) for c in answer_columns],
+                            ("Question_Type", pa.string()), ("Source", pa.string())])
+        rows = [{"Index": g, "Question_Type": group["type"], "Source": "fixture",
+                 "Image_0": {"bytes": group["images"][0], "path": None},
+                 "Image_1": {"bytes": group["images"][1], "path": None},
+                 "Question_0": group["questions"][0], "Question_1": group["questions"][1],
+                 **dict(zip(answer_columns, group["answers"]))} for g, group in enumerate(groups)]
+        name = "train-00000-of-00001.parquet"
+    elif layout == "lmms-eval":
+        schema = pa.schema([("Index", pa.int64()), ("Image", image), ("Question", pa.string()),
+                            ("Question_Type", pa.string()), ("Answer", pa.string())])
+        rows = [{"Index": 4 * g + k, "Image": {"bytes": group["images"][k % 2], "path": None},
+                 "Question": group["questions"][k // 2], "Question_Type": group["type"],
+                 "Answer": group["answers"][k]} for g, group in enumerate(groups) for k in range(4)]
+        name = "test-00000-of-00001.parquet"
+    else:
+        raise ValueError(f"Unknown NaturalBench layout {layout!r}: 'release' or 'lmms-eval'.")
+    (Path(root) / "data").mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), Path(root) / "data" / name)
+    return Path(root)

@@ -22,7 +22,10 @@ import numpy as np
 
 from unigame_core.errors import DataError
 
+from .advqa import read_advqa
+from .items import EvalItem
 from .mmmu import read_mmmu
+from .naturalbench import read_naturalbench, whole_groups
 from .pope import read_pope
 from .vqav2 import read_vqav2
 
@@ -65,13 +68,36 @@ def as_limit(limit: Any) -> int | None:
     return None if limit in (None, "", "None") else int(limit)
 
 
+def _vqa_rows(items: list[EvalItem]) -> list[dict[str, Any]]:
+    """Docs of a release in the official VQA format (VQAv2, AdVQA): scored by ``lm_metrics.vqav2_results``."""
+    return [{"id": it.id, "question": it.question, "image": it.image, "references": list(it.references),
+             "target": it.meta["multiple_choice_answer"], "answer_type": it.meta["answer_type"]} for it in items]
+
+
 def vqav2_docs(vqav2_path: str | None = None, data_root: str | None = None, vqav2_split: str = "val2014",
                limit: int | None = None, **_: Any) -> Any:
     """The official VQAv2 questions/annotations/images (see :func:`unigame_evals.vqav2.read_vqav2`)."""
     items = read_vqav2(data_dir("vqav2", vqav2_path, data_root), vqav2_split, limit=as_limit(limit))
+    return to_dataset(_vqa_rows(items), "VQAv2")
+
+
+def advqa_docs(advqa_path: str | None = None, data_root: str | None = None, limit: int | None = None,
+               **_: Any) -> Any:
+    """The official AdVQA questions/annotations and COCO val2017 images (:func:`unigame_evals.advqa.read_advqa`)."""
+    items = read_advqa(data_dir("advqa", advqa_path, data_root), limit=as_limit(limit))
+    return to_dataset(_vqa_rows(items), "AdVQA")
+
+
+def naturalbench_docs(naturalbench_path: str | None = None, data_root: str | None = None, limit: int | None = None,
+                      **_: Any) -> Any:
+    """NaturalBench pairs, four per group; ``limit`` (samples) is rounded up to whole groups."""
+    pairs = whole_groups(as_limit(limit))
+    root = data_dir("naturalbench", naturalbench_path, data_root)
+    items = read_naturalbench(root, None if pairs is None else pairs // 4)
     rows = [{"id": it.id, "question": it.question, "image": it.image, "references": list(it.references),
-             "target": it.meta["multiple_choice_answer"], "answer_type": it.meta["answer_type"]} for it in items]
-    return to_dataset(rows, "VQAv2")
+             "target": it.references[0], "answer": it.meta["answer"], "group": it.meta["group"],
+             "pair": it.meta["pair"], "question_type": it.meta["question_type"]} for it in items]
+    return to_dataset(rows, "NaturalBench")
 
 
 def pope_docs(category: str, pope_path: str | None = None, data_root: str | None = None,

@@ -15,6 +15,8 @@ from unigame_core.eval.common import UNREADABLE
 
 from .items import EvalItem
 from .mmmu import mmmu_aggregate, score_response
+from .naturalbench import METRICS as NATURALBENCH_METRICS
+from .naturalbench import extract_answer, naturalbench_metrics
 from .pope import parse_yes_no, pope_metrics
 from .vqav2 import aggregate, vqa_accuracy
 
@@ -31,7 +33,7 @@ def answer_text(results: Sequence[Any]) -> tuple[str, bool]:
     return text, text == UNREADABLE
 
 
-# ---------------------------------------------------------------- VQAv2 (percent, as the official script)
+# ---------------------------------------------------------------- VQAv2 and AdVQA (percent, as the official script)
 def vqav2_results(doc: Mapping[str, Any], results: Sequence[Any]) -> dict[str, Record]:
     answer, unreadable = answer_text(results)
     score = 0.0 if unreadable else vqa_accuracy(answer, doc["references"])
@@ -109,3 +111,29 @@ def mmmu_results(doc: Mapping[str, Any], results: Sequence[Any]) -> dict[str, Re
 
 def mmmu_accuracy(items: Sequence[Record]) -> float:
     return float(mmmu_aggregate(items)["overall"])
+
+
+# ---------------------------------------------------------------- NaturalBench (fractions, groups of four pairs)
+def naturalbench_results(doc: Mapping[str, Any], results: Sequence[Any]) -> dict[str, Record]:
+    """One pair: right when the official extraction gives its answer (an unreadable image: never)."""
+    answer, unreadable = answer_text(results)
+    parsed = "" if unreadable else extract_answer(answer, doc["question_type"])
+    record = {"score": float(parsed == doc["answer"]), "level": "pair", "group": doc["group"], "pair": doc["pair"],
+              "question_type": doc["question_type"], "parsed": parsed, "unreadable": unreadable}
+    return {metric: record for metric in NATURALBENCH_METRICS}
+
+
+def naturalbench_acc(items: Sequence[Record]) -> float:
+    return naturalbench_metrics(items)["acc"]
+
+
+def naturalbench_q_acc(items: Sequence[Record]) -> float:
+    return naturalbench_metrics(items)["q_acc"]
+
+
+def naturalbench_i_acc(items: Sequence[Record]) -> float:
+    return naturalbench_metrics(items)["i_acc"]
+
+
+def naturalbench_g_acc(items: Sequence[Record]) -> float:
+    return naturalbench_metrics(items)["g_acc"]

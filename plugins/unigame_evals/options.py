@@ -30,3 +30,15 @@ class MMMUOptions:
     path: str = ""  # folder with <Subject>/<split>-*.parquet (default <data-root>/mmmu)
     split: str = "validation"
     max_new_tokens: int = 32
+
+
+@dataclass
+class NaturalBenchOptions:
+    path: str = ""  # data/train-*.parquet (the release) or data/test-*.parquet (lmms-eval) (<data-root>/naturalbench)
+    max_new_tokens: int = 16  # as lmms-eval's naturalbench task
+
+
+@dataclass
+class AdVQAOptions:
+    path: str = ""  # the official AdVQA files and COCO val2017/ (default <data-root>/advqa)
+    max_new_tokens: int = 10

@@ -1,5 +1,5 @@
-"""Registers the official-benchmark suites (VQAv2, POPE, MMMU). Imports neither torch nor lm_eval
-(``unigame suites list`` stays fast).
+"""Registers the official-benchmark suites (VQAv2, POPE, MMMU, NaturalBench, AdVQA). Imports neither torch
+nor lm_eval (``unigame suites list`` stays fast).
 
 Each suite is registered with ``lm_eval_tasks`` (this package's task YAML folder, used by
 ``python -m unigame_core.lm_eval``), ``file`` (its default options, ``configs/suites/NAME.yaml``) and,
@@ -15,7 +15,7 @@ from unigame_core.config_files import shipped
 from unigame_core.hookspecs import hookimpl
 from unigame_core.registry import Registry
 
-from .options import MMMUOptions, POPEOptions, VQAv2Options
+from .options import AdVQAOptions, MMMUOptions, NaturalBenchOptions, POPEOptions, VQAv2Options
 
 TASKS_DIR = str(Path(__file__).parent / "tasks")
 
@@ -31,3 +31,9 @@ def unigame_register_suites(suites: Registry) -> None:
     suites.add("mmmu", "unigame_evals.suites:MMMUSuite", config=MMMUOptions, lm_eval_tasks=TASKS_DIR,
                file=shipped("suites/mmmu.yaml"),
                help="MMMU (official parquet, validation): accuracy overall and per subject")
+    suites.add("naturalbench", "unigame_evals.suites:NaturalBenchSuite", config=NaturalBenchOptions,
+               lm_eval_tasks=TASKS_DIR, file=shipped("suites/naturalbench.yaml"),
+               help="NaturalBench (release or lmms-eval parquet): Acc, Q-Acc, I-Acc, G-Acc over 2x2 groups")
+    suites.add("advqa", "unigame_evals.suites:AdVQASuite", config=AdVQAOptions, lm_eval_tasks=TASKS_DIR,
+               file=shipped("suites/advqa.yaml"),
+               help="AdVQA (official files, COCO val2017), official VQA accuracy, by answer type (%)")

@@ -1,9 +1,9 @@
-"""The official-benchmark suites: VQAv2, POPE, MMMU, each a set of this package's lm-eval tasks.
+"""The official-benchmark suites: VQAv2, POPE, MMMU, NaturalBench, AdVQA, each a set of this package's lm-eval tasks.
 
 A suite checks its files (``check_data``, before any model loads), then runs its tasks through
 lm-eval with the backend wrapped in ``UnigameLM`` and reads metrics and per-sample predictions back.
-The metric code is this package's port of each benchmark's official script (``vqav2.py``,
-``pope.py``, ``mmmu.py``), wired into the task YAMLs in ``tasks/`` by ``lm_metrics.py``.
+The metric code is this package's port of each benchmark's official script (``vqav2.py``, also AdVQA's,
+``pope.py``, ``mmmu.py``, ``naturalbench.py``), wired into the task YAMLs in ``tasks/`` by ``lm_metrics.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from unigame_core.interfaces import Backend, ScoredRows, Suite, SuiteResult
 
 from . import lm_docs
+from .advqa import read_advqa
 from .mmmu import check_mmmu, mmmu_aggregate
+from .naturalbench import check_naturalbench, group_rows, layout_of, whole_groups
 from .pope import CATEGORIES, check_pope
 from .vqav2 import read_vqav2
 
@@ -88,12 +90,16 @@ class VQAv2Suite(LMEvalSuite):
         meta = {"vqav2_path": str(root), "vqav2_split": self.options.split, "limit": limit}
         outputs, stats = self.run(backend, ["unigame_vqav2"], meta, limit=limit, batch_size=batch_size)
         out = outputs["unigame_vqav2"]
-        result = self.result(dict(out.metrics), [out], stats, data=str(root), split=self.options.split)
-        types = {"accuracy_yes_no": "yes/no", "accuracy_number": "number", "accuracy_other": "other"}
-        result.per_question = {"accuracy": ScoredRows(scale=100.0)}  # percent, as the official script
-        result.per_question.update({m: ScoredRows({"answer_type": t}, 100.0) for m, t in types.items()
-                                    if m in result.metrics})
-        return result
+        return vqa_result(self.result(dict(out.metrics), [out], stats, data=str(root), split=self.options.split))
+
+
+def vqa_result(result: SuiteResult) -> SuiteResult:
+    """A VQA-accuracy suite's per-question metrics: overall and per answer type, in percent (the official script)."""
+    types = {"accuracy_yes_no": "yes/no", "accuracy_number": "number", "accuracy_other": "other"}
+    result.per_question = {"accuracy": ScoredRows(scale=100.0)}
+    result.per_question.update({m: ScoredRows({"answer_type": t}, 100.0) for m, t in types.items()
+                                if m in result.metrics})
+    return result
 
 
 class POPESuite(LMEvalSuite):
@@ -150,4 +156,48 @@ class MMMUSuite(LMEvalSuite):
                              per_subject_n=summary["per_subject_num"])
         result.per_question = {"accuracy": ScoredRows()}
         result.per_question.update({f"accuracy/{s}": ScoredRows({"subject": s}) for s in summary["per_subject"]})
+        return result
+
+
+class AdVQASuite(LMEvalSuite):
+    """AdVQA: VQAv2's official VQA accuracy (percent), overall and per answer type, on AdVQA's files."""
+
+    name = "advqa"
+
+    def check_data(self) -> None:
+        read_advqa(self.data_dir())  # every file, every image path
+
+    def evaluate(self, backend: Backend, *, limit: int | None, batch_size: int) -> SuiteResult:
+        root = self.data_dir()
+        meta = {"advqa_path": str(root), "limit": limit}
+        outputs, stats = self.run(backend, ["unigame_advqa"], meta, limit=limit, batch_size=batch_size)
+        out = outputs["unigame_advqa"]
+        return vqa_result(self.result(dict(out.metrics), [out], stats, data=str(root)))
+
+
+class NaturalBenchSuite(LMEvalSuite):
+    """NaturalBench: ``acc`` over (image, question) pairs; ``q_acc``, ``i_acc``, ``g_acc`` over groups of four.
+
+    The predictions hold one row per pair (``level: pair``) and three per group (``level`` ``questions``,
+    ``images``, ``group``, each scored as the group's share), so the group is the unit of the intervals and of
+    the paired comparisons of ``q_acc``, ``i_acc`` and ``g_acc``. ``--limit`` is rounded up to whole groups.
+    """
+
+    name = "naturalbench"
+
+    def check_data(self) -> None:
+        check_naturalbench(self.data_dir())
+
+    def evaluate(self, backend: Backend, *, limit: int | None, batch_size: int) -> SuiteResult:
+        root, pairs = self.data_dir(), whole_groups(limit)
+        meta = {"naturalbench_path": str(root), "limit": pairs}
+        outputs, stats = self.run(backend, ["unigame_naturalbench"], meta, limit=pairs, batch_size=batch_size)
+        out = outputs["unigame_naturalbench"]
+        result = self.result(dict(out.metrics), [out], stats, score_metric="acc", data=str(root),
+                             layout=layout_of(root))
+        groups = group_rows(result.predictions)
+        result.details["groups"] = len(groups) // 3
+        result.predictions += groups
+        result.per_question = {"acc": ScoredRows({"level": "pair"}), "q_acc": ScoredRows({"level": "questions"}),
+                               "i_acc": ScoredRows({"level": "images"}), "g_acc": ScoredRows({"level": "group"})}
         return result

@@ -1,4 +1,6 @@
-"""VQAv2: the official VQA accuracy (``vqaEval.py`` semantics) and an official-layout reader.
+"""VQAv2: the official VQA accuracy (``vqaEval.py`` semantics) and a reader of the official VQA file format.
+
+Both serve AdVQA too (``advqa.py``), which ships its questions and annotations in the same format.
 
 Answer processing follows the official VQA evaluation script (GT-Vision-Lab/VQA,
 ``PythonEvaluationTools/vqaEvaluation/vqaEval.py``, its Python 3 version):
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -42,13 +45,16 @@ from .items import DataLayoutError, EvalItem
 __all__ = [
     "ANSWER_TYPES",
     "PROMPT_SUFFIX",
+    "VQALayout",
     "aggregate",
     "normalize_answer",
     "process_digit_article",
     "process_punctuation",
+    "read_vqa",
     "read_vqav2",
     "score_item",
     "vqa_accuracy",
+    "vqav2_layout",
 ]
 
 PROMPT_SUFFIX = "Answer the question using a single word or phrase."
@@ -175,18 +181,39 @@ def score_item(item: EvalItem, prediction: str) -> float:
     return vqa_accuracy(prediction, item.references)
 
 
-def _layout(split: str) -> str:
-    return (
-        f"the official VQAv2 layout <root>/v2_OpenEnded_mscoco_{split}_questions.json, "
-        f"<root>/v2_mscoco_{split}_annotations.json and images "
-        f"<root>/{split}/COCO_{split}_<image_id:012d>.jpg"
+@dataclass(frozen=True)
+class VQALayout:
+    """Where one release in the official VQA file format (VQAv2, AdVQA) keeps its files, relative to its root.
+
+    ``image_name`` is formatted with ``image_id``; ``description`` is the layout named in error messages.
+    """
+
+    questions: str
+    annotations: str
+    images: str
+    image_name: str
+    description: str
+
+
+def vqav2_layout(split: str) -> VQALayout:
+    """The official VQAv2 files of ``split`` (``val2014``): questions, annotations, COCO images."""
+    return VQALayout(
+        questions=f"v2_OpenEnded_mscoco_{split}_questions.json",
+        annotations=f"v2_mscoco_{split}_annotations.json",
+        images=split,
+        image_name=f"COCO_{split}_{{image_id:012d}}.jpg",
+        description=(
+            f"the official VQAv2 layout <root>/v2_OpenEnded_mscoco_{split}_questions.json, "
+            f"<root>/v2_mscoco_{split}_annotations.json and images "
+            f"<root>/{split}/COCO_{split}_<image_id:012d>.jpg"
+        ),
     )
 
 
-def _load_json(path: Path, split: str, key: str) -> list[dict[str, Any]]:
-    """The ``key`` list of an official VQAv2 file; a missing file names the layout, a malformed one its fault."""
+def _load_json(path: Path, layout: VQALayout, key: str) -> list[dict[str, Any]]:
+    """The ``key`` list of an official VQA file; a missing file names the layout, a malformed one its fault."""
     if not path.is_file():
-        raise DataLayoutError(path, _layout(split))
+        raise DataLayoutError(path, layout.description)
     return json_list(path, key)
 
 
@@ -201,8 +228,8 @@ def _human_answers(ann: dict[str, Any], where: str) -> tuple[str, ...]:
     return tuple(string_field(a, "answer", f"{where}, answers[{j}]") for j, a in enumerate(answers))
 
 
-def read_vqav2(root: Path, split: str = "val2014", limit: int | None = None) -> list[EvalItem]:
-    """Read VQAv2 questions, annotations and image paths from the official layout.
+def read_vqa(root: Path, layout: VQALayout, limit: int | None = None) -> list[EvalItem]:
+    """Read questions, annotations and image paths of a release in the official VQA format (``layout``).
 
     Items keep the questions-file order; ``limit`` keeps the first ``limit`` questions.
     Each item's ``references`` are the human answers (raw), ``image`` the JPEG path, and
@@ -210,30 +237,28 @@ def read_vqav2(root: Path, split: str = "val2014", limit: int | None = None) -> 
     ``multiple_choice_answer``. Raises :class:`DataLayoutError` naming any missing file.
     """
     root = Path(root)
-    questions = _load_json(root / f"v2_OpenEnded_mscoco_{split}_questions.json", split, "questions")
-    annotations_file = root / f"v2_mscoco_{split}_annotations.json"
-    annotations = _load_json(annotations_file, split, "annotations")
+    questions_file = root / layout.questions
+    questions = _load_json(questions_file, layout, "questions")
+    annotations_file = root / layout.annotations
+    annotations = _load_json(annotations_file, layout, "annotations")
     by_qid = {record_id(ann, "question_id", f"'{annotations_file}' annotations[{i}]"): ann
               for i, ann in enumerate(annotations)}
-    image_dir = root / split
+    image_dir = root / layout.images
     if not image_dir.is_dir():
-        raise DataLayoutError(image_dir, _layout(split))
+        raise DataLayoutError(image_dir, layout.description)
     if limit is not None:
         questions = questions[: max(0, limit)]
     items: list[EvalItem] = []
     for i, q in enumerate(questions):
-        where = f"'{root / f'v2_OpenEnded_mscoco_{split}_questions.json'}' questions[{i}]"
+        where = f"'{questions_file}' questions[{i}]"
         qid = record_id(q, "question_id", where)
         ann = by_qid.get(qid)
         if ann is None:
-            raise DataLayoutError(
-                f"v2_mscoco_{split}_annotations.json (annotation for question_id {qid})",
-                _layout(split),
-            )
+            raise DataLayoutError(f"{layout.annotations} (annotation for question_id {qid})", layout.description)
         image_id = integer_field(q, "image_id", where)
-        image = image_dir / f"COCO_{split}_{image_id:012d}.jpg"
+        image = image_dir / layout.image_name.format(image_id=image_id)
         if not image.is_file():
-            raise DataLayoutError(image, _layout(split))
+            raise DataLayoutError(image, layout.description)
         items.append(
             EvalItem(
                 id=str(qid),
@@ -250,3 +275,8 @@ def read_vqav2(root: Path, split: str = "val2014", limit: int | None = None) -> 
             )
         )
     return items
+
+
+def read_vqav2(root: Path, split: str = "val2014", limit: int | None = None) -> list[EvalItem]:
+    """Read VQAv2 questions, annotations and image paths from the official layout (see :func:`read_vqa`)."""
+    return read_vqa(root, vqav2_layout(split), limit)

@@ -14,11 +14,13 @@ from unigame_core.eval.lm_eval_bridge import UnigameLM
 from unigame_core.eval.tasks import run_tasks, task_manager
 from unigame_core.testing import FakeBackend
 from unigame_evals import options
-from unigame_evals.fixtures import write_mmmu, write_pope, write_vqav2
+from unigame_evals.fixtures import write_advqa, write_mmmu, write_naturalbench, write_pope, write_vqav2
 from unigame_evals.plugin import TASKS_DIR
 
-SUITES = {"vqav2": options.VQAv2Options, "pope": options.POPEOptions, "mmmu": options.MMMUOptions}
-TASKS = {"unigame_vqav2", "unigame_pope_random", "unigame_pope_popular", "unigame_pope_adversarial", "unigame_mmmu"}
+SUITES = {"vqav2": options.VQAv2Options, "pope": options.POPEOptions, "mmmu": options.MMMUOptions,
+          "naturalbench": options.NaturalBenchOptions, "advqa": options.AdVQAOptions}
+TASKS = {"unigame_vqav2", "unigame_pope_random", "unigame_pope_popular", "unigame_pope_adversarial", "unigame_mmmu",
+         "unigame_naturalbench", "unigame_advqa"}
 
 
 def test_suites_are_registered_through_the_entry_point() -> None:
@@ -51,6 +53,8 @@ def fixtures(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_vqav2(root / "vqav2", n=3)
     write_pope(root / "pope", n=2)
     write_mmmu(root / "mmmu", n=2)
+    write_naturalbench(root / "naturalbench", n=1)
+    write_advqa(root / "advqa", n=2)
     return root
 
 
