@@ -11,7 +11,7 @@ from typing import Any
 from unigame_core.bootstrap import Interval, paired_difference, row_interval
 from unigame_core.cli.common import out
 
-from .study_rows import BASE, CONTROL, METRICS
+from .study_rows import BASE, CONTROL, MAP_MATCHED_CONTROL, METRICS
 
 #: the pre-stated reading: for the method if full - control has a lower bound above zero on these...
 FOR_METHOD = ("nuisance", "attack_adaptive")
@@ -26,15 +26,16 @@ def _row(runs: dict[int, dict[str, Any]], metric: str) -> dict[int, dict[str, tu
     return {seed: s for seed, run in runs.items() if (s := _scores(run, metric)) is not None}
 
 
-def summarise(runs: dict[str, dict[int, dict[str, Any]]], n_boot: int, control: str = CONTROL) -> dict[str, Any]:
+def summarise(runs: dict[str, dict[int, dict[str, Any]]], n_boot: int, control: str = CONTROL,
+              also: tuple[str, ...] = ()) -> dict[str, Any]:
     """``{"rows": {row: {metric: Interval}}, "contrasts": {"A - B": {metric: Interval}}}`` (fractions), every
-    trained row against ``control`` and against sft."""
+    trained row against ``control``, against sft and against each row of ``also`` (a supplementary control)."""
     rows: dict[str, dict[str, Interval]] = {}
     contrasts: dict[str, dict[str, Interval]] = {}
     for row, seeds in runs.items():
         rows[row] = {m: row_interval(scores, n_boot=n_boot) for m in METRICS if (scores := _row(seeds, m))}
     trained = [r for r in runs if r != BASE]
-    for ref in (control, "sft"):
+    for ref in (control, "sft", *also):
         for row in trained:
             if row == ref or ref not in runs:
                 continue
@@ -241,11 +242,16 @@ def write_report(output: Path, runs: dict[str, dict[int, dict[str, Any]]], meta:
     """``table.md``, ``summary.json``, ``summary.csv`` and ``ablation.png`` in ``output`` (a trade-off map also
     ``tradeoff.png``, and the pre-stated rule's choice in place of the study's reading); prints the table."""
     control = meta.get("control", CONTROL)
-    summary = summarise(runs, meta["bootstrap"], control)
+    matched = (MAP_MATCHED_CONTROL,) if meta.get("kind") == "tradeoff" and MAP_MATCHED_CONTROL in runs else ()
+    summary = summarise(runs, meta["bootstrap"], control, matched)
     if meta.get("kind") == "tradeoff":
         verdict = choose_setting(summary, control, meta["margin"])
         label = "Pre-stated rule"
         tradeoff_plot(summary, output / "tradeoff.png", control)
+        for other in matched:  # supplementary: the same rule against the control matched to map-full's pipeline
+            verdict += (f"\n\nThe same rule against {other} (a supplementary control, not the pre-stated one): "
+                        + choose_setting(summary, other, meta["margin"]))
+            tradeoff_plot(summary, output / f"tradeoff-vs-{other}.png", other)
     else:
         verdict, label = reading(summary, meta["margin"]), "Pre-stated reading"
     health_md, health = health_table(output, runs)

@@ -94,12 +94,14 @@ def test_every_study_row_is_a_valid_config_with_the_health_settings_and_its_own_
             assert overrides[:len(health)] == health  # the row's own overrides come last, so they win
             cfg = build_config(None, f"ablations/{preset}", overrides)
             assert cfg.game.hardness_reference == "round_trip"
-            expected = {"decoder-eps0": 0.0, "map-control": 0.0, "decoder-noise-eps0.3": 0.3, "full-eps0.3": 0.3,
+            expected = {"decoder-eps0": 0.0, "map-control": 0.0, "map-control-full": 0.0, "decoder-noise-eps0.3": 0.3,
+                        "full-eps0.3": 0.3,
                         "map-eps0.025": 0.025, "map-eps0.1": 0.1}.get(row, TRAIN_EPS)
             assert cfg.game.eps_max == expected, row
             if version == 2:  # the game that plays: the authors' two lambdas, refinement unless it is the control
                 assert (cfg.game.lambda_adv, cfg.game.lambda_reg) == (80.0, 1e-4), row
-                refine = {"decoder-eps0": 0, "map-control": 0, "map-perturber-only": 0, "map-k1": 1}.get(row, 3)
+                refine = {"decoder-eps0": 0, "map-control": 0, "map-control-full": 0, "map-perturber-only": 0,
+                          "map-k1": 1}.get(row, 3)
                 assert cfg.game.refine_steps == refine, row
     assert build_config(None, "ablations/decoder", row_overrides("decoder-pgd")[1]).game.coupling == "decoder-pgd"
     assert build_config(None, "ablations/full", row_overrides("full-eps0.3", 1)[1]).game.lambda_reg == 1.0
