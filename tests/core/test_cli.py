@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from unigame_core.cli.main import app
@@ -18,6 +19,7 @@ def test_help_lists_commands() -> None:
         assert cmd in result.output
 
 
+@pytest.mark.slow
 def test_help_and_lists_do_not_import_torch() -> None:
     code = (
         "import sys\n"

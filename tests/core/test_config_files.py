@@ -127,6 +127,7 @@ def test_package_path_values_name_an_installed_packages_data() -> None:
     assert data == {"a": str(Path(unigame_shapes.__file__).parent / "weights" / "janus"), "b": ["x", "${y}"]}
 
 
+@pytest.mark.slow
 def test_checking_every_shipped_file_imports_nothing_heavy() -> None:
     import subprocess
     import sys

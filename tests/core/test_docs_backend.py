@@ -101,6 +101,7 @@ def test_the_docs_choice_alias_and_checkpoint_folder_work(my_umm: ModuleType, tm
     assert not torch.equal(fresh.model.head.weight, trained.model.head.weight)
 
 
+@pytest.mark.slow
 def test_the_docs_minimal_backend_trains(my_umm: ModuleType, tmp_path: Path) -> None:
     from unigame_core import testing
     from unigame_core.run.runner import run_training

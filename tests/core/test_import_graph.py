@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import unigame_core
 
 CORE = Path(unigame_core.__file__).resolve().parent
@@ -132,6 +134,7 @@ def test_library_sources_import_nothing_from_cli() -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
+@pytest.mark.slow
 def test_importing_every_library_module_loads_no_cli_module() -> None:
     modules = [module_name(p) for p in library_files() if p.name != "__init__.py"]
     code = (f"import importlib, sys\nfor m in {modules!r}: importlib.import_module(m)\n"

@@ -79,6 +79,7 @@ def test_plugins_list_says_why_and_blocking_both_works(monkeypatch: pytest.Monke
     assert plugins.suites().names() == ["attack-decoder", "attack-pgd", "example-colours"]  # robustness, example
 
 
+@pytest.mark.slow
 def test_the_real_command_line_exits_2() -> None:
     env = {**os.environ, "UNIGAME_DISABLE_PLUGINS": "evals", "COLUMNS": "400"}
     done = subprocess.run([sys.executable, "-m", "unigame_core.cli.main", "models", "list"], env=env,

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import example_plugin_session as session
 
 
@@ -27,6 +29,7 @@ def test_the_example_plugin_is_visible_to_the_tests_but_not_installed_in_the_env
     assert _outside_view() == "False False"  # the environment itself does not
 
 
+@pytest.mark.slow
 def test_remove_takes_the_plugin_away(tmp_path: Path) -> None:
     site = session.install(tmp_path)
     assert (site / "unigame_example" / "plugin.py").exists()

@@ -15,9 +15,9 @@ from typer.testing import CliRunner, Result
 
 from unigame_core import plugins
 from unigame_core.cli.main import app
-from unigame_core.run.build import build_dataset
 from unigame_core.hookspecs import hookimpl
 from unigame_core.registry import Registry
+from unigame_core.run.build import build_dataset
 from unigame_core.testing import quick_overrides
 
 runner = CliRunner()
@@ -68,6 +68,7 @@ def test_decompression_bomb_fails_naming_the_file(fake_plugin: None, tmp_path: P
                         "400,000,000 pixels")
 
 
+@pytest.mark.slow
 def test_decompression_bomb_is_a_counted_skip(fake_plugin: None, tmp_path: Path) -> None:
     header_only_png(tmp_path / "bomb.png", 20_000, 20_000)
     header_only_png(tmp_path / "big.png", 10_000, 10_000)  # 100 M pixels: PIL would only warn, and decode
@@ -108,6 +109,7 @@ def test_non_utf8_jsonl_names_the_file_and_line(fake_plugin: None, tmp_path: Pat
                         "byte 0xe9")
 
 
+@pytest.mark.slow
 def test_utf8_with_bom_and_unicode_line_separators_still_load(fake_plugin: None, tmp_path: Path) -> None:
     data = jsonl(tmp_path, ["a.png", "b.png"])
     row = json.dumps({"image": "a.png", "question": "wh\u2028at?", "answer": "r\u00e9d"}, ensure_ascii=False)

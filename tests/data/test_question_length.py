@@ -86,6 +86,7 @@ def test_tiny_janus_declares_its_context_and_caps_a_100kb_question(tiny_janus: P
     assert len(answers) == 1 and prompts.truncated["questions"] == 3
 
 
+@pytest.mark.slow
 def test_train_with_a_100kb_question_warns_and_counts(tiny_janus: Path, tmp_path: Path) -> None:
     rows = []
     for i, colour in enumerate(("red", "green", "blue", "yellow")):

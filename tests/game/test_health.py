@@ -66,6 +66,7 @@ def test_step_figures_are_the_derivable_ones(fake_plugin: None, tmp_path: Path) 
     assert (m.candidates, m.mined, m.drawn) == (4, 0, 0)
 
 
+@pytest.mark.slow
 def test_saturation_is_one_when_unpenalised_and_zero_when_eps_is_huge(fake_plugin: None, tmp_path: Path) -> None:
     p, batch = players(tmp_path, "game.lambda_reg=0", "optim.lr_perturber=0.3")
     first = game_step(p, batch, PLAY).delta_saturation
@@ -234,6 +235,7 @@ def rows(run: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "samples_per_s"} for r in out]
 
 
+@pytest.mark.slow
 def test_a_run_that_rescores_its_buffer_resumes_exactly(fake_plugin: None, tmp_path: Path,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     calls = {"rescored": 0, "turns": 0}

@@ -41,7 +41,8 @@ def adv_ce(p: Players, batch: VQABatch) -> float:
 
 
 def test_perturber_steps_raise_ce_on_a_fixed_understander(fake_plugin: None, tmp_path) -> None:  # noqa: ANN001
-    p, batch = make_players(fake_plugin, tmp_path, "game.lambda_reg=0")
+    # the perturber's own learning, at its own delta (refinement is tested in test_refine.py)
+    p, batch = make_players(fake_plugin, tmp_path, "game.lambda_reg=0", "game.refine_steps=0")
     lora_before = [q.detach().clone() for q in p.lora_params]
     start = adv_ce(p, batch)
     for _ in range(15):
@@ -52,6 +53,7 @@ def test_perturber_steps_raise_ce_on_a_fixed_understander(fake_plugin: None, tmp
     assert all(q.grad is None for q in p.lora_params)
 
 
+@pytest.mark.slow
 def test_understander_steps_lower_clean_ce_and_never_touch_the_perturber(fake_plugin: None,  # noqa: ANN001
                                                                            tmp_path) -> None:
     p, batch = make_players(fake_plugin, tmp_path)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -27,6 +28,7 @@ def launch(nproc: int, out: Path, *extra: str, timeout: int = 240, env: dict[str
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_two_ranks_match_one_process(tmp_path: Path) -> None:
     """The buffer is on (every sample mined, beta 1): means over the global batch, one buffer gathered from
     every rank and one draw shared by all ranks make the updates equal up to float summation order. The
@@ -45,6 +47,7 @@ def test_two_ranks_match_one_process(tmp_path: Path) -> None:
     assert buffers == [json.loads(r)["buffer"] for r in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_no_hang_when_one_ranks_buffer_is_empty(tmp_path: Path) -> None:
     launch(2, tmp_path / "run", "gate.name=rank0only", "buffer.tau=-1e9", "game.beta=1.0")
     assert (tmp_path / "run" / "adapter" / "adapter_model.safetensors").exists()
@@ -53,6 +56,7 @@ def test_no_hang_when_one_ranks_buffer_is_empty(tmp_path: Path) -> None:
     assert passes == {0.5}  # rank 0 keeps all, rank 1 none: the pass rate of the global batch, not rank 0's 1.0
 
 
+@pytest.mark.slow
 def test_a_rank_whose_whole_batch_is_unreadable_still_trains(tmp_path: Path) -> None:
     launch(2, tmp_path / "run", "data.spec=holey:64", "buffer.tau=-1e9", timeout=120)
     rows = [json.loads(r) for r in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -61,6 +65,7 @@ def test_a_rank_whose_whole_batch_is_unreadable_still_trains(tmp_path: Path) -> 
     assert all(r["skipped_updates"] == 0 and r["loss_u"] is not None for r in rows)  # step 2 trained on rank 0's half
 
 
+@pytest.mark.slow
 def test_a_rank_that_never_reads_an_image_trains_on_the_others(tmp_path: Path) -> None:
     """The all-unreadable check counts the global batch: rank 1 alone reading nothing (16 tries by step 4)
     is not "no readable data", and stopping it alone would leave rank 0 waiting in a collective."""
@@ -70,6 +75,7 @@ def test_a_rank_that_never_reads_an_image_trains_on_the_others(tmp_path: Path) -
     assert [r["skipped_images"] for r in rows] == [4, 8, 12, 16]  # cumulative: rank 1's 4 per step
 
 
+@pytest.mark.slow
 def test_the_documented_torchrun_command_trains_the_default_model(tmp_path: Path) -> None:
     """README / docs/training.md: ``torchrun --nproc_per_node N -m unigame_core.cli.main train ...``."""
     out = tmp_path / "run"
@@ -83,6 +89,7 @@ def test_the_documented_torchrun_command_trains_the_default_model(tmp_path: Path
     assert [json.loads(r)["step"] for r in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
 
+@pytest.mark.slow
 def test_every_rank_keeps_the_same_buffer_hardness_through_rescoring(tmp_path: Path) -> None:
     """Re-scoring runs the understander on each rank, where LoRA dropout draws each rank's own mask: rank 0's
     numbers are broadcast, so the buffers (and so the draws every rank shares) stay identical."""

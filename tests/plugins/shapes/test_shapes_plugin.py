@@ -11,11 +11,10 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from headless_browser import chromium, headless
 from unigame_core import plugins
 from unigame_core.cli.main import app
 from unigame_shapes import assets
-
-from headless_browser import chromium, headless
 
 runner = CliRunner()
 pytestmark = pytest.mark.skipif(not assets.available(), reason="the shipped shapes base model is missing")
@@ -291,6 +290,7 @@ def test_joint_stage_mixes_reconstructions_only_when_asked(fraction: float, monk
     torch.testing.assert_close(ids, targets(x, backend.encoder.encode_tokens(x)))
 
 
+@pytest.mark.slow
 def test_pretrain_is_deterministic(tmp_path: Path) -> None:
     from unigame_shapes.pretrain import PretrainConfig, pretrain
 
