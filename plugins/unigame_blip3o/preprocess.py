@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor
-from unigame_core.pixels import PixelNormalizer  # noqa: F401  (re-exported)
+from unigame_core.pixels import PixelNormalizer, SquareImageTransform  # noqa: F401  (PixelNormalizer re-exported)
 
 
 def patchify(values: Tensor, patch: int, merge: int, temporal: int) -> tuple[Tensor, Tensor]:
@@ -31,30 +30,9 @@ def patchify(values: Tensor, patch: int, merge: int, temporal: int) -> tuple[Ten
     return x.reshape(b * g * g, c * temporal * patch * patch), grid
 
 
-class SquareTransform:
-    """``uint8 (3, H, W) -> uint8 (3, S, S)``: bicubic resize of the long side to ``S``, centred pad with
-    the colour that normalises to zero. Picklable (a plain object), so it runs in data-loader workers."""
+class SquareTransform(SquareImageTransform):
+    """``uint8 (3, H, W) -> uint8 (3, S, S)``: bicubic PIL resize of the long side to ``S``, centred pad with the
+    colour that normalises to zero (the core's :class:`~unigame_core.pixels.SquareImageTransform`)."""
 
     def __init__(self, size: int, background: Sequence[int]) -> None:
-        self.size = int(size)
-        self.background = tuple(int(c) for c in background)
-
-    def __call__(self, image: Tensor) -> Tensor:
-        if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"expected a uint8 (3, H, W) RGB tensor, got {tuple(image.shape)} {image.dtype}")
-        h, w = image.shape[1:]
-        scale = self.size / max(h, w)
-        height, width = max(1, round(h * scale)), max(1, round(w * scale))
-        if (height, width) != (h, w):
-            pil = Image.fromarray(image.permute(1, 2, 0).cpu().numpy())
-            array = np.asarray(pil.resize((width, height), resample=Image.Resampling.BICUBIC), dtype=np.uint8)
-            image = torch.from_numpy(array.copy()).permute(2, 0, 1)
-        if height == width:
-            return image.contiguous()
-        canvas = torch.tensor(self.background, dtype=torch.uint8).view(3, 1, 1).expand(3, self.size, self.size).clone()
-        top, left = (self.size - height) // 2, (self.size - width) // 2
-        canvas[:, top : top + height, left : left + width] = image
-        return canvas
-
-    def __repr__(self) -> str:
-        return f"SquareTransform(size={self.size}, background={self.background})"
+        super().__init__(size, background, Image.Resampling.BICUBIC)

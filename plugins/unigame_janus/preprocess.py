@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor
-from unigame_core.pixels import PixelNormalizer  # noqa: F401  (re-exported)
+from unigame_core.pixels import PixelNormalizer, check_rgb_uint8, pad_to_square  # noqa: F401  (PixelNormalizer re-exported)
 
 
 class JanusImageTransform:
@@ -35,18 +35,9 @@ class JanusImageTransform:
         return max(round(height * scale), clip), max(round(width * scale), clip)
 
     def __call__(self, image: Tensor) -> Tensor:
-        if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
-            raise ValueError(f"expected a uint8 (3, H, W) RGB tensor, got {tuple(image.shape)} {image.dtype}")
+        check_rgb_uint8(image)
         height, width = self.output_hw(image.shape[1], image.shape[2])
-        resized = _resize_bicubic(image, height, width)
-        if height == width:
-            return resized
-        side = max(height, width)
-        canvas = torch.tensor(self.background, dtype=torch.uint8, device=image.device).view(3, 1, 1)
-        canvas = canvas.expand(3, side, side).clone()
-        top, left = (side - height) // 2, (side - width) // 2
-        canvas[:, top : top + height, left : left + width] = resized
-        return canvas
+        return pad_to_square(_resize_bicubic(image, height, width), max(height, width), self.background)
 
     def __repr__(self) -> str:
         return f"JanusImageTransform(size={self.size}, background={self.background}, min_size={self.min_size})"
