@@ -222,7 +222,7 @@ def backend_defaults(entry: Entry) -> dict[str, Any]:
     declares none keeps ``DEFAULT_GATE``, so its runs never download the CLIP gate's weights unless the
     config asks for them."""
     gate = getattr(entry.config, "default_gate", None)
-    own = _defaults(entry.extra.get("file", ""), entry.extra.get("defaults", {}))
+    own = _defaults(entry.extra.file, entry.extra.defaults)
     return _deep_merge({"gate": {"name": gate}} if gate else {}, own)
 
 
@@ -263,7 +263,7 @@ def resolve_model(model: str, backends: Registry) -> tuple[str, dict[str, Any]]:
         except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
             raise ConfigError(f"'{cfg_file}' is not a JSON object of model settings ({exc}).") from None
         for entry in backends.entries():
-            if model_type in entry.extra.get("model_types", ()):
+            if model_type in entry.extra.model_types:
                 folder = {"backend": {"checkpoint": str(path)}}
                 return backends.get(entry.name).name, _deep_merge(backend_defaults(entry), folder)
         raise ConfigError(f"No backend loads checkpoints of model_type '{model_type}' (folder '{path}').")

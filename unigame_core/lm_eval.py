@@ -31,7 +31,7 @@ def task_paths() -> list[str]:
     from . import plugins
 
     registry = plugins.suites()
-    found = [entry.extra.get("lm_eval_tasks") for entry in registry.entries()]
+    found = [entry.extra.lm_eval_tasks for entry in registry.entries()]
     return list(dict.fromkeys(str(p) for p in found if p))
 
 

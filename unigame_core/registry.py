@@ -64,7 +64,7 @@ class Entry:
     config: type | None = None
     help: str = ""
     plugin: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: Any = None  # what the kind's typed ``add`` records: BackendInfo, SuiteInfo, LoggerInfo (else None)
     kind: str = ""
     contract: Contract | None = None
 
@@ -128,9 +128,9 @@ class Registry:
 
     def add(self, name: str, builder: str, *, config: type | None = None, help: str = "") -> None:
         """Register ``name``; ``builder`` is a ``module:attr`` string imported on first use."""
-        self._add(name, builder, config, help, {})
+        self._add(name, builder, config, help, None)
 
-    def _add(self, name: str, builder: str, config: type | None, help: str, extra: dict[str, Any]) -> None:
+    def _add(self, name: str, builder: str, config: type | None, help: str, extra: Any) -> None:
         if self._claim(name):
             self._entries[name] = Entry(name, builder, config, help, self.current_plugin, extra, self.kind,
                                         self.contract)
@@ -226,6 +226,32 @@ class Registry:
         return f" {lead}: {listed}."
 
 
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a backend's registration adds (read back as ``entry.extra``)."""
+
+    model_types: tuple[str, ...] = ()  # config.json model types a checkpoint folder may declare to pick it
+    defaults: dict[str, Any] = field(default_factory=dict)  # run-config mapping for every model of the backend
+    file: str = ""  # package:path.yaml of such defaults
+
+
+@dataclass(frozen=True)
+class SuiteInfo:
+    """What a suite's registration adds (read back as ``entry.extra``)."""
+
+    requires: tuple[str, ...] = ()  # backend capabilities the suite needs
+    lm_eval_tasks: str | None = None  # a folder of lm-eval task YAML
+    file: str = ""  # package:path.yaml of the suite's option defaults
+
+
+@dataclass(frozen=True)
+class LoggerInfo:
+    """What a metric logger's registration adds (read back as ``entry.extra``)."""
+
+    requires: tuple[str, ...] = ()  # top-level packages checked (not imported) with the config
+    install: str = ""  # what to pip install when one is missing
+
+
 class BackendRegistry(Registry):
     contract = subclass_of("unigame_core.interfaces:Backend")
 
@@ -234,8 +260,7 @@ class BackendRegistry(Registry):
         """``model_types``: ``config.json`` model types a checkpoint folder may declare to pick this backend;
         ``file`` (``package:path.yaml``) and ``defaults`` (in code, on top): a nested run-config mapping applied
         to every model of this backend."""
-        self._add(name, builder, config, help,
-                  {"model_types": tuple(model_types), "defaults": dict(defaults or {}), "file": file})
+        self._add(name, builder, config, help, BackendInfo(tuple(model_types), dict(defaults or {}), file))
 
 
 class SuiteRegistry(Registry):
@@ -245,8 +270,7 @@ class SuiteRegistry(Registry):
             requires: tuple[str, ...] = (), lm_eval_tasks: str | None = None, file: str = "") -> None:
         """``requires``: backend capabilities the suite needs; ``lm_eval_tasks``: a folder of lm-eval task YAML;
         ``file`` (``package:path.yaml``): the suite's option defaults (``configs/suites/NAME.yaml``)."""
-        self._add(name, builder, config, help,
-                  {"requires": tuple(requires), "lm_eval_tasks": lm_eval_tasks, "file": file})
+        self._add(name, builder, config, help, SuiteInfo(tuple(requires), lm_eval_tasks, file))
 
 
 class LoggerRegistry(Registry):
@@ -255,7 +279,7 @@ class LoggerRegistry(Registry):
     def add(self, name: str, builder: str, *, config: type | None = None, help: str = "",
             requires: tuple[str, ...] = (), install: str = "") -> None:
         """``requires``: top-level packages checked (not imported) with the config; ``install``: what to pip install."""
-        self._add(name, builder, config, help, {"requires": tuple(requires), "install": install})
+        self._add(name, builder, config, help, LoggerInfo(tuple(requires), install))
 
 
 class ValidatorRegistry(Registry):

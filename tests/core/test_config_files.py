@@ -25,7 +25,7 @@ def _model_files() -> dict[str, str]:
     """Shipped model file -> the alias or backend that names it."""
     registry = plugins.backends()
     named = {alias.file: alias.name for alias in registry.aliases() if alias.file}
-    named.update({registry.get(n).extra["file"]: n for n in registry.names() if registry.get(n).extra.get("file")})
+    named.update({registry.get(n).extra.file: n for n in registry.names() if registry.get(n).extra.file})
     return named
 
 
@@ -60,8 +60,8 @@ def test_every_ablation_row_validates(name: str) -> None:
 @pytest.mark.parametrize("name", config_files.shipped_files("suites"))
 def test_every_suite_file_is_its_suites_and_validates(name: str) -> None:
     entry = plugins.suites().get(name)
-    assert entry.extra["file"] == config_files.shipped(f"suites/{name}.yaml")
-    data = config_files.read(entry.extra["file"])
+    assert entry.extra.file == config_files.shipped(f"suites/{name}.yaml")
+    data = config_files.read(entry.extra.file)
     merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(entry.config), data))
     assert {k: getattr(merged, k) for k in data} == data
 
@@ -143,7 +143,7 @@ def test_checking_every_shipped_file_imports_nothing_heavy() -> None:
         "    build_config('janus-pro-7b', 'ablations/' + row, [])\n"
         "for name in config_files.shipped_files('suites'):\n"
         "    e = plugins.suites().get(name)\n"
-        "    OmegaConf.merge(OmegaConf.structured(e.config), config_files.read(e.extra['file']))\n"
+        "    OmegaConf.merge(OmegaConf.structured(e.config), config_files.read(e.extra.file))\n"
         "print(sorted(m for m in ('torch', 'transformers', 'lm_eval') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

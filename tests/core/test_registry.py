@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from unigame_core.errors import PluginError, UnknownNameError
-from unigame_core.registry import (BackendRegistry, CommandRegistry, DatasetRegistry, LoggerRegistry, Registry,
-                                   SuiteRegistry, load_attr)
+from unigame_core.registry import (BackendInfo, BackendRegistry, CommandRegistry, DatasetRegistry, LoggerInfo,
+                                   LoggerRegistry, Registry, SuiteRegistry, load_attr)
 
 
 def test_add_resolve_and_alias_defaults() -> None:
@@ -92,17 +92,17 @@ def test_two_default_models_fail_only_when_the_default_is_needed() -> None:
 def test_add_is_typed_per_kind() -> None:
     backends = BackendRegistry("backend")
     backends.add("b", "json:dumps", model_types=("bt",), defaults={"train": {"steps": 2}})
-    assert backends.get("b").extra == {"model_types": ("bt",), "defaults": {"train": {"steps": 2}}, "file": ""}
+    assert backends.get("b").extra == BackendInfo(("bt",), {"train": {"steps": 2}}, "")
     with pytest.raises(TypeError, match="model_type"):
         backends.add("c", "json:dumps", model_type="bt")  # type: ignore[call-arg]  # a typo fails at once
     suites = SuiteRegistry("suite")
     suites.add("s", "json:dumps", requires=("text_to_image",))
-    assert suites.get("s").extra["requires"] == ("text_to_image",)
+    assert suites.get("s").extra.requires == ("text_to_image",)
     with pytest.raises(TypeError, match="unexpected keyword argument 'model_types'"):
         suites.add("t", "json:dumps", model_types=("x",))  # type: ignore[call-arg]  # a backend's keyword
     loggers = LoggerRegistry("logger")
     loggers.add("l", "json:dumps", requires=("wandb",), install="wandb")
-    assert loggers.get("l").extra == {"requires": ("wandb",), "install": "wandb"}
+    assert loggers.get("l").extra == LoggerInfo(("wandb",), "wandb")
 
 
 def test_load_checks_the_kinds_contract_naming_the_plugin() -> None:

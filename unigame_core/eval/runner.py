@@ -120,7 +120,7 @@ def build_suite(name: str, data_root: Path | None, settings: dict[str, Any], pat
     spec = f"{name}={path}" if path else name
     base, colon, source = name.partition(":")
     entry = plugins.suites().get(base)
-    shipped = config_files.read(entry.extra["file"]) if entry.extra.get("file") else {}  # configs/suites/
+    shipped = config_files.read(entry.extra.file) if entry.extra.file else {}  # configs/suites/
     options = _with_options(name, entry.config() if entry.config is not None else None, {**shipped, **settings})
     fields = {f.name for f in dataclasses.fields(options)} if options is not None else set()
     if colon:
@@ -141,7 +141,7 @@ def build_suite(name: str, data_root: Path | None, settings: dict[str, Any], pat
 def check_capabilities(backend: Backend, runs: Sequence[SuiteRun]) -> None:
     """Fail before any suite runs when one needs what the backend cannot do (registered ``requires``)."""
     for run in runs:
-        missing = [c for c in run.entry.extra.get("requires", ()) if c not in backend.capabilities]
+        missing = [c for c in run.entry.extra.requires if c not in backend.capabilities]
         if missing:
             raise CapabilityError(
                 f"Suite '{run.name}' needs a model with {', '.join(repr(c) for c in missing)}; "

@@ -79,9 +79,9 @@ def validate_loggers(names: Iterable[str]) -> list[str]:
         if name in chosen:
             raise ConfigError(f"Invalid configuration key 'train.loggers': '{name}' is listed twice.")
         entry = registry.get(name)
-        for module in entry.extra.get("requires", ()):
+        for module in entry.extra.requires:
             if not _installed(module):
-                install = entry.extra.get("install") or module
+                install = entry.extra.install or module
                 raise ConfigError(f"Logger '{name}' in train.loggers needs the '{module}' package, which is not "
                                   f"installed: pip install {install}")
         chosen.append(name)

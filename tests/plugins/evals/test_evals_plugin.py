@@ -28,9 +28,9 @@ def test_suites_are_registered_through_the_entry_point() -> None:
     for name, config in SUITES.items():
         entry = registry.get(name)
         assert entry.plugin == "evals" and entry.config is config and entry.help
-        assert entry.extra["lm_eval_tasks"] == TASKS_DIR
+        assert entry.extra.lm_eval_tasks == TASKS_DIR
         assert entry.load().name == name
-        assert entry.extra["requires"] == ()
+        assert entry.extra.requires == ()
     assert sorted(n for n in registry.names() if registry.get(n).plugin == "evals") == sorted(SUITES)
 
 

@@ -50,10 +50,10 @@ def fake_model() -> Iterator[None]:
 def test_registered_with_tasks_and_an_options_file_that_validates(name: str, data_root: Path) -> None:
     config, task = SUITES[name]
     entry = plugins.suites().get(name)
-    assert entry.plugin == "evals" and entry.config is config and entry.extra["lm_eval_tasks"] == TASKS_DIR
-    assert entry.load().name == name and entry.extra["requires"] == ()
-    assert entry.extra["file"] == config_files.shipped(f"suites/{name}.yaml")
-    data = config_files.read(entry.extra["file"])
+    assert entry.plugin == "evals" and entry.config is config and entry.extra.lm_eval_tasks == TASKS_DIR
+    assert entry.load().name == name and entry.extra.requires == ()
+    assert entry.extra.file == config_files.shipped(f"suites/{name}.yaml")
+    data = config_files.read(entry.extra.file)
     merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(config), data))
     assert {k: getattr(merged, k) for k in data} == data == {"max_new_tokens": config().max_new_tokens}
     built = task_manager([TASKS_DIR], {"data_root": str(data_root)}).load([task])["tasks"][task]
