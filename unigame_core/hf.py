@@ -11,6 +11,8 @@ path settings expanded, the hub arguments of every ``from_pretrained`` call afte
 from __future__ import annotations
 
 import dataclasses
+import logging
+from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +26,8 @@ from .interfaces import Backend, Decoder, SharedTokenEncoder, Understander
 if TYPE_CHECKING:
     import torch
     from torch import nn
+
+log = logging.getLogger(__name__)
 
 #: what ``from_pretrained`` raises for a checkpoint that is missing, incomplete or not of this kind
 #: (transformers turns missing files into OSError, a bad id into ValueError; a folder without a
@@ -152,10 +156,21 @@ def checkpoint_activations(module: Any) -> None:
 
 
 class HFBackend(Backend):
-    """A backend over ``from_pretrained`` weights: settings, placement and the role properties.
+    """A backend over ``from_pretrained`` weights. This base drives the lifecycle; a subclass fills hooks and
+    never rewrites the sequence (as peft's ``BaseTuner`` does)::
 
-    A subclass sets ``settings_class`` and the LoRA regexes, calls ``super().__init__`` first, then loads
-    its model into ``_model`` and builds ``_encoder``, ``_decoder``, ``_understander`` and ``_image_size``.
+        settings (coerced, ~ expanded) -> load() -> freeze the model and frozen_parts() (no gradient, eval)
+        -> prepare() -> activation checkpointing (settings.grad_checkpointing) -> build_roles() -> one log line
+
+    A subclass sets ``settings_class`` and the LoRA regexes and implements:
+
+    * ``load()``: load (or, with ``settings.random_weights``, build) the weights and return the model whose
+      LLM carries LoRA; it may load other parts (a processor, a decoder) into attributes of its own;
+    * ``build_roles()``: set ``_encoder``, ``_decoder``, ``_understander`` and ``_image_size``;
+
+    and may override ``frozen_parts()`` (modules frozen with the model), ``prepare()`` (work between the
+    freeze and the roles: a pinned BatchNorm, a padding side, a part's own checkpointing) and ``describe()``
+    (the sizes in the log line).
     """
 
     settings_class: ClassVar[type[HFSettings]] = HFSettings
@@ -177,6 +192,37 @@ class HFBackend(Backend):
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.dtype = torch.float32 if dtype is None else dtype
+        self._model = self.load()
+        for module in (self._model, *self.frozen_parts()):
+            module.requires_grad_(False).eval()
+        self.prepare()
+        if self.settings.grad_checkpointing:
+            self.enable_grad_checkpointing()
+        self.build_roles()
+        log.info("%s: %s on %s in %s%s (%s)", self.settings.label, self.settings.checkpoint, self.device,
+                 str(self.dtype).replace("torch.", ""), " with random weights" if self.settings.random_weights else "",
+                 self.describe())
+
+    # ---- the hooks a backend fills -----------------------------------------------------------------
+    @abstractmethod
+    def load(self) -> nn.Module:
+        """Load (or build, with ``settings.random_weights``) the weights; return the model LoRA attaches to."""
+
+    @abstractmethod
+    def build_roles(self) -> None:
+        """Set ``_encoder``, ``_decoder``, ``_understander`` and ``_image_size`` from the loaded parts."""
+
+    def frozen_parts(self) -> tuple[nn.Module, ...]:
+        """Modules besides ``model`` that are frozen and put in eval mode with it (none by default)."""
+        return ()
+
+    def prepare(self) -> None:
+        """Work between the freeze and the roles (nothing by default)."""
+
+    def describe(self) -> str:
+        """The sizes in the log line once loaded."""
+        total = sum(p.numel() for m in (self._model, *self.frozen_parts()) for p in m.parameters())
+        return f"{total / 1e6:.1f} M parameters"
 
     @property
     def model(self) -> nn.Module:

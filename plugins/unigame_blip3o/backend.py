@@ -46,42 +46,48 @@ class Blip3oBackend(HFBackend):
     settings_class = Blip3oSettings
     lora_attention, lora_attention_mlp = LORA_ATTENTION, LORA_ATTENTION_MLP
 
-    def __init__(self, settings: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
-        super().__init__(settings, device, dtype)
+    settings: Blip3oSettings
+
+    # ---- construction (the hooks HFBackend's lifecycle calls) ---------------------------------------
+    def load(self) -> Any:
+        """The Qwen2.5-VL understander (returned: LoRA's model), then the EVA encoder, the diffusion decoder's
+        parts and, for text-to-image, the generation head; the sizes are chosen once the config is read."""
         s: Blip3oSettings = self.settings
         random = s.random_weights
         self._scratch = None  # the tiny stand-in's temporary folder, if any
         if random and self.device.type == "cpu" and not loading.Path(s.checkpoint).is_dir():
             s, self._scratch = loading.tiny_stand_in(s)
         self.settings = s
-        config, raw = loading.read_config(s)
+        config, self._raw = loading.read_config(s)
         self.processor = loading.load_processor(s)
         if random:
             from transformers import Qwen2_5_VLForConditionalGeneration
 
             with torch.device(self.device):
-                self._model = Qwen2_5_VLForConditionalGeneration._from_config(
-                    config, dtype=dtype, attn_implementation=s.attn_implementation)
+                model = Qwen2_5_VLForConditionalGeneration._from_config(
+                    config, dtype=self.dtype, attn_implementation=s.attn_implementation)
         else:
-            self._model = loading.load_understander(s, config, self.device, dtype)
-        self.eva = loading.load_eva(s, self.device, dtype, random=random)
-        unet, vae, scheduler = loading.load_decoder_parts(s, self.device, dtype, random=random)
-        self.unet, self.vae = unet, vae
+            model = loading.load_understander(s, config, self.device, self.dtype)
+        self.eva = loading.load_eva(s, self.device, self.dtype, random=random)
+        self.unet, self.vae, self._scheduler = loading.load_decoder_parts(s, self.device, self.dtype, random=random)
         size, decoder_size = self._choose_sizes(config.vision_config)
         self.settings = s = dataclasses.replace(s, image_size=size, decoder_size=decoder_size)
         self._image_size = size
-        self.head, self.latent_queries = self._generation_head(raw, config, random) if s.text_to_image else (None, None)
-        for module in (self._model, self.eva, self.unet, self.vae, *([self.head] if self.head else [])):
-            module.requires_grad_(False).eval()
-        if s.grad_checkpointing:
-            self.enable_grad_checkpointing()
-        if s.decoder_checkpointing:
+        self.head, self.latent_queries = self._generation_head(self._raw, config, random) if s.text_to_image \
+            else (None, None)
+        return model
+
+    def frozen_parts(self) -> tuple[Any, ...]:
+        return (self.eva, self.unet, self.vae, *([self.head] if self.head else []))
+
+    def prepare(self) -> None:
+        if self.settings.decoder_checkpointing:
             self.unet.enable_gradient_checkpointing()
             self.vae.enable_gradient_checkpointing()
-        self._build_roles(raw, scheduler)
-        log.info("blip3o: %s on %s in %s%s (LLM+ViT %.1f M, EVA %.1f M, UNet %.1f M parameters)", s.checkpoint,
-                 self.device, str(dtype).replace("torch.", ""), " with random weights" if random else "",
-                 *(sum(p.numel() for p in m.parameters()) / 1e6 for m in (self._model, self.eva, self.unet)))
+
+    def describe(self) -> str:
+        sizes = (sum(p.numel() for p in m.parameters()) / 1e6 for m in (self._model, self.eva, self.unet))
+        return "LLM+ViT {:.1f} M, EVA {:.1f} M, UNet {:.1f} M parameters".format(*sizes)
 
     # ---- construction ------------------------------------------------------------------------------
     def _generation_head(self, raw: dict[str, Any], config: Any, random: bool) -> tuple[GenerationHead, Tensor]:
@@ -98,8 +104,8 @@ class Blip3oBackend(HFBackend):
             queries = weights[QUERIES_KEY]
         return head.to(self.device, self.dtype), queries.to(self.device, self.dtype)
 
-    def _build_roles(self, raw: dict[str, Any], scheduler: Any) -> None:
-        s, model = self.settings, self._model
+    def build_roles(self) -> None:
+        s, model, raw, scheduler = self.settings, self._model, self._raw, self._scheduler
         image = self.processor.image_processor
         self.normalize = PixelNormalizer(image.image_mean, image.image_std).to(self.device)
         self.background = tuple(int(round(m * 255)) for m in image.image_mean)

@@ -14,7 +14,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from unigame_core.errors import CapabilityError, ConfigError
@@ -43,25 +42,23 @@ class Emu3Backend(HFBackend):
     settings_class = Emu3Settings
     lora_attention, lora_attention_mlp = LORA_ATTENTION, LORA_ATTENTION_MLP
 
-    def __init__(self, settings: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
-        super().__init__(settings, device, dtype)
-        self.settings: Emu3Settings
+    settings: Emu3Settings
+
+    # ---- construction (the hooks HFBackend's lifecycle calls) ---------------------------------------
+    def load(self) -> Any:
         if self.settings.random_weights:
-            self._model, self.processor = build_random(self.settings, self.device, dtype)
+            model, self.processor = build_random(self.settings, self.device, self.dtype)
             self._image_size = self._choose_size(self.processor.image_processor)
-        else:
-            self.processor = load_processor(self.settings)
-            self._image_size = self._choose_size(self.processor.image_processor)  # fails before the weights load
-            self._model = load_model(self.settings, self.device, dtype)
-        self._model.requires_grad_(False).eval()
+            return model
+        self.processor = load_processor(self.settings)
+        self._image_size = self._choose_size(self.processor.image_processor)  # fails before the weights load
+        return load_model(self.settings, self.device, self.dtype)
+
+    def prepare(self) -> None:
         pin_eval(self._model.model.vqmodel)  # BatchNorm3d of the temporal blocks: running statistics, always
         self.processor.tokenizer.padding_side = "left"  # batched generation
-        if self.settings.grad_checkpointing:
-            self.enable_grad_checkpointing()
-        self._build_roles()
 
-    # ---- construction ------------------------------------------------------------------------------
-    def _build_roles(self) -> None:
+    def build_roles(self) -> None:
         model, s = self._model, self.settings
         image = self.processor.image_processor
         self.normalize = PixelNormalizer(image.image_mean, image.image_std).to(self.device)

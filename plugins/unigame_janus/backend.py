@@ -49,24 +49,17 @@ class JanusBackend(HFBackend):
     settings_class = JanusSettings
     lora_attention, lora_attention_mlp = LORA_ATTENTION, LORA_ATTENTION_MLP
 
-    def __init__(self, settings: Any, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
-        super().__init__(settings, device, dtype)
-        self.settings: JanusSettings
-        if self.settings.random_weights:
-            self._model, self.processor = build_random(self.settings, self.device, dtype)
-        else:
-            self.processor = load_processor(self.settings)
-            self._model = load_model(self.settings, self.device, dtype)
-        self._model.requires_grad_(False).eval()
-        if self.settings.grad_checkpointing:
-            self.enable_grad_checkpointing()
-        self._build_roles()
-        log.info("janus: %s on %s in %s%s (%.1f M parameters)", self.settings.checkpoint, self.device,
-                 str(dtype).replace("torch.", ""), " with random weights" if self.settings.random_weights else "",
-                 sum(p.numel() for p in self._model.parameters()) / 1e6)
+    settings: JanusSettings
 
-    # ---- construction ------------------------------------------------------------------------------
-    def _build_roles(self) -> None:
+    # ---- construction (the hooks HFBackend's lifecycle calls) ---------------------------------------
+    def load(self) -> Any:
+        if self.settings.random_weights:
+            model, self.processor = build_random(self.settings, self.device, self.dtype)
+            return model
+        self.processor = load_processor(self.settings)
+        return load_model(self.settings, self.device, self.dtype)
+
+    def build_roles(self) -> None:
         model, config, s = self._model, self._model.config, self.settings
         vision = config.vision_config
         image = self.processor.image_processor

@@ -47,10 +47,15 @@ class ToyBackend(HFBackend):
 
     settings_class = ToySettings
 
-    def __init__(self, settings: Any, device: Any = "cpu", dtype: Any = None) -> None:
-        super().__init__(settings, device, dtype)
+    def load(self) -> Any:
+        import torch
+
         with pretrained(self.settings) as self.kwargs:
             self.config = json.loads((Path(self.settings.checkpoint) / "config.json").read_text())
+        return torch.nn.Linear(1, 1)
+
+    def build_roles(self) -> None:
+        self._image_size = 8
 
     capabilities = frozenset()  # type: ignore[assignment]
 
