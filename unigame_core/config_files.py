@@ -1,12 +1,12 @@
 """Configuration files: the shipped ``configs/`` tree and the YAML files that plugins name.
 
-The tree lives in ``unigame_core/configs/`` (package data; the top-level ``configs`` of the source tree is
-a link to it, for browsing) and is always read through ``importlib.resources``:
+The tree is the top-level ``configs/`` folder of the source, installed as the package
+``unigame_core.configs`` (pyproject.toml maps it; no symlink) and always read through ``importlib.resources``:
 ``configs/models/`` holds the defaults of each model alias, ``configs/ablations/`` the paper's ablation
 rows (``--config ablations/full``), ``configs/suites/`` the default options of each suite.
 
 A registration names its file as ``package:path/inside/it.yaml`` (the core's tree is
-``unigame_core:configs/...``; a third-party plugin names a file of its own package) or as a filesystem
+``unigame_core.configs:...``; a third-party plugin names a file of its own package) or as a filesystem
 path. Inside a file, ``${package_path:PACKAGE,RELATIVE}`` is the absolute path of a data file an
 installed package ships (the embedded default model's weights, for instance).
 """
@@ -27,18 +27,18 @@ if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 ConfigRef = Union[str, "os.PathLike[str]"]
-SHIPPED_PACKAGE = "unigame_core"
+SHIPPED_PACKAGE = "unigame_core.configs"
 KINDS = ("models", "ablations", "suites")
 
 
 def shipped_root() -> Traversable:
     """The installed ``configs/`` tree."""
-    return resources.files(SHIPPED_PACKAGE) / "configs"
+    return resources.files(SHIPPED_PACKAGE)
 
 
 def shipped(relative: str) -> str:
     """The reference of a file in the shipped tree, e.g. ``shipped("models/janus-pro-7b.yaml")``."""
-    return f"{SHIPPED_PACKAGE}:configs/{relative}"
+    return f"{SHIPPED_PACKAGE}:{relative}"
 
 
 def shipped_files(kind: str) -> list[str]:

@@ -32,10 +32,12 @@ def _model_files() -> dict[str, str]:
 def test_the_tree_is_read_from_the_installed_package_not_the_source_tree() -> None:
     import unigame_core
 
-    assert str(config_files.shipped_root()) == str(Path(unigame_core.__file__).parent / "configs")
+    import unigame_core.configs
+
+    assert str(config_files.shipped_root()) == str(Path(unigame_core.configs.__file__).parent)
     for kind in config_files.KINDS:
         assert config_files.shipped_files(kind), kind
-    assert config_files.preset("ablations/full") == "unigame_core:configs/ablations/full.yaml"
+    assert config_files.preset("ablations/full") == "unigame_core.configs:ablations/full.yaml"
     assert not config_files.shipped_root().is_symlink()  # the real tree: a checkout without symlinks installs it
     assert config_files.preset("ablations/nope") is None
 
@@ -106,9 +108,9 @@ def test_a_third_party_alias_can_point_at_its_own_yaml_file(tmp_path: Path) -> N
 
 
 def test_a_missing_or_malformed_alias_file_is_one_sentence(tmp_path: Path) -> None:
-    plugins.register_plugin(_plugin(file="unigame_core:configs/models/nope.yaml"), "third-party")
+    plugins.register_plugin(_plugin(file="unigame_core.configs:models/nope.yaml"), "third-party")
     try:
-        with pytest.raises(ConfigError, match=r"Config file 'unigame_core:configs/models/nope.yaml' does not exist"):
+        with pytest.raises(ConfigError, match=r"Config file 'unigame_core.configs:models/nope.yaml' does not exist"):
             build_config("third-party-janus", None, [])
     finally:
         plugins.unregister_plugin("third-party")

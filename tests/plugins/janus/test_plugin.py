@@ -42,7 +42,7 @@ def test_aliases_resolve_to_checkpoints(janus_registered: None) -> None:
     registry = plugins.backends()
     entry, alias = registry.resolve("janus-pro-7b")
     assert entry.name == "janus" and entry.config is JanusSettings
-    assert alias is not None and alias.file == "unigame_core:configs/models/janus-pro-7b.yaml"
+    assert alias is not None and alias.file == "unigame_core.configs:models/janus-pro-7b.yaml"
     assert alias_defaults(alias) == {"backend": {"checkpoint": JANUS_PRO_7B}}
     assert alias_defaults(registry.resolve("janus-pro-1b")[1]) == {"backend": {"checkpoint": JANUS_PRO_1B}}
     assert entry.builder == "unigame_janus.backend:JanusBackend"

@@ -104,7 +104,7 @@ def test_suites_are_registered_by_the_shapes_plugin() -> None:
         entry = registry.get(name)
         assert entry.plugin == "shapes" and entry.config is config and entry.extra.lm_eval_tasks == TASKS_DIR
         assert entry.load() is {"shapes": ShapesSuite, "consistency": ConsistencySuite}[name]
-        assert entry.extra.file == f"unigame_core:configs/suites/{name}.yaml"
+        assert entry.extra.file == f"unigame_core.configs:suites/{name}.yaml"
     assert registry.get("consistency").extra.requires == ("text_to_image",)
     assert registry.get("shapes").extra.requires == ()
 
