@@ -31,5 +31,5 @@ def setup_logging(verbose: bool = False) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("httpx", "urllib3", "filelock", "PIL", "matplotlib", "datasets", "lm_eval", "fsspec"):
+    for noisy in ("httpx", "urllib3", "filelock", "PIL", "datasets", "lm_eval", "fsspec"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

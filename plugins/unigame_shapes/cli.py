@@ -146,7 +146,7 @@ def tradeoff_cmd(
 ) -> None:
     """Map the adversary's trade-off on the VALIDATION split: short paired runs of several settings, each minus
     the control, as gain on the adaptive attacks against the loss in clean accuracy and consistency
-    (``tradeoff.png``), and the setting the pre-stated rule picks (docs/results-shapes.md, "The trade-off map")."""
+    (``tradeoff.svg``), and the setting the pre-stated rule picks (docs/results-shapes.md, "The trade-off map")."""
     from unigame_core.cli.common import fail
 
     from .study import EvalSettings, run_ablation

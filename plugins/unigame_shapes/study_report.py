@@ -10,6 +10,7 @@ from typing import Any
 
 from unigame_core.bootstrap import Interval, paired_difference, row_interval
 from unigame_core.cli.common import out
+from unigame_core.report.charts import interval_panel, scatter_panel, svg_figure
 
 from .study_rows import BASE, CONTROL, MAP_MATCHED_CONTROL, METRICS
 
@@ -148,33 +149,19 @@ def write_csv(summary: dict[str, Any], path: Path) -> None:
                     w.writerow([kind[:-1], name, metric, iv.point, iv.low, iv.high, iv.seeds, iv.units])
 
 
+def _estimate(iv: Interval) -> tuple[float, float, float]:
+    return 100 * iv.point, 100 * iv.low, 100 * iv.high
+
+
 def plot(summary: dict[str, Any], path: Path, control_row: str = CONTROL) -> None:
-    """Top: each row's score; bottom: each row minus the control; 95 % intervals as error bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """``ablation.svg``: top, each row's score; bottom, each row minus the control; 95 % intervals as bars."""
     metrics = [m for m in METRICS if any(m in ivs for ivs in summary["rows"].values())]
-    fig, axes = plt.subplots(2, len(metrics), figsize=(3.6 * len(metrics), 7), squeeze=False)
     control = {k.split(" - ")[0]: v for k, v in summary["contrasts"].items() if k.endswith(f" - {control_row}")}
-    for col, metric in enumerate(metrics):
-        for ax, data, title in ((axes[0][col], summary["rows"], METRICS[metric]),
-                                (axes[1][col], control, f"minus {control_row}")):
-            names = [n for n, ivs in data.items() if metric in ivs]
-            ivs = [data[n][metric] for n in names]
-            points = [100 * iv.point for iv in ivs]
-            err = [[100 * (iv.point - iv.low) for iv in ivs], [100 * (iv.high - iv.point) for iv in ivs]]
-            ax.errorbar(range(len(names)), points, yerr=err, fmt="o", capsize=4, color="#4c72b0")
-            ax.set_xticks(range(len(names)), names, rotation=50, ha="right", fontsize=8)
-            ax.set_title(title, fontsize=9)
-            if data is control:
-                ax.axhline(0.0, color="grey", lw=0.8)
-    axes[0][0].set_ylabel("percent")
-    axes[1][0].set_ylabel("difference, points")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    panels = [interval_panel([(n, _estimate(ivs[m])) for n, ivs in summary["rows"].items() if m in ivs],
+                             f"{METRICS[m]}, percent") for m in metrics]
+    panels += [interval_panel([(n, _estimate(ivs[m])) for n, ivs in control.items() if m in ivs],
+                              f"minus {control_row}, points", zero=True) for m in metrics]
+    path.write_text(svg_figure(panels, 300, 300, max(len(metrics), 1)))
 
 
 #: the trade-off map's rule, stated before the map ran (docs/results-shapes.md, "The trade-off map")
@@ -208,50 +195,32 @@ def choose_setting(summary: dict[str, Any], control: str, margin: float) -> str:
 
 
 def tradeoff_plot(summary: dict[str, Any], path: Path, control: str) -> None:
-    """Each setting's gain on the adaptive attacks against its cost in consistency and clean accuracy, all as
-    differences from the control with 95 % intervals on both axes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """``tradeoff.svg``: each setting's gain on the adaptive attacks against its cost in consistency and clean
+    accuracy, all as differences from the control with 95 % intervals on both axes."""
     diffs = {k.split(" - ")[0]: v for k, v in summary["contrasts"].items() if k.endswith(f" - {control}")}
-    panels = [(x, y) for y in ("attack_adaptive", "attack_pixels") for x in COSTS
+    panels = [scatter_panel([(row.removeprefix("map-"), _estimate(d[x]), _estimate(d[y])) for row, d in diffs.items()
+                             if x in d and y in d],
+                            f"{METRICS[x]} minus {control}, points", f"{METRICS[y]} minus {control}, points")
+              for y in ("attack_adaptive", "attack_pixels") for x in COSTS
               if any(x in d and y in d for d in diffs.values())]
-    if not panels:
-        return
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
-    for ax, (x, y) in zip(axes[0], panels):
-        for row, d in diffs.items():
-            if x not in d or y not in d:
-                continue
-            px, py = 100 * d[x].point, 100 * d[y].point
-            ax.errorbar(px, py, xerr=[[px - 100 * d[x].low], [100 * d[x].high - px]],
-                        yerr=[[py - 100 * d[y].low], [100 * d[y].high - py]], fmt="o", capsize=3, alpha=0.8)
-            ax.annotate(row.removeprefix("map-"), (px, py), fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.axhline(0.0, color="grey", lw=0.8)
-        ax.axvline(0.0, color="grey", lw=0.8)
-        ax.set_xlabel(f"{METRICS[x]} minus {control}, points", fontsize=8)
-        ax.set_ylabel(f"{METRICS[y]} minus {control}, points", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    if panels:
+        path.write_text(svg_figure(panels, 360, 330, 4))
 
 
 def write_report(output: Path, runs: dict[str, dict[int, dict[str, Any]]], meta: dict[str, Any]) -> dict[str, Any]:
-    """``table.md``, ``summary.json``, ``summary.csv`` and ``ablation.png`` in ``output`` (a trade-off map also
-    ``tradeoff.png``, and the pre-stated rule's choice in place of the study's reading); prints the table."""
+    """``table.md``, ``summary.json``, ``summary.csv`` and ``ablation.svg`` in ``output`` (a trade-off map also
+    ``tradeoff.svg``, and the pre-stated rule's choice in place of the study's reading); prints the table."""
     control = meta.get("control", CONTROL)
     matched = (MAP_MATCHED_CONTROL,) if meta.get("kind") == "tradeoff" and MAP_MATCHED_CONTROL in runs else ()
     summary = summarise(runs, meta["bootstrap"], control, matched)
     if meta.get("kind") == "tradeoff":
         verdict = choose_setting(summary, control, meta["margin"])
         label = "Pre-stated rule"
-        tradeoff_plot(summary, output / "tradeoff.png", control)
+        tradeoff_plot(summary, output / "tradeoff.svg", control)
         for other in matched:  # supplementary: the same rule against the control matched to map-full's pipeline
             verdict += (f"\n\nThe same rule against {other} (a supplementary control, not the pre-stated one): "
                         + choose_setting(summary, other, meta["margin"]))
-            tradeoff_plot(summary, output / f"tradeoff-vs-{other}.png", other)
+            tradeoff_plot(summary, output / f"tradeoff-vs-{other}.svg", other)
     else:
         verdict, label = reading(summary, meta["margin"]), "Pre-stated reading"
     health_md, health = health_table(output, runs)
@@ -266,6 +235,6 @@ def write_report(output: Path, runs: dict[str, dict[int, dict[str, Any]]], meta:
                   for kind in ("rows", "contrasts")}}
     (output / "summary.json").write_text(json.dumps(payload, indent=2))
     write_csv(summary, output / "summary.csv")
-    plot(summary, output / "ablation.png", control)
+    plot(summary, output / "ablation.svg", control)
     out.print(table, markup=False, highlight=False, soft_wrap=True)
     return payload

@@ -93,3 +93,98 @@ def line_chart(series: Mapping[str, Points], title: str, width: int = 560, heigh
                    f'<rect x="{lx}" y="{PAD_TOP + 5}" width="10" height="3" fill="{color}"/>')
     svg.append(f'<text class="axis" x="{PAD_LEFT + plot_w}" y="{height - 2}" text-anchor="end">step</text></g>')
     return head + "".join(svg) + "</svg></figure>"
+
+
+# ---- standalone SVG figures of estimates with intervals (study tables: no plotting library) -------------------
+#: one estimate: (point, low, high) of a 95 % interval
+Estimate = tuple[float, float, float]
+_FONT = 'font-family="sans-serif"'
+
+
+def _axis(svg: list[str], low: float, high: float, to_px, vertical: bool, at: float, length: float) -> None:  # noqa: ANN001
+    """Ticks and labels of one axis (``at``: the other coordinate of the axis line, ``length``: its extent)."""
+    for tick in nice_ticks(low, high):
+        p = to_px(tick)
+        if vertical:
+            svg.append(f'<line x1="{at}" x2="{at + length}" y1="{p:.1f}" y2="{p:.1f}" stroke="#ddd"/>'
+                       f'<text x="{at - 4}" y="{p + 3:.1f}" text-anchor="end" font-size="9" {_FONT}>'
+                       f"{_label(tick)}</text>")
+        else:
+            svg.append(f'<line x1="{p:.1f}" x2="{p:.1f}" y1="{at}" y2="{at - length}" stroke="#ddd"/>'
+                       f'<text x="{p:.1f}" y="{at + 12}" text-anchor="middle" font-size="9" {_FONT}>'
+                       f"{_label(tick)}</text>")
+
+
+def _span(values: list[float], zero: bool) -> tuple[float, float]:
+    finite = [v for v in values if math.isfinite(v)] + ([0.0] if zero else [])
+    return _range(finite) if finite else (0.0, 1.0)
+
+
+def interval_panel(rows: Sequence[tuple[str, Estimate]], title: str, width: int = 300, height: int = 300,
+                   zero: bool = False) -> str:
+    """One panel (an SVG ``<g>``): each labelled estimate as a dot with its interval, one column per row label,
+    labels slanted under the axis; ``zero``: a line at 0 (differences)."""
+    left, top, bottom, right = 40, 20, 90, 8
+    plot_w, plot_h = width - left - right, height - top - bottom
+    y0, y1 = _span([v for _, e in rows for v in e], zero)
+
+    def py(y: float) -> float:
+        return top + (1 - (y - y0) / (y1 - y0)) * plot_h
+
+    svg = [f'<text x="{left}" y="12" font-size="11" {_FONT}>{html.escape(title)}</text>',
+           f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>']
+    _axis(svg, y0, y1, py, True, left, plot_w)
+    if zero:
+        svg.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{py(0):.1f}" y2="{py(0):.1f}" stroke="#666"/>')
+    step = plot_w / max(len(rows), 1)
+    for i, (name, (point, low, high)) in enumerate(rows):
+        x = left + step * (i + 0.5)
+        svg.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{py(low):.1f}" y2="{py(high):.1f}" stroke="#4c72b0" '
+                   f'stroke-width="1.5"/><circle cx="{x:.1f}" cy="{py(point):.1f}" r="3" fill="#4c72b0">'
+                   f"<title>{html.escape(name)}: {point:.1f} [{low:.1f}, {high:.1f}]</title></circle>"
+                   f'<text transform="translate({x + 3:.1f},{top + plot_h + 8}) rotate(50)" font-size="9" {_FONT}>'
+                   f"{html.escape(name)}</text>")
+    return "".join(svg)
+
+
+def scatter_panel(rows: Sequence[tuple[str, Estimate, Estimate]], xlabel: str, ylabel: str, width: int = 360,
+                  height: int = 330) -> str:
+    """One panel: each labelled (x, y) estimate with both intervals, lines at x = 0 and y = 0."""
+    left, top, bottom, right = 44, 10, 40, 10
+    plot_w, plot_h = width - left - right, height - top - bottom
+    x0, x1 = _span([v for _, e, _ in rows for v in e], True)
+    y0, y1 = _span([v for _, _, e in rows for v in e], True)
+
+    def px(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * plot_w
+
+    def py(y: float) -> float:
+        return top + (1 - (y - y0) / (y1 - y0)) * plot_h
+
+    svg = [f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>']
+    _axis(svg, y0, y1, py, True, left, plot_w)
+    _axis(svg, x0, x1, px, False, top + plot_h, plot_h)
+    svg.append(f'<line x1="{px(0):.1f}" x2="{px(0):.1f}" y1="{top}" y2="{top + plot_h}" stroke="#666"/>'
+               f'<line x1="{left}" x2="{left + plot_w}" y1="{py(0):.1f}" y2="{py(0):.1f}" stroke="#666"/>')
+    for i, (name, (x, xl, xh), (y, yl, yh)) in enumerate(rows):
+        color = PALETTE[i % len(PALETTE)]
+        svg.append(f'<line x1="{px(xl):.1f}" x2="{px(xh):.1f}" y1="{py(y):.1f}" y2="{py(y):.1f}" stroke="{color}"/>'
+                   f'<line x1="{px(x):.1f}" x2="{px(x):.1f}" y1="{py(yl):.1f}" y2="{py(yh):.1f}" stroke="{color}"/>'
+                   f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"><title>{html.escape(name)}: '
+                   f"{x:+.1f} [{xl:+.1f}, {xh:+.1f}], {y:+.1f} [{yl:+.1f}, {yh:+.1f}]</title></circle>"
+                   f'<text x="{px(x) + 4:.1f}" y="{py(y) - 4:.1f}" font-size="9" fill="{color}" {_FONT}>'
+                   f"{html.escape(name)}</text>")
+    svg.append(f'<text x="{left + plot_w / 2}" y="{height - 4}" text-anchor="middle" font-size="10" {_FONT}>'
+               f'{html.escape(xlabel)}</text><text transform="translate(11,{top + plot_h / 2}) rotate(-90)" '
+               f'text-anchor="middle" font-size="10" {_FONT}>{html.escape(ylabel)}</text>')
+    return "".join(svg)
+
+
+def svg_figure(panels: Sequence[str], width: int, height: int, columns: int) -> str:
+    """A standalone SVG file of ``panels`` (each ``width`` x ``height``) in rows of ``columns``."""
+    rows = max(1, math.ceil(len(panels) / max(columns, 1)))
+    total_w, total_h = width * min(columns, max(len(panels), 1)) + 60, height * rows  # room for slanted labels
+    body = "".join(f'<g transform="translate({(i % columns) * width},{(i // columns) * height})">{p}</g>'
+                   for i, p in enumerate(panels))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {total_w} {total_h}" width="{total_w}" '
+            f'height="{total_h}"><rect width="100%" height="100%" fill="white"/>{body}</svg>\n')

@@ -111,7 +111,7 @@ def test_ablation_command_writes_intervals_json_csv_plot_and_resumes(tmp_path: P
     assert summary["settings"]["rows"]["decoder-eps0"]["overrides"][-2:] == ["game.eps_max=0.0", "game.refine_steps=0"]
     csv_rows = (out / "summary.csv").read_text().splitlines()
     assert csv_rows[0] == "kind,name,metric,point,low,high,seeds,units" and len(csv_rows) == 1 + 3 * 5 + 2 * 5
-    assert (out / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "ablation.svg").read_text().startswith('<svg xmlns="http://www.w3.org/2000/svg"')
     scores = out / "sft" / "seed-0" / "scores.json"
     stamp = scores.stat().st_mtime_ns
     again = runner.invoke(app, args)  # every run is already scored with these settings: nothing is retrained

@@ -48,7 +48,9 @@ def test_the_report_writes_table_json_csv_and_plot(tmp_path: Path) -> None:
     assert "| full - decoder-eps0 | 3 |" in (tmp_path / "table.md").read_text()
     assert payload["rows"]["full"]["nuisance"]["seeds"] == 3 and payload["reading"]
     assert (tmp_path / "summary.csv").read_text().startswith("kind,name,metric,point,low,high,seeds,units")
-    assert (tmp_path / "ablation.png").read_bytes()[:4] == b"\x89PNG"
+    figure = (tmp_path / "ablation.svg").read_text()
+    assert figure.startswith('<svg xmlns="http://www.w3.org/2000/svg"') and figure.count("<circle") >= 8
+    assert "minus decoder-eps0, points" in figure and "full - decoder-eps0" not in figure
 
 
 def test_the_report_adds_each_rows_game_health_from_its_runs_metrics(tmp_path: Path) -> None:
