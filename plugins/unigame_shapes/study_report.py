@@ -65,6 +65,37 @@ def reading(summary: dict[str, Any], margin: float) -> str:
     return f"{verdict}: " + "; ".join(parts) + "."
 
 
+#: the second study's pre-stated reading (docs/results-shapes.md, "The second study"): written before its first run
+GAIN_V2, COSTS_V2, ROBUSTNESS_V2 = "attack_adaptive", ("test", "nuisance", "consistency", "attack_pixels"), (
+    "attack_adaptive", "attack_pixels", "nuisance")
+PGD = "decoder-pgd"
+
+
+def reading_v2(summary: dict[str, Any], margin: float) -> str:
+    """(i) full - control on the adaptive shared-token attack: lower bound above 0; (ii) full - control on clean
+    test, nuisance, consistency and the pixel attack: every lower bound above ``-margin``; the method is supported
+    only if both hold. (iii) full - decoder-pgd on each robustness column: the perturber, gate and buffer are
+    supported over plain PGD only on a column whose lower bound is above 0, and only if (ii) holds."""
+    vs_control = summary["contrasts"].get(f"full - {CONTROL}", {})
+    vs_pgd = summary["contrasts"].get(f"full - {PGD}", {})
+    if not all(m in vs_control for m in (GAIN_V2, *COSTS_V2)):
+        return (f"not evaluable: the study needs the rows full and {CONTROL} scored on test, nuisance, consistency "
+                "and both adaptive attacks.")
+    gain = vs_control[GAIN_V2].low > 0
+    held = {m: vs_control[m].low > -margin for m in COSTS_V2}
+    verdict = "FOR the method" if gain and all(held.values()) else "NOT for the method"
+    parts = [f"(i) full - {CONTROL} on {METRICS[GAIN_V2]}: lower bound {100 * vs_control[GAIN_V2].low:+.1f} "
+             f"({'above' if gain else 'not above'} 0)"]
+    parts += [f"(ii) on {METRICS[m]}: {100 * vs_control[m].low:+.1f} ({'above' if ok else 'not above'} "
+              f"-{100 * margin:.1f})" for m, ok in held.items()]
+    beyond = [METRICS[m] for m in ROBUSTNESS_V2 if m in vs_pgd and vs_pgd[m].low > 0] if all(held.values()) else []
+    if not vs_pgd:
+        parts.append(f"(iii) not evaluable without {PGD}")
+    else:
+        parts.append(f"(iii) over {PGD}: " + (f"supported on {', '.join(beyond)}" if beyond else "nothing supported"))
+    return f"{verdict}: " + "; ".join(parts) + "."
+
+
 def _cell(iv: Interval | None, signed: bool = False) -> str:
     if iv is None:
         return "-"
@@ -211,8 +242,10 @@ def write_report(output: Path, runs: dict[str, dict[int, dict[str, Any]]], meta:
     """``table.md``, ``summary.json``, ``summary.csv`` and ``ablation.svg`` in ``output`` (a trade-off map also
     ``tradeoff.svg``, and the pre-stated rule's choice in place of the study's reading); prints the table."""
     control = meta.get("control", CONTROL)
+    second = meta.get("rows_version") == 2 and meta.get("kind", "ablation") == "ablation"
     matched = (MAP_MATCHED_CONTROL,) if meta.get("kind") == "tradeoff" and MAP_MATCHED_CONTROL in runs else ()
-    summary = summarise(runs, meta["bootstrap"], control, matched)
+    also = (PGD,) if second and PGD in runs else matched
+    summary = summarise(runs, meta["bootstrap"], control, also)
     if meta.get("kind") == "tradeoff":
         verdict = choose_setting(summary, control, meta["margin"])
         label = "Pre-stated rule"
@@ -222,7 +255,8 @@ def write_report(output: Path, runs: dict[str, dict[int, dict[str, Any]]], meta:
                         + choose_setting(summary, other, meta["margin"]))
             tradeoff_plot(summary, output / f"tradeoff-vs-{other}.svg", other)
     else:
-        verdict, label = reading(summary, meta["margin"]), "Pre-stated reading"
+        verdict = reading_v2(summary, meta["margin"]) if second else reading(summary, meta["margin"])
+        label = "Pre-stated reading"
     health_md, health = health_table(output, runs)
     table = markdown_table(summary, runs) + f"\n{label}: {verdict}\n" + (f"\n{health_md}" if health else "")
     (output / "table.md").write_text(table)

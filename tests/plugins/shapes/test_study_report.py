@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from unigame_shapes.study_report import reading, summarise, write_report
+from unigame_shapes.study_report import reading, reading_v2, summarise, write_report
 
 METRICS = ("test", "nuisance", "attack_fixed", "attack_adaptive")
 
@@ -41,6 +41,34 @@ def test_a_clean_loss_or_no_gain_reads_not_for_the_method() -> None:
     assert verdict.startswith("NOT for the method") and "clean does not hold" in verdict
     null = summarise(_runs({"test": 0.9, "nuisance": 0.6, "attack_adaptive": 0.3}), n_boot=300)
     assert reading(null, margin=0.01).startswith("NOT for the method")
+
+
+def _runs_v2(full: dict[str, float], pgd: dict[str, float]) -> dict[str, dict[int, dict[str, Any]]]:
+    metrics = ("test", "nuisance", "attack_adaptive", "attack_pixels", "consistency")
+    same = {"test": 0.9, "nuisance": 0.6, "attack_adaptive": 0.3, "attack_pixels": 0.3, "consistency": 0.7}
+
+    def run(rates: dict[str, float], seed: int) -> dict[str, Any]:
+        rng = np.random.default_rng(seed)
+        rates = {**same, **rates}
+        return {"units": {m: {f"{m}-{i}": [float(rng.random() < rates[m]), 1.0] for i in range(400)} for m in metrics},
+                "train_seconds": 1.0, "eval_seconds": 2.0}
+
+    return {row: {s: run(rates, s) for s in range(3)}
+            for row, rates in (("sft", {}), ("decoder-eps0", {}), ("decoder-pgd", pgd), ("full", full))}
+
+
+def test_the_second_studys_reading_needs_the_gain_every_cost_held_and_names_what_beats_pgd(tmp_path: Path) -> None:
+    runs = _runs_v2({"attack_adaptive": 0.5, "attack_pixels": 0.5}, {"attack_adaptive": 0.5})
+    payload = write_report(tmp_path, runs, {"bootstrap": 300, "margin": 0.01, "rows_version": 2})
+    assert payload["reading"].startswith("FOR the method: (i) full - decoder-eps0")
+    assert "(iii) over decoder-pgd: supported on attack (adaptive, pixels)" in payload["reading"]
+    assert "full - decoder-pgd" in payload["contrasts"]
+    lossy = summarise(_runs_v2({"attack_adaptive": 0.5, "consistency": 0.5}, {}), 300, "decoder-eps0", ("decoder-pgd",))
+    verdict = reading_v2(lossy, margin=0.01)
+    assert verdict.startswith("NOT for the method") and "(ii) on consistency" in verdict and "not above -1.0" in verdict
+    assert "(iii) over decoder-pgd: nothing supported" in verdict  # (ii) failed: nothing beyond PGD is claimed
+    # the first study's rows (no consistency, no pixel attack scored): not evaluable, said as such
+    assert reading_v2(summarise(_runs({"test": 0.9}), 300), 0.01).startswith("not evaluable")
 
 
 def test_the_report_writes_table_json_csv_and_plot(tmp_path: Path) -> None:
