@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from headless_browser import chromium, headless
 from PIL import Image
 from typer.testing import CliRunner
 
+from headless_browser import chromium, headless
 from unigame_core.cli.main import app
 from unigame_core.config import build_config
 from unigame_core.game import step as step_module
@@ -133,6 +133,7 @@ def test_ctrl_c_writes_the_report_and_a_resume_ends_with_before_after(
     assert ">finished<" in page and "4/4" in page and "0.75" in page
 
 
+@pytest.mark.slow
 def test_the_report_renders_in_a_headless_browser(tmp_path: Path) -> None:
     browser = chromium()
     run = make_run_dir(tmp_path / "run", evaluation=[{"suite": "shapes", "metric": "acc", "before": 0.4,

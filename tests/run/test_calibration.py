@@ -16,6 +16,7 @@ from unigame_core.errors import ConfigError
 from unigame_core.run.calibration import EpsPoint, at_bound, choose_eps, held_out_spec, same_answer
 
 
+@pytest.mark.slow
 def test_calibrate_on_shapes_tiny_picks_an_eps_that_keeps_the_labels(tmp_path: Path) -> None:
     out = tmp_path / "calibration.json"
     result = CliRunner().invoke(app, ["calibrate", "--limit", "16", "--batch-size", "16", "--eps", "0,0.05,0.5,2",

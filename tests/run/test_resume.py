@@ -40,6 +40,7 @@ def assert_same_weights(a: Path, b: Path) -> None:
         assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa), name
 
 
+@pytest.mark.slow
 def test_ctrl_c_mid_step_resumes_exactly(
     fake_plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

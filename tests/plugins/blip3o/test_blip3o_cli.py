@@ -65,6 +65,7 @@ def _write_data(root: Path, n: int = 4) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_train_runs_twenty_steps_on_the_tiny_checkpoint(cli, tiny_dir, tmp_path):
     data = _write_data(tmp_path)
     out = tmp_path / "run"

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -29,6 +30,7 @@ def write_jsonl(root: Path, n: int = 8) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_train_on_a_tiny_janus_folder_writes_the_run_directory(tiny_ckpt: Path, tmp_path: Path) -> None:
     data = write_jsonl(tmp_path)
     run = tmp_path / "run"
@@ -49,6 +51,7 @@ def test_train_on_a_tiny_janus_folder_writes_the_run_directory(tiny_ckpt: Path, 
     assert "janus" in (run / "config.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_bench_prints_the_step_costs(tiny_ckpt: Path) -> None:
     result = runner.invoke(app, ["bench", "--model", str(tiny_ckpt), "--batch-size", "4", "--steps", "2",
                                  "gate.name=cosine", "train.device=cpu"])

@@ -26,6 +26,7 @@ def test_every_model_writes_to_the_one_documented_default() -> None:
     assert DEFAULT in (ROOT / "README.md").read_text()
 
 
+@pytest.mark.slow
 def test_the_documented_resume_continues_a_default_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     quick = ["train.eval_suites=[]", "train.batch_size=4", "train.sample_every=0", "train.log_every=1"]

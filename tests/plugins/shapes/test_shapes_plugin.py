@@ -54,6 +54,7 @@ def recomputed() -> dict[str, float]:
     return _recompute()
 
 
+@pytest.mark.slow
 def test_documented_quality_is_what_the_shipped_base_measures(recomputed: dict[str, float]) -> None:
     shipped = json.loads(assets.QUALITY_FILE.read_text())["quality"]
     # the same stream of test samples (first 64/128 of the 256 used for quality.json): close agreement
@@ -70,6 +71,7 @@ def test_shipped_base_meets_the_quality_targets() -> None:
     assert not missed, f"the shipped shapes base misses its quality targets: {missed} (targets {QUALITY_TARGETS})"
 
 
+@pytest.mark.slow
 def test_unigame_train_with_no_arguments_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["train", "train.steps=4", "train.eval_limit=24", "train.sample_every=2",
@@ -94,6 +96,7 @@ def test_unigame_train_with_no_arguments_runs_end_to_end(tmp_path: Path, monkeyp
     assert "test_accuracy" in dom.stdout and "<img" in dom.stdout  # the before/after table, the sample grid
 
 
+@pytest.mark.slow
 def test_ablation_command_writes_intervals_json_csv_plot_and_resumes(tmp_path: Path) -> None:
     out = tmp_path / "ablation"
     args = ["study", "ablation", "--output", str(out), "--rows", "sft,decoder-eps0", "--seeds", "1", "--steps", "2",
@@ -243,6 +246,7 @@ def test_generation_targets_give_flat_background_one_code_per_colour() -> None:
     assert len(ids[:-1][flat[:-1]].unique()) > len(targets.canonical)  # the encoder's own ids do spread
 
 
+@pytest.mark.slow
 def test_decoder_refinement_sees_both_token_forms(monkeypatch: pytest.MonkeyPatch) -> None:
     import unigame_shapes.pretrain as module
     from unigame_shapes.world import ShapesWorld
@@ -360,6 +364,7 @@ def test_attack_file_bytes_do_not_depend_on_the_clock(tmp_path: Path) -> None:
     assert (loaded["images"] == arrays["images"]).all() and loaded["answers"].tolist() == ["yes", "two"]
 
 
+@pytest.mark.slow
 def test_ablation_scores_consistency_on_the_asked_number_of_captions(monkeypatch: pytest.MonkeyPatch) -> None:
     from unigame_core.config import build_config
     from unigame_janus.backend import JanusBackend
