@@ -161,13 +161,13 @@ def _check_gradients(backend: Backend, pixels: Tensor, z: Tensor, questions: lis
 
 def _check_refinement(backend: Backend, z: Tensor, questions: list[str], answers: list[str], eps: float = 0.1) -> None:
     """Two refinement steps from delta = 0 (game/refine.py), as the adversary's turn takes them."""
+    from .game.couplings import DecoderCoupling
     from .game.refine import bound_radius, refine
 
-    u = backend.understander
+    u, coupling = backend.understander, DecoderCoupling()
 
     def ce(delta: Tensor) -> Tensor:
-        return u.answer_loss(u.embed_images(backend.decoder.decode((z.float() + delta).to(z.dtype))), questions,
-                             answers).float()
+        return u.answer_loss(coupling.view(backend, z, delta).embeds, questions, answers).float()
 
     radius = bound_radius(z, eps)
     delta = refine(torch.zeros_like(z, dtype=torch.float32), ce, radius, steps=2, step=0.5)

@@ -39,6 +39,7 @@ from torch import Tensor
 
 from ..data.loader import make_loader, to_device
 from ..errors import ConfigError, DataError
+from ..game.couplings import DecoderCoupling
 from ..game.refine import bound_radius, refine
 from ..interfaces import Backend, VQABatch
 from . import build
@@ -114,11 +115,10 @@ def choose_eps(points: Sequence[EpsPoint], target: float) -> float | None:
 
 def refined_ce(backend: Backend, z: Tensor, batch: VQABatch, eps: float, steps: int, step: float) -> Tensor:
     """Per-sample CE on the decode of ``z + delta``, delta found by ``steps`` refinement steps from 0 within eps."""
-    und = backend.understander
+    und, coupling = backend.understander, DecoderCoupling()
 
     def ce(delta: Tensor) -> Tensor:
-        pixels = backend.decoder.decode((z.float() + delta).to(z.dtype))
-        return und.answer_loss(und.embed_images(pixels), batch.questions, batch.answers).float()
+        return und.answer_loss(coupling.view(backend, z, delta).embeds, batch.questions, batch.answers).float()
 
     delta = refine(torch.zeros_like(z, dtype=torch.float32), ce, bound_radius(z, eps), steps, step) if eps > 0 \
         else torch.zeros_like(z, dtype=torch.float32)
