@@ -53,3 +53,16 @@ def test_each_test_runs_in_an_empty_folder_of_its_own(_in_a_folder_of_its_own: P
     assert Path.cwd() == _in_a_folder_of_its_own and list(Path.cwd().iterdir()) == []
     assert Path.cwd() != Path(__file__).resolve().parents[2]  # never the checkout
 
+
+
+def test_ci_runs_the_readme_quickstart_in_its_order() -> None:
+    """CI executes the README's two Quickstart commands as written: the main job, then the tests in the same folder
+    (they once failed in that order: a test met the overwrite guard on the runs/unigame the main job had written)."""
+    repo = Path(__file__).resolve().parents[2]
+    commands = subprocess.run(["bash", str(repo / ".ci" / "quickstart")], capture_output=True, text=True,
+                              check=True).stdout.splitlines()
+    assert len(commands) == 2
+    assert commands[0].endswith("unigame train") and commands[1].endswith("python -m pytest -q")
+    ci = (repo / ".ci" / "run").read_text()
+    assert "bash .ci/quickstart" in ci and "pytest" not in ci.replace("python -m pytest", "")
+    assert 'git status --porcelain --untracked-files=all' in ci
