@@ -1,11 +1,38 @@
 """Paths a user passes, resolved and checked before anything slow runs: ``--output`` (refused when nothing can be
-written there) and ``--adapter`` (a run directory or the adapter folder itself)."""
+written there), ``--adapter`` (a run directory or the adapter folder itself), and files to read (refused, before
+they are opened, when they are not regular files: opening a FIFO blocks until something writes to it)."""
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError, UnigameError
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def special_kind(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it exists but is not a regular file (``"a named pipe (FIFO)"``...), else None.
+
+    Links are followed (``os.stat``); the file is never opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # missing, unreadable, a NUL in the name: the caller's open says so
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "a special file")
+
+
+def check_regular(path: str | os.PathLike[str], what: str, error: type[UnigameError] = DataError) -> None:
+    """Refuse ``path`` (``what``: "Image", "Config file"...) with one sentence when it exists and is not a regular
+    file: a FIFO, a device, a socket or a folder. Call before opening it."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise error(f"{what} '{path}' is {kind}, not a regular file.")
 
 
 def blocking_file(path: Path) -> Path | None:
