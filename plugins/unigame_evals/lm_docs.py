@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from unigame_core.errors import DataError
+from unigame_core.paths import check_regular
 
 from .advqa import read_advqa
 from .items import EvalItem
@@ -115,6 +116,8 @@ def mmmu_docs(mmmu_path: str | None = None, data_root: str | None = None, mmmu_s
     items = read_mmmu(data_dir("mmmu", mmmu_path, data_root), mmmu_split, limit=as_limit(limit))
     rows = []
     for it in items:
+        if isinstance(it.image, str):
+            check_regular(it.image, "Image")  # before reading: a FIFO would block
         image = it.image if isinstance(it.image, bytes) else (Path(it.image).read_bytes() if it.image else b"")
         rows.append({"id": it.id, "question": it.question, "image": image, "references": list(it.references),
                      "target": it.references[0], "subject": it.meta["subject"],
