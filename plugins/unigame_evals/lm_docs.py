@@ -14,7 +14,6 @@ package, which raise ``DataError`` naming a missing file and the expected layout
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +124,11 @@ def mmmu_docs(mmmu_path: str | None = None, data_root: str | None = None, mmmu_s
     return to_dataset(rows, "MMMU")
 
 
-def split_limit(limit: int | None, parts: int) -> int | None:
-    """A suite-wide ``--limit`` shared between ``parts`` tasks (at least one sample each)."""
-    return None if limit is None else max(1, math.ceil(limit / parts))
+def split_limit(limit: int | None, parts: int) -> list[int | None]:
+    """A suite-wide ``--limit`` shared exactly between ``parts`` tasks, the first ones taking one more when it
+    does not divide (50 over 3: 17, 17, 16); a share may be 0 when ``limit < parts`` (the suite leaves that
+    task out). No limit: ``None`` for each."""
+    if limit is None:
+        return [None] * parts
+    base, extra = divmod(limit, parts)
+    return [base + (i < extra) for i in range(parts)]
