@@ -24,6 +24,7 @@ from . import config_files, plugins
 from .config_checks import (Check, Problem, at_least_one, bounded, config_error, field_problems, non_negative, positive,
                             value_problems)
 from .errors import ConfigError, UnigameError
+from .paths import check_regular
 from .report.monitor import validate_loggers
 from .game.settings import HealthConfig, cosine_threshold
 from .registry import Alias, Entry, Registry
@@ -162,6 +163,7 @@ def _wrap(exc: OmegaConfBaseException, prefix: str = "") -> UnigameError:
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML config file, or a shipped preset such as ``ablations/full`` (``configs/ablations/full.yaml``)."""
     p = Path(path)
+    check_regular(p, "Config file", ConfigError)  # before read_text: a FIFO would block it
     if p.exists():
         return config_files.parse_yaml(p.read_text(encoding="utf-8"), str(p))
     preset = config_files.preset(str(path))

@@ -9,6 +9,10 @@ A registration names its file as ``package:path/inside/it.yaml`` (the core's tre
 ``unigame_core.configs:...``; a third-party plugin names a file of its own package) or as a filesystem
 path. Inside a file, ``${package_path:PACKAGE,RELATIVE}`` is the absolute path of a data file an
 installed package ships (the embedded default model's weights, for instance).
+
+YAML anchors and aliases are allowed, up to :data:`MAX_VALUES` values once every alias is expanded: a
+kilobyte of nested aliases (a "billion laughs") would otherwise expand to gigabytes when the mapping is
+copied and merged. The count is taken on the parsed node graph, before anything is built from it.
 """
 
 from __future__ import annotations
@@ -22,11 +26,14 @@ from typing import TYPE_CHECKING, Any, Union
 import yaml
 
 from .errors import ConfigError
+from .paths import check_regular
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 
 ConfigRef = Union[str, "os.PathLike[str]"]
+#: values (scalars, lists, mappings) a config file may hold once its aliases are expanded
+MAX_VALUES = 100_000
 SHIPPED_PACKAGE = "unigame_core.configs"
 KINDS = ("models", "ablations", "suites")
 
@@ -80,7 +87,7 @@ def _resolve(value: Any) -> Any:
 def parse_yaml(text: str, where: str) -> dict[str, Any]:
     """YAML text -> a mapping with ``${package_path:...}`` resolved; errors name ``where`` and the line."""
     try:
-        data = yaml.safe_load(text) or {}
+        data = _safe_load(text, where) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -90,9 +97,50 @@ def parse_yaml(text: str, where: str) -> dict[str, Any]:
     return _resolve(data)
 
 
+def _safe_load(text: str, where: str) -> Any:
+    """``yaml.safe_load``, refusing a document whose aliases expand to more than :data:`MAX_VALUES` values."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _count_values(node, where, {}, set())
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _count_values(node: yaml.Node, where: str, seen: dict[int, int], open_: set[int]) -> int:
+    """Values under ``node`` with every alias expanded (an alias is the same node object reached twice)."""
+    key = id(node)
+    if key in seen:
+        return seen[key]
+    if key in open_:
+        raise ConfigError(f"Config file '{where}' holds a YAML alias inside its own anchor.",
+                          "Write the values out instead.")
+    open_.add(key)
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    total = 1
+    for child in children:
+        total += _count_values(child, where, seen, open_)
+        if total > MAX_VALUES:
+            raise ConfigError(f"Config file '{where}' expands its YAML aliases to more than {MAX_VALUES:,} values.",
+                              "Write the values out, or use fewer nested aliases.")
+    open_.discard(key)
+    seen[key] = total
+    return total
+
+
 def read(ref: ConfigRef) -> dict[str, Any]:
-    """Read the YAML file ``ref`` names (a ConfigError naming it when it is missing or malformed)."""
+    """Read the YAML file ``ref`` names (a ConfigError naming it when it is missing, not a regular file or
+    malformed)."""
     found = locate(ref)
+    if isinstance(found, Path):
+        check_regular(found, "Config file", ConfigError)
     if not found.is_file():
         raise ConfigError(f"Config file '{ref}' does not exist.")
     return parse_yaml(found.read_text(encoding="utf-8"), str(ref))

@@ -100,6 +100,9 @@ class SuiteResult:
     details: dict[str, Any]
     #: metrics that are a mean of per-question scores; others (F1, per-image agreement) get no interval
     per_question: dict[str, ScoredRows] = field(default_factory=dict)
+    #: the n of a metric that is not a per-question mean and is not computed on the whole suite: one POPE
+    #: category's F1 (that category's questions), ``image_consistency`` (the images); others have ``n``
+    counts: dict[str, int] = field(default_factory=dict)
     #: options this run did not apply (e.g. an adaptive attack's settings on the fixed split): not recorded
     unused_options: list[str] = field(default_factory=list)
 

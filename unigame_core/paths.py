@@ -1,11 +1,41 @@
 """Paths a user passes, resolved and checked before anything slow runs: ``--output`` (refused when nothing can be
-written there) and ``--adapter`` (a run directory or the adapter folder itself)."""
+written there), ``--adapter`` (a run directory or the adapter folder itself), files to read (refused, before
+they are opened, when they are not regular files: opening a FIFO blocks until something writes to it), and the
+image paths an evaluation data file names (kept inside its data folder unless the user allows otherwise)."""
 
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, DataError, UnigameError
+
+_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def special_kind(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it exists but is not a regular file (``"a named pipe (FIFO)"``...), else None.
+
+    Links are followed (``os.stat``); the file is never opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):  # missing, unreadable, a NUL in the name: the caller's open says so
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "a special file")
+
+
+def check_regular(path: str | os.PathLike[str], what: str, error: type[UnigameError] = DataError) -> None:
+    """Refuse ``path`` (``what``: "Image", "Config file"...) with one sentence when it exists and is not a regular
+    file: a FIFO, a device, a socket or a folder. Call before opening it."""
+    kind = special_kind(path)
+    if kind is not None:
+        raise error(f"{what} '{path}' is {kind}, not a regular file.")
 
 
 def blocking_file(path: Path) -> Path | None:
@@ -38,3 +68,40 @@ def adapter_folder(path: str | Path) -> Path:
     """The PEFT adapter folder of ``path``: a run directory's ``adapter/``, else ``path`` itself."""
     folder = Path(path)
     return folder / "adapter" if (folder / "adapter" / "adapter_config.json").exists() else folder
+
+
+#: set (to anything but "" or "0") to let evaluation data files name images outside their data folder
+ALLOW_OUTSIDE_DATA_ROOT = "UNIGAME_ALLOW_OUTSIDE_DATA_ROOT"
+
+
+@contextmanager
+def outside_data_root_allowed(allow: bool) -> Iterator[None]:
+    """Within the block, :func:`data_file` accepts paths outside the data folder when ``allow`` (``unigame eval
+    --allow-outside-data-root``); with ``allow`` False the environment variable decides, as outside the block."""
+    before = os.environ.get(ALLOW_OUTSIDE_DATA_ROOT)
+    if allow:
+        os.environ[ALLOW_OUTSIDE_DATA_ROOT] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(ALLOW_OUTSIDE_DATA_ROOT, None)
+        else:
+            os.environ[ALLOW_OUTSIDE_DATA_ROOT] = before
+
+
+def data_file(root: str | os.PathLike[str], name: str | os.PathLike[str], where: str,
+              base: str | os.PathLike[str] | None = None) -> Path:
+    """The file a data file names (``name``, relative to ``base``, default ``root``), refused with one sentence
+    when it leaves the data folder ``root``: an absolute path elsewhere, or ``..`` climbing out of it.
+
+    The test is on the path as written (normalised, links not followed): a symbolic link the user put inside
+    the folder (a shared COCO ``val2014/``) is theirs to make; a path a downloaded file names is not.
+    ``where`` names the data file (and line or row) for the message."""
+    folder = Path(os.path.abspath(root))
+    path = Path(os.path.normpath(Path(base if base is not None else folder) / name))
+    if path.is_relative_to(folder) or os.environ.get(ALLOW_OUTSIDE_DATA_ROOT, "") not in ("", "0"):
+        return path
+    raise DataError(f"{where} names the image '{name}', outside the data folder '{root}'.",
+                    "Move the image under that folder, or pass --allow-outside-data-root (unigame eval) or set "
+                    f"{ALLOW_OUTSIDE_DATA_ROOT}=1 if you trust the data.")

@@ -14,13 +14,13 @@ package, which raise ``DataError`` naming a missing file and the expected layout
 from __future__ import annotations
 
 import io
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from unigame_core.errors import DataError
+from unigame_core.paths import check_regular
 
 from .advqa import read_advqa
 from .items import EvalItem
@@ -115,6 +115,8 @@ def mmmu_docs(mmmu_path: str | None = None, data_root: str | None = None, mmmu_s
     items = read_mmmu(data_dir("mmmu", mmmu_path, data_root), mmmu_split, limit=as_limit(limit))
     rows = []
     for it in items:
+        if isinstance(it.image, str):
+            check_regular(it.image, "Image")  # before reading: a FIFO would block
         image = it.image if isinstance(it.image, bytes) else (Path(it.image).read_bytes() if it.image else b"")
         rows.append({"id": it.id, "question": it.question, "image": image, "references": list(it.references),
                      "target": it.references[0], "subject": it.meta["subject"],
@@ -122,6 +124,11 @@ def mmmu_docs(mmmu_path: str | None = None, data_root: str | None = None, mmmu_s
     return to_dataset(rows, "MMMU")
 
 
-def split_limit(limit: int | None, parts: int) -> int | None:
-    """A suite-wide ``--limit`` shared between ``parts`` tasks (at least one sample each)."""
-    return None if limit is None else max(1, math.ceil(limit / parts))
+def split_limit(limit: int | None, parts: int) -> list[int | None]:
+    """A suite-wide ``--limit`` shared exactly between ``parts`` tasks, the first ones taking one more when it
+    does not divide (50 over 3: 17, 17, 16); a share may be 0 when ``limit < parts`` (the suite leaves that
+    task out). No limit: ``None`` for each."""
+    if limit is None:
+        return [None] * parts
+    base, extra = divmod(limit, parts)
+    return [base + (i < extra) for i in range(parts)]

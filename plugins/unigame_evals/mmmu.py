@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from unigame_core.errors import DataError
+from unigame_core.paths import data_file
 
 from .items import DataLayoutError, EvalItem
 
@@ -231,10 +232,13 @@ def _literal_list(value: Any) -> list[str] | None:
     return None
 
 
-def _image_of(cell: Any) -> bytes | str | None:
+def _image_of(cell: Any, root: Path, where: str) -> bytes | str | None:
+    """An image cell: its encoded bytes, else its path (relative to ``root``, kept inside it), else None."""
     if not cell:
         return None
-    return cell.get("bytes") or cell.get("path") or None
+    if cell.get("bytes"):
+        return cell["bytes"]
+    return str(data_file(root, cell["path"], where)) if cell.get("path") else None
 
 
 _REQUIRED = ("id", "question", "options", "answer", "question_type", "image_1")
@@ -269,9 +273,10 @@ def read_mmmu(root: Path, split: str = "validation", subjects: Sequence[str] | N
         if missing:
             raise DataError(f"MMMU file {path} lacks the columns {missing}: expected "
                             f"{_layout(split)} with the official columns.")
-        for row in table.to_pylist():
+        for index, row in enumerate(table.to_pylist()):
             if limit is not None and len(items) >= limit:
                 return items
+            where = f"{path} (row {index})"
             options = _literal_list(row["options"]) or []
             qtype = row["question_type"] or "open"
             letters = [chr(ord("A") + i) for i in range(len(options))]
@@ -280,7 +285,7 @@ def read_mmmu(root: Path, split: str = "validation", subjects: Sequence[str] | N
             items.append(EvalItem(
                 id=str(row["id"]),
                 question=build_prompt(row["question"], options, qtype),
-                image=_image_of(row["image_1"]),
+                image=_image_of(row["image_1"], root, where),
                 references=tuple(references),
                 meta={
                     "subject": path.parent.name,
@@ -288,7 +293,7 @@ def read_mmmu(root: Path, split: str = "validation", subjects: Sequence[str] | N
                     "options": options,
                     "all_choices": letters,
                     "index2ans": dict(zip(letters, options)),
-                    "num_images": sum(1 for cell in images if _image_of(cell) is not None),
+                    "num_images": sum(1 for cell in images if cell and (cell.get("bytes") or cell.get("path"))),
                     "subfield": row.get("subfield"),
                     "topic_difficulty": row.get("topic_difficulty"),
                     "img_type": row.get("img_type"),

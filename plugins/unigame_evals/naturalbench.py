@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from unigame_core.errors import DataError
+from unigame_core.paths import data_file
 
 from .items import DataLayoutError, EvalItem
 
@@ -218,8 +219,8 @@ def _image(cell: Any, root: Path, where: str, column: str) -> str | bytes:
         cell = cell.get("bytes") or cell.get("path")
     if isinstance(cell, (bytes, bytearray)) and cell:
         return bytes(cell)
-    if isinstance(cell, str) and cell and (root / cell).is_file():
-        return str(root / cell)
+    if isinstance(cell, str) and cell and data_file(root, cell, where).is_file():
+        return str(data_file(root, cell, where))
     raise DataError(f"{where} has no {column} (no image bytes and no image file): {_WHOLE_GROUPS}.")
 
 

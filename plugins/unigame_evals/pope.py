@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from unigame_core.errors import DataError
+from unigame_core.paths import data_file
 
 from .items import DataLayoutError, EvalItem
 
@@ -110,11 +111,12 @@ def _layout() -> str:
     )
 
 
-def _read_json_lines(path: Path) -> Iterable[dict]:
+def _read_json_lines(path: Path) -> Iterable[tuple[int, dict]]:
+    """``(line number, object)`` of each non-blank line."""
     with path.open("r", encoding="utf-8") as handle:
-        for line in handle:
+        for n, line in enumerate(handle, start=1):
             if line.strip():
-                yield json.loads(line)
+                yield n, json.loads(line)
 
 
 def parquet_files(root: Path) -> list[Path]:
@@ -182,10 +184,10 @@ def read_pope(
         raise DataLayoutError(image_dir, _layout())
     items: list[EvalItem] = []
     for category, path in zip(categories, files):
-        for record in _read_json_lines(path):
+        for n, record in _read_json_lines(path):
             if limit is not None and len(items) >= limit:
                 return items
-            image = image_dir / record["image"]
+            image = data_file(root, record["image"], f"{path} (line {n})", base=image_dir)
             if not image.is_file():
                 raise DataLayoutError(image, _layout())
             items.append(_item(category, record["question_id"], record["text"], str(image),
@@ -240,8 +242,8 @@ def _image_bytes(value: Any, root: Path, where: str) -> str | bytes:
         value = value.get("path")
     if isinstance(value, (bytes, bytearray)) and value:
         return bytes(value)
-    if isinstance(value, str) and value and (root / value).is_file():
-        return str(root / value)
+    if isinstance(value, str) and value and data_file(root, value, where).is_file():
+        return str(data_file(root, value, where))
     raise DataError(f"{where} has no image bytes and no image file.", "Re-download the parquet files.")
 
 

@@ -48,9 +48,10 @@ class LMEvalSuite(Suite):
         """``options.path`` or ``<data_root>/<suite>`` (DataError when neither is known)."""
         return lm_docs.data_dir(self.name, self.options.path, self.data_root)
 
-    def run(self, backend: Backend, tasks: Sequence[str], metadata: Mapping[str, Any], *, limit: int | None,
-            batch_size: int) -> tuple[dict[str, TaskOutput], GenerationStats]:
-        """Evaluate ``tasks`` with ``backend``; lm-eval (and datasets) are imported only here."""
+    def run(self, backend: Backend, tasks: Sequence[str], metadata: Mapping[str, Any], *,
+            limit: int | Mapping[str, int] | None, batch_size: int) -> tuple[dict[str, TaskOutput], GenerationStats]:
+        """Evaluate ``tasks`` with ``backend`` (``limit``: one for every task, or per task name); lm-eval (and
+        datasets) are imported only here."""
         from unigame_core.eval.lm_eval_bridge import UnigameLM
         from unigame_core.eval.tasks import run_tasks
 
@@ -120,18 +121,23 @@ class POPESuite(LMEvalSuite):
 
     def evaluate(self, backend: Backend, *, limit: int | None, batch_size: int) -> SuiteResult:
         root, categories = self.data_dir(), self.categories()
-        per_task = lm_docs.split_limit(limit, len(categories))
-        tasks = [f"unigame_pope_{c}" for c in categories]
-        outputs, stats = self.run(backend, tasks, {"pope_path": str(root), "limit": per_task},
+        shares = dict(zip(categories, lm_docs.split_limit(limit, len(categories))))  # --limit N: N in all
+        categories = [c for c in categories if shares[c] != 0]  # --limit under 3: the first categories only
+        tasks = {c: f"unigame_pope_{c}" for c in categories}
+        per_task = None if limit is None else {tasks[c]: int(shares[c]) for c in categories}  # type: ignore[arg-type]
+        most = None if per_task is None else max(per_task.values())  # what a category's reader reads at most
+        outputs, stats = self.run(backend, list(tasks.values()), {"pope_path": str(root), "limit": most},
                                   limit=per_task, batch_size=batch_size)
         metrics: dict[str, float] = {}
-        per_category = {c: outputs[t].metrics for c, t in zip(categories, tasks)}
+        per_category = {c: outputs[t].metrics for c, t in tasks.items()}
         for key in ("accuracy", "precision", "recall", "f1", "yes_ratio"):
             metrics[key] = sum(m[key] for m in per_category.values()) / len(per_category)
         for category, values in per_category.items():
             metrics.update({f"{category}/{k}": v for k, v in values.items()})
-        result = self.result(metrics, [outputs[t] for t in tasks], stats, data=str(root), categories=categories)
+        result = self.result(metrics, [outputs[t] for t in tasks.values()], stats, data=str(root),
+                             categories=categories)
         result.per_question = {f"{c}/accuracy": ScoredRows({"category": c}) for c in categories}
+        result.counts = {f"{c}/{k}": outputs[t].n for c, t in tasks.items() for k in per_category[c]}
         return result
 
 

@@ -15,11 +15,14 @@ from unigame_evals.lm_docs import SPLIT, as_limit, png_bytes, to_dataset
 from unigame_evals.lm_metrics import Record, answer_text
 from unigame_evals.vqav2 import normalize_answer
 
+from .options import ShapesOptions
+
 
 # ---------------------------------------------------------------- docs
-def shapes_docs(split: str, shapes_seed: int = 0, shapes_samples: int = 200, shapes_image_size: int = 64,
-                limit: int | None = None, **_: Any) -> Any:
-    """Samples ``0..n-1`` of a shapes-world split, rendered on the fly (the world is procedural)."""
+def shapes_docs(split: str, shapes_seed: int = ShapesOptions.seed, shapes_samples: int = ShapesOptions.samples,
+                shapes_image_size: int = ShapesOptions.image_size, limit: int | None = None, **_: Any) -> Any:
+    """Samples ``0..n-1`` of a shapes-world split, rendered on the fly (the world is procedural). The defaults
+    are the shapes suite's (``ShapesOptions``), so lm-eval's command line renders what ``unigame eval`` does."""
     from .world import ShapesWorld
 
     world = ShapesWorld(seed=int(shapes_seed), image_size=int(shapes_image_size))

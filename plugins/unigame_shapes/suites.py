@@ -38,6 +38,7 @@ from unigame_evals.suites import LMEvalSuite
 
 from . import assets
 from .attack import attack_samples
+from .options import ShapesOptions
 from .world import ShapesWorld, caption_questions
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ SHAPES_TASKS = {"test": "unigame_shapes_test", "shift": "unigame_shapes_shift", 
 ADAPTIVE_ONLY = ["attack_eps", "attack_steps", "attack_batch"]  # options the fixed split does not use
 
 
-def _world(seed: int, image_size: int = 64) -> ShapesWorld:
+def _world(seed: int, image_size: int = ShapesOptions.image_size) -> ShapesWorld:
     return ShapesWorld(seed=seed, image_size=image_size)
 
 
@@ -122,18 +123,22 @@ class ShapesSuite(LMEvalSuite):
 
     def evaluate(self, backend: Backend, *, limit: int | None, batch_size: int) -> SuiteResult:
         o = self.options
-        tasks = {split: SHAPES_TASKS[split] for split in o.splits}
-        n = min(o.samples, lm_docs.split_limit(limit, len(tasks)) or o.samples)
+        shares = lm_docs.split_limit(limit, len(o.splits))  # --limit N: N questions in all (50 = 17 + 17 + 16)
+        counts = {split: o.samples if s is None else min(o.samples, s) for split, s in zip(o.splits, shares)}
+        tasks = {split: SHAPES_TASKS[split] for split in o.splits if counts[split] > 0}
+        n = max(counts.values())  # rendered per split at most
         with tempfile.TemporaryDirectory(prefix="unigame-shapes-") as tmp:
             attack = None
             if "attack" in tasks:
-                attack = self.write_attack(backend, n, batch_size, Path(tmp) / "attack.parquet")
+                attack = self.write_attack(backend, counts["attack"], batch_size, Path(tmp) / "attack.parquet")
             meta = {"shapes_seed": o.seed, "shapes_samples": n, "shapes_image_size": o.image_size,
                     "generated_path": attack, "limit": n}
-            outputs, stats = self.run(backend, list(tasks.values()), meta, limit=n, batch_size=batch_size)
+            per_task = n if limit is None else {task: counts[split] for split, task in tasks.items()}
+            outputs, stats = self.run(backend, list(tasks.values()), meta, limit=per_task, batch_size=batch_size)
         metrics = {f"{split}_accuracy": outputs[task].metrics["accuracy"] for split, task in tasks.items()}
         result = self.result(metrics, [outputs[t] for t in tasks.values()], stats,
-                             data=f"shapes world (seed {o.seed}, procedural)", samples_per_split=n,
+                             data=f"shapes world (seed {o.seed}, procedural)",
+                             samples_per_split={split: counts[split] for split in tasks},
                              attack=self.applied_attack(batch_size) if "attack" in tasks else None)
         start = 0
         for split, task in tasks.items():  # result() keeps the tasks' order, one row per sample
@@ -209,9 +214,14 @@ class ConsistencySuite(LMEvalSuite):
             meta = {"generated_path": path, "limit": limit}
             outputs, stats = self.run(backend, ["unigame_consistency"], meta, limit=limit, batch_size=batch_size)
         out = outputs["unigame_consistency"]
-        result = self.result(dict(out.metrics), [out], stats, score_metric="agreement", images=n_images,
+        result = self.result(dict(out.metrics), [out], stats, score_metric="agreement",
                              data=f"shapes world captions (seed {self.options.seed}, split {self.options.split})")
+        scored = len({str(row["image_id"]) for row in result.predictions})  # with --limit, maybe fewer than made
+        result.details["images"] = scored
         result.per_question = {"agreement": ScoredRows()}  # image_consistency is per image: no interval here
+        result.counts = {"image_consistency": scored}  # its n is the images, not the questions
+        if scored != n_images:
+            log.info("consistency: %d of the %d images generated were asked a question", scored, n_images)
         return result
 
     def write_generated(self, backend: Backend, limit: int | None, batch_size: int, path: Path) -> tuple[str, int]:

@@ -28,6 +28,10 @@ def evaluate(
         "-O",
         help="SUITE.OPTION=VALUE, repeatable, e.g. -O shapes.samples=500 (docs/evaluation.md).",
     ),
+    allow_outside_data_root: bool = typer.Option(
+        False, "--allow-outside-data-root",
+        help="Let the data files name images outside their suite's data folder (trusted data only).",
+    ),
 ) -> None:
     """Evaluate a model (optionally with a trained adapter) on one or more suites."""
     from ..eval.runner import run_eval
@@ -42,4 +46,5 @@ def evaluate(
         output=output,
         config_file=config,
         suite_options=suite_option or [],
+        allow_outside_data_root=allow_outside_data_root,
     )

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from ..errors import DataError
+from ..paths import check_regular
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -52,6 +53,8 @@ def decode_image(source: str | Path | bytes, name: str | None = None) -> Tensor:
     import torch
 
     label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
+    if not isinstance(source, bytes):
+        check_regular(source, "Image")  # before open(): a FIFO would block it until something writes
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
     except OSError as exc:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+from ..paths import check_regular
 
 JSONL_HINT = (
     "Each line is a JSON object with 'image' (a path), 'question' (a string) and 'answer' (a string) or "
@@ -34,31 +35,53 @@ def describe(value: Any) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
-def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``(line number, object)`` for every non-blank line; bytes are split on ``\\n`` only (a JSON string
-    may hold U+2028, which ``str.splitlines`` would break), each line decoded as UTF-8 by itself."""
+def jsonl_lines(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """``(line number, byte offset of the line, object)`` for every non-blank line, read one line at a time
+    (memory does not grow with the file). Bytes are split on ``\\n`` only (a JSON string may hold U+2028,
+    which ``str.splitlines`` would break), each line decoded as UTF-8 by itself."""
+    check_regular(path, "Training file")
     try:
-        raw = path.read_bytes()
+        handle = open(path, "rb")
     except OSError as exc:
         raise DataError(f"Cannot read training file '{path}': {exc.strerror or exc}.") from exc
-    for n, line in enumerate(raw.split(b"\n"), start=1):
+    with handle:
+        offset = 0
         try:
-            text = line.decode("utf-8-sig" if n == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise DataError(
-                f"Line {n} of '{path}' is not valid UTF-8 (byte 0x{line[exc.start]:02x} at column {exc.start + 1}).",
-                "Save the file as UTF-8.",
-            ) from exc
-        if not text.strip():
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"Line {n} of '{path}' is not valid JSON ({exc.msg} at column {exc.colno}).",
-                            JSONL_HINT) from exc
-        if not isinstance(row, dict):
-            raise DataError(f"Line {n} of '{path}' is {describe(row)}, not a JSON object.", JSONL_HINT)
+            for n, line in enumerate(handle, start=1):
+                row = jsonl_object(line, n, path)
+                if row is not None:
+                    yield n, offset, row
+                offset += len(line)
+        except OSError as exc:
+            raise DataError(f"Cannot read training file '{path}': {exc.strerror or exc}.") from exc
+
+
+def jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every non-blank line (see :func:`jsonl_lines`)."""
+    for n, _, row in jsonl_lines(path):
         yield n, row
+
+
+def jsonl_object(line: bytes, n: int, path: Path) -> dict[str, Any] | None:
+    """Line ``n`` of ``path`` (its bytes) -> its JSON object (None for a blank line); a DataError naming the
+    line otherwise."""
+    try:
+        text = line.decode("utf-8-sig" if n == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"Line {n} of '{path}' is not valid UTF-8 (byte 0x{line[exc.start]:02x} at column {exc.start + 1}).",
+            "Save the file as UTF-8.",
+        ) from exc
+    if not text.strip():
+        return None
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"Line {n} of '{path}' is not valid JSON ({exc.msg} at column {exc.colno}).",
+                        JSONL_HINT) from exc
+    if not isinstance(row, dict):
+        raise DataError(f"Line {n} of '{path}' is {describe(row)}, not a JSON object.", JSONL_HINT)
+    return row
 
 
 def string_field(row: dict[str, Any], key: str, where: str, *, blank: bool = True, hint: str | None = None) -> str:
@@ -116,6 +139,7 @@ def integer_field(row: dict[str, Any], key: str, where: str) -> int:
 
 def json_list(path: Path, key: str) -> list[dict[str, Any]]:
     """The list of objects under ``key`` of a JSON file (the official VQAv2 files): every failure names the file."""
+    check_regular(path, "Data file")
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except OSError as exc:

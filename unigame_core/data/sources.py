@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import logging
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from torch.utils.data import Dataset, get_worker_info
 
 from ..errors import DataError
+from ..paths import check_regular
 from .images import decode_image
-from .records import JSONL_HINT, integer_field, json_list, jsonl_answer, jsonl_rows, record_id, string_field
+from .records import (
+    JSONL_HINT,
+    integer_field,
+    json_list,
+    jsonl_answer,
+    jsonl_lines,
+    jsonl_object,
+    record_id,
+    string_field,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +48,8 @@ class TripleDataset(Dataset):
     otherwise re-raise it with the worker's whole traceback as its message.
     """
 
-    def __init__(self, triples: list[Triple], image_errors: str = "skip", source: str = "the training data") -> None:
+    def __init__(self, triples: Sequence[Triple], image_errors: str = "skip",
+                 source: str = "the training data") -> None:
         if not triples:
             raise DataError(f"{source[0].upper()}{source[1:]} holds no samples.")
         self.triples = triples
@@ -88,24 +101,76 @@ class TripleDataset(Dataset):
                         len(failures), len(picks), self.source)
 
 
+def jsonl_fields(row: dict[str, Any], n: int, path: Path) -> tuple[str, str, str, str]:
+    """Line ``n`` of the JSONL file ``path`` (its object) -> ``(id, image, question, answer)``, checked: a
+    DataError naming the line and the key otherwise."""
+    where = f"Line {n} of '{path}'"
+    image = string_field(row, "image", where, blank=False, hint=JSONL_HINT)
+    question = string_field(row, "question", where, hint=JSONL_HINT)
+    return record_id(row, "id", where, default=str(n)), image, question, jsonl_answer(row, where)
+
+
+def jsonl_triple(row: dict[str, Any], n: int, path: Path) -> Triple:
+    """Line ``n`` of ``path`` -> a Triple whose relative image path is resolved against the file's folder."""
+    sample_id, image, question, answer = jsonl_fields(row, n, path)
+    found = Path(image)
+    return Triple(sample_id, found if found.is_absolute() else path.parent / found, question, answer)
+
+
+class JsonlTriples(Sequence[Triple]):
+    """The triples of a JSONL file, kept as the byte offset and number of each line, not as the rows.
+
+    Every line is read and checked once while the index is built (a wrong line stops here, named), and read
+    again from its offset when its sample is asked for: memory holds 16 bytes per row whatever the rows hold,
+    so a file of millions of lines costs tens of megabytes, not gigabytes. The object pickles small (a path
+    and two arrays) for data-loader workers, which open the file themselves.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offsets, self.lines = array("q"), array("q")
+        for n, offset, row in jsonl_lines(path):
+            jsonl_fields(row, n, path)
+            self.offsets.append(offset)
+            self.lines.append(n)
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    @overload
+    def __getitem__(self, index: int) -> Triple: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Triple]: ...
+
+    def __getitem__(self, index: int | slice) -> Triple | list[Triple]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        n = self.lines[index]
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offsets[index])
+                line = handle.readline()
+        except OSError as exc:
+            raise DataError(f"Cannot read training file '{self.path}': {exc.strerror or exc}.") from exc
+        row = jsonl_object(line, n, self.path)
+        if row is None:
+            raise DataError(f"Line {n} of '{self.path}' changed while training read it (it is blank now).")
+        return jsonl_triple(row, n, self.path)
+
+
 def jsonl_dataset(location: str, *, image_errors: str = "skip", seed: int = 0) -> TripleDataset:
     """One JSON object per line: ``image`` (a path, relative to the file's folder or absolute), ``question``
     (a string), ``answer`` (a non-empty string) or ``answers`` (see ``records.jsonl_answer``), ``id`` (optional,
-    a string or an integer; default: the line number). Other keys are ignored."""
+    a string or an integer; default: the line number). Other keys are ignored. The lines are indexed, not
+    loaded (:class:`JsonlTriples`)."""
     path = Path(location).expanduser()
+    check_regular(path, "Training file")
     if not path.is_file():
         raise DataError(
             f"Training file '{path}' does not exist.", "Use --data jsonl:FILE with one JSON object per line."
         )
-    triples = []
-    for n, row in jsonl_rows(path):
-        where = f"Line {n} of '{path}'"
-        image = Path(string_field(row, "image", where, blank=False, hint=JSONL_HINT))
-        question = string_field(row, "question", where, hint=JSONL_HINT)
-        answer = jsonl_answer(row, where)
-        triples.append(Triple(record_id(row, "id", where, default=str(n)),
-                              image if image.is_absolute() else path.parent / image, question, answer))
-    dataset = TripleDataset(triples, image_errors, source=f"'{path}'")
+    dataset = TripleDataset(JsonlTriples(path), image_errors, source=f"'{path}'")
     dataset.check_images()
     return dataset
 

@@ -30,6 +30,7 @@ class SuiteScores:
     n: int
     per_question: dict[str, ScoredRows] = field(default_factory=dict)
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)  # SuiteResult.counts
 
     def scores(self, metric: str) -> dict[str, float] | None:
         """``{question id: score}`` of the rows ``metric`` averages; None when it is not a per-question mean
@@ -49,13 +50,14 @@ class SuiteScores:
         return stats.mean_interval(list(found.values()), self.per_question[metric].scale)
 
     def n_of(self, metric: str) -> int:
-        """Questions behind ``metric``: its own rows when declared (one split of a suite), else the suite's n."""
+        """Units behind ``metric``: its own rows when declared (one split of a suite), else its declared count
+        (a category's questions, the images), else the suite's n."""
         found = self.scores(metric)
-        return len(found) if found is not None else self.n
+        return len(found) if found is not None else self.counts.get(metric, self.n)
 
 
 def from_results(results: Mapping[str, SuiteResult]) -> dict[str, SuiteScores]:
-    return {name: SuiteScores(dict(r.metrics), r.n, dict(r.per_question), list(r.predictions))
+    return {name: SuiteScores(dict(r.metrics), r.n, dict(r.per_question), list(r.predictions), dict(r.counts))
             for name, r in results.items()}
 
 
@@ -65,7 +67,7 @@ def to_document(results: Mapping[str, SuiteResult]) -> dict[str, Any]:
     doc: dict[str, Any] = {}
     for name, r in results.items():
         keys = {"id", "score"} | {k for spec in r.per_question.values() for k in spec.where}
-        doc[name] = {"metrics": dict(r.metrics), "n": r.n,
+        doc[name] = {"metrics": dict(r.metrics), "n": r.n, "counts": dict(r.counts),
                      "per_question": {m: asdict(spec) for m, spec in r.per_question.items()},
                      "predictions": [{k: row[k] for k in keys if k in row} for row in r.predictions]
                      if r.per_question else []}
@@ -82,7 +84,8 @@ def from_document(doc: Mapping[str, Any]) -> dict[str, SuiteScores]:
         declared = {m: ScoredRows(dict(spec.get("where", {})), float(spec.get("scale", 1.0)))
                     for m, spec in entry.get("per_question", {}).items()}
         suites[name] = SuiteScores(dict(entry["metrics"]), int(entry.get("n", 0)), declared,
-                                   list(entry.get("predictions", [])))
+                                   list(entry.get("predictions", [])),
+                                   {k: int(v) for k, v in entry.get("counts", {}).items()})
     return suites
 
 

@@ -29,7 +29,7 @@ from .. import config_files, plugins
 from ..config_checks import field_problems
 from ..errors import CapabilityError, ConfigError
 from ..interfaces import Backend, Suite, SuiteResult
-from ..paths import check_output_folder
+from ..paths import check_output_folder, outside_data_root_allowed
 from ..registry import Entry
 from . import cache, report
 from .common import enable_offline
@@ -203,8 +203,16 @@ def evaluate_backend(backend: Backend, suite_names: Sequence[str], *, data_root:
 
 def run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, data_root: Path | None,
              limit: int | None, batch_size: int, output: Path, config_file: str | None,
-             suite_options: Sequence[str] = ()) -> dict[str, SuiteResult]:
-    """``unigame eval``: check, load, evaluate, write ``results.json`` and predictions, print the table."""
+             suite_options: Sequence[str] = (), allow_outside_data_root: bool = False) -> dict[str, SuiteResult]:
+    """``unigame eval``: check, load, evaluate, write ``results.json`` and predictions, print the table.
+    ``allow_outside_data_root``: data files may name images outside their data folder (``paths.data_file``)."""
+    with outside_data_root_allowed(allow_outside_data_root):
+        return _run_eval(suites, model, adapter, data_root, limit, batch_size, output, config_file, suite_options)
+
+
+def _run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, data_root: Path | None,
+              limit: int | None, batch_size: int, output: Path, config_file: str | None,
+              suite_options: Sequence[str]) -> dict[str, SuiteResult]:
     from ..config import build_config
 
     enable_offline()

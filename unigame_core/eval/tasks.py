@@ -52,19 +52,27 @@ def run_tasks(
     *,
     include_paths: Sequence[str | Path],
     metadata: Mapping[str, Any] | None = None,
-    limit: int | None = None,
+    limit: int | Mapping[str, int] | None = None,
     max_new_tokens: int | None = None,
 ) -> dict[str, TaskOutput]:
     """Load ``tasks`` (task or group names), evaluate them with ``lm``; returns tasks and groups by name.
 
-    ``limit`` caps the samples of each task; ``max_new_tokens`` overrides the tasks' ``max_gen_toks``.
+    ``limit`` caps the samples of each task: one number for all, or one per task name (``{task: n}``, each
+    at least 1: the first ``n`` docs of that task, e.g. a suite-wide ``--limit`` shared exactly between its
+    tasks); ``max_new_tokens`` overrides the tasks' ``max_gen_toks``.
     """
     with _quiet_lm_eval():
         loaded = task_manager(include_paths, metadata).load(list(tasks))
         if max_new_tokens is not None:
             for task in loaded["tasks"].values():
                 task.set_config(key="generation_kwargs", value={"max_gen_toks": int(max_new_tokens)}, update=True)
-        results = evaluator.evaluate(lm=lm, task_dict=loaded, limit=limit, bootstrap_iters=0, log_samples=True)
+        chosen = None
+        if isinstance(limit, Mapping):  # lm-eval takes one limit for all tasks, or the doc indices of each
+            chosen = {name: list(range(min(int(limit[name]), len(task.eval_docs))))
+                      for name, task in loaded["tasks"].items() if name in limit}
+            limit = None
+        results = evaluator.evaluate(lm=lm, task_dict=loaded, limit=limit, samples=chosen, bootstrap_iters=0,
+                                     log_samples=True)
     assert results is not None  # single process: rank 0 always gets results
     samples = results.get("samples", {})
     n_samples = results.get("n-samples", {})

@@ -50,7 +50,7 @@ def test_fixed_attack_split_is_the_shipped_one(backend: FakeBackend, script: Any
 
 def test_shapes_limit_is_shared_between_splits(backend: FakeBackend) -> None:
     result = ShapesSuite(ShapesOptions(samples=50, attack_steps=1), None).evaluate(backend, limit=5, batch_size=4)
-    assert result.n == 6 and result.details["samples_per_split"] == 2
+    assert result.n == 5 and result.details["samples_per_split"] == {"test": 2, "shift": 2, "attack": 1}
     assert set(result.metrics) == {"test_accuracy", "shift_accuracy", "attack_accuracy", "unreadable_images"}
     assert all(0.0 <= v <= 1.0 for k, v in result.metrics.items() if k.endswith("accuracy"))
     with pytest.raises(ConfigError, match="needs samples >= 1"):
@@ -124,3 +124,47 @@ def test_task_folder_holds_the_shapes_tasks_and_they_load() -> None:
         assert len(built.test_docs()) == 2 and built.doc_to_text(doc) == doc["question"]
     with pytest.raises(DataError, match="unigame eval --suite shapes"):
         manager.load(["unigame_shapes_attack"])
+
+
+def test_shapes_limit_is_exact(backend: FakeBackend) -> None:
+    result = ShapesSuite(ShapesOptions(samples=50, splits=["test", "shift", "val"]), None).evaluate(
+        backend, limit=50, batch_size=64)
+    assert result.n == 50 and result.details["samples_per_split"] == {"test": 17, "shift": 17, "val": 16}
+    assert [sum(p["split"] == s for p in result.predictions) for s in ("test", "shift", "val")] == [17, 17, 16]
+
+
+def test_image_consistency_has_the_number_of_images_as_n(generating_backend: FakeBackend, script: Any) -> None:
+    from unigame_core.eval.report import SuiteTiming, results_document
+
+    script(generating_backend, lambda q: "yes")
+    result = ConsistencySuite(ConsistencyOptions(captions=4), None).evaluate(generating_backend, limit=None,
+                                                                            batch_size=4)
+    doc = results_document({"consistency": result}, {"consistency": SuiteTiming(1.0, result.n)}, model="m",
+                           backend={}, adapter=None, data_root=None, limit=None, batch_size=4)
+    n_of = {row["metric"]: row["n"] for row in doc["results"]}
+    assert result.n > 4 and n_of["agreement"] == result.n
+    assert n_of["image_consistency"] == 4 == result.details["images"]
+    limited = ConsistencySuite(ConsistencyOptions(captions=50), None).evaluate(generating_backend, limit=5,
+                                                                              batch_size=8)
+    images = len({p["image_id"] for p in limited.predictions})
+    assert limited.details["images"] == images  # the images whose questions were scored, not those generated
+
+
+def test_scenes_are_the_same_size_through_lm_eval_and_unigame_eval() -> None:
+    """``python -m unigame_core.lm_eval --tasks unigame_shapes_test`` (no metadata) renders the scenes at the
+    size ``unigame eval --suite shapes`` uses (the suite's default ``image_size``)."""
+    import io
+
+    from PIL import Image
+
+    from unigame_core.eval.tasks import task_manager
+    from unigame_shapes.plugin import TASKS_DIR
+
+    doc = task_manager([TASKS_DIR], {"shapes_samples": 1}).load(["unigame_shapes_test"])["tasks"][
+        "unigame_shapes_test"].test_docs()[0]
+    size = ShapesOptions().image_size
+    assert Image.open(io.BytesIO(doc["image"])).size == (size, size)
+    assert ShapesWorld(0, image_size=size).sample("test", 0).image.shape[:2] == (size, size)
+    from unigame_shapes import suites
+
+    assert suites._world(0).image_size == size  # the consistency suite's world, too
