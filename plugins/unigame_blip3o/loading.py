@@ -94,12 +94,29 @@ def load_processor(settings: Blip3oSettings) -> Any:
     for source in sources:
         kwargs = hub_access(settings, source, "" if source == settings.checkpoint else "processor")
         try:
-            return Qwen2_5_VLProcessor.from_pretrained(source, **kwargs)
+            processor = Qwen2_5_VLProcessor.from_pretrained(source, **kwargs)
         except LOAD_ERRORS as exc:
             error = exc
             log.info("no processor in '%s' (%s)", source, str(exc).splitlines()[0] if str(exc) else exc)
+            continue
+        return processor if source == settings.checkpoint else _with_checkpoint_tokenizer(settings, processor)
     assert error is not None
     raise unavailable(settings.label, sources[-1], error)
+
+
+def _with_checkpoint_tokenizer(settings: Blip3oSettings, processor: Any) -> Any:
+    """``processor`` (from the Qwen repo) around the checkpoint's own tokenizer when it has one: BLIP3-o adds
+    ``[IMG]`` (and more) to Qwen's vocabulary, and text-to-image prompts need those ids."""
+    from transformers import AutoTokenizer, Qwen2_5_VLProcessor
+
+    if resolve_file(settings, settings.checkpoint, "tokenizer_config.json", required=False) is None:
+        return processor
+    with pretrained(settings) as kwargs:
+        tokenizer = AutoTokenizer.from_pretrained(settings.checkpoint, **kwargs)
+    log.info("image processor from the Qwen repository, tokenizer from '%s'", settings.checkpoint)
+    return Qwen2_5_VLProcessor(image_processor=processor.image_processor, tokenizer=tokenizer,
+                               video_processor=processor.video_processor,
+                               chat_template=getattr(tokenizer, "chat_template", None) or processor.chat_template)
 
 
 def load_understander(settings: Blip3oSettings, config: Any, device: torch.device, dtype: torch.dtype) -> Any:
@@ -222,8 +239,12 @@ def _eva_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     anchor = next((k for k in state if k.endswith("patch_embed.proj.weight")), "patch_embed.proj.weight")
     prefix = anchor[: -len("patch_embed.proj.weight")]
     unused = ("norm.", "fc_norm.", "head.", "rope.", "lm_head.")
-    return {k[len(prefix):]: v for k, v in state.items()
-            if k.startswith(prefix) and not k[len(prefix):].startswith(unused)}
+    out = {k[len(prefix):]: v for k, v in state.items()
+           if k.startswith(prefix) and not k[len(prefix):].startswith(unused)}
+    for q_key in [k for k in out if k.endswith("attn.q_bias")]:  # EVA-CLIP's layout: q and v biases, no k bias
+        q, v = out.pop(q_key), out.pop(q_key.replace("q_bias", "v_bias"))
+        out[q_key.replace("q_bias", "qkv.bias")] = torch.cat([q, torch.zeros_like(q), v])
+    return out
 
 
 def tiny_stand_in(settings: Blip3oSettings) -> tuple[Blip3oSettings, tempfile.TemporaryDirectory]:
