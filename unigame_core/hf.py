@@ -38,6 +38,10 @@ HINT = ("Download it first (`hf download {ckpt}`), point --model at a local chec
         "backend.random_weights=true to build the architecture with random weights.")
 OFFLINE_HINT = ("Download it where there is network (`hf download {ckpt} --local-dir DIR`) and pass --model DIR, "
                 "copy that machine's Hugging Face cache (HF_HOME) here, or set backend.random_weights=true.")
+#: the advice when ``random_weights`` is already on: only the architecture is missing
+RANDOM_HINT = ("With backend.random_weights=true only the architecture is read: fetch its config files where there is "
+               "network (`hf download {ckpt} --include '*.json' --local-dir DIR`) and pass --model DIR, or use a model "
+               "alias whose architecture ships with unigame (`unigame models list`).")
 
 
 @dataclass
@@ -59,7 +63,8 @@ class HFSettings:
     revision: Optional[str] = None  # hub revision (branch, tag or commit)
     cache_dir: Optional[str] = None  # hub cache folder (default: the HF cache)
     local_files_only: bool = False  # never touch the network (also set by HF_HUB_OFFLINE=1)
-    random_weights: bool = False  # build the architecture with random weights (bench; no weight download)
+    random_weights: bool = False  # build the real architecture with random weights (bench; nothing downloaded)
+    tiny: bool = False  # build a TINY stand-in with random weights instead (plumbing only; labelled in every output)
     attn_implementation: str = "sdpa"  # sdpa | eager | flash_attention_2 (the LLM)
     grad_checkpointing: bool = False  # non-reentrant activation checkpointing of the LLM
     system_prompt: Optional[str] = None  # None = no system turn (or the checkpoint's default, see the backend)
@@ -112,26 +117,30 @@ def from_hub(settings: HFSettings, source: str | None = None, *, what: str | Non
                               "cache_dir": settings.cache_dir, "local_files_only": settings.local_files_only,
                               **overrides}
     if not Path(source).is_dir():
+        advice = hint or (RANDOM_HINT if settings.random_weights else OFFLINE_HINT).format(ckpt=source)
         access = hub.resolve(source, what or f"{settings.label} checkpoint", cache_dir=kwargs["cache_dir"],
                              revision=kwargs["revision"], local_files_only=bool(kwargs["local_files_only"]),
-                             filenames=filenames, hint=hint or OFFLINE_HINT.format(ckpt=source))
+                             filenames=filenames, hint=advice)
         kwargs["local_files_only"] = access.local_files_only
     return kwargs
 
 
-def unavailable(label: str, source: str, exc: BaseException) -> DataError:
-    """The one error for a checkpoint that is there but cannot be loaded: its first line, and what to do."""
+def unavailable(label: str, source: str, exc: BaseException, random_weights: bool = False) -> DataError:
+    """The one error for a checkpoint that is there but cannot be loaded: its first line, and what to do
+    (never "set backend.random_weights=true" when it is already set)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return DataError(f"Cannot load {label} checkpoint '{source}': {first}", HINT.format(ckpt=source))
+    return DataError(f"Cannot load {label} checkpoint '{source}': {first}",
+                     (RANDOM_HINT if random_weights else HINT).format(ckpt=source))
 
 
 @contextmanager
-def loading(label: str, source: str, errors: tuple[type[BaseException], ...] = LOAD_ERRORS) -> Iterator[None]:
+def loading(label: str, source: str, errors: tuple[type[BaseException], ...] = LOAD_ERRORS,
+            random_weights: bool = False) -> Iterator[None]:
     """Turn ``errors`` raised inside the block into ``unavailable(label, source, ...)``."""
     try:
         yield
     except errors as exc:
-        raise unavailable(label, source, exc) from exc
+        raise unavailable(label, source, exc, random_weights) from exc
 
 
 @contextmanager
@@ -140,8 +149,48 @@ def pretrained(settings: HFSettings, source: str | None = None, **overrides: Any
     arguments (``from_hub``, checked before anything downloads) and ``loading``'s one error for the block."""
     source = settings.checkpoint if source is None else source
     kwargs = from_hub(settings, source, **overrides)
-    with loading(settings.label, source):
+    with loading(settings.label, source, random_weights=settings.random_weights):
         yield kwargs
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes free for new tensors on ``device``: free GPU memory, or the system's available memory."""
+    import torch
+
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return 1 << 62
+
+
+def check_fits(label: str, parameters: int, device: torch.device, dtype: torch.dtype) -> None:
+    """Raise ``ConfigError`` before building ``parameters`` random weights that cannot fit on ``device``
+    (an out-of-memory kill gives no message at all); log the size otherwise."""
+    import torch
+
+    need = parameters * torch.empty((), dtype=dtype).element_size()
+    free = available_memory(device)
+    log.info("%s: %.2f B parameters, %.1f GiB in %s on %s (%.1f GiB free)", label, parameters / 1e9, need / 2**30,
+             str(dtype).replace("torch.", ""), device, free / 2**30)
+    if need > free:
+        raise ConfigError(f"The {label} architecture needs {need / 2**30:.1f} GiB for its weights in "
+                          f"{str(dtype).replace('torch.', '')}, more than the {free / 2**30:.1f} GiB free on {device}.",
+                          "Use a GPU (or train.precision=bf16), or backend.tiny=true for a labelled tiny stand-in "
+                          "that only exercises the plumbing.")
+
+
+def count_parameters(build: Any) -> int:
+    """Parameters of the module ``build()`` makes, built on the meta device (no memory, no time)."""
+    import torch
+
+    with torch.device("meta"):
+        module = build()
+    return sum(p.numel() for p in module.parameters())
 
 
 def checkpoint_activations(module: Any) -> None:
@@ -192,6 +241,9 @@ class HFBackend(Backend):
         if self.device.type == "cuda" and self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
         self.dtype = torch.float32 if dtype is None else dtype
+        if self.settings.tiny and not self.settings.random_weights:
+            self.settings = dataclasses.replace(self.settings, random_weights=True)
+        self.requested = self.settings.checkpoint  # what was asked for (a tiny stand-in may swap the checkpoint)
         self._model = self.load()
         for module in (self._model, *self.frozen_parts()):
             module.requires_grad_(False).eval()
@@ -199,9 +251,16 @@ class HFBackend(Backend):
         if self.settings.grad_checkpointing:
             self.enable_grad_checkpointing()
         self.build_roles()
-        log.info("%s: %s on %s in %s%s (%s)", self.settings.label, self.settings.checkpoint, self.device,
-                 str(self.dtype).replace("torch.", ""), " with random weights" if self.settings.random_weights else "",
-                 self.describe())
+        log.info("%s: %s on %s in %s%s (%s)", self.settings.label, self.requested, self.device,
+                 str(self.dtype).replace("torch.", ""), self._weights_note(), self.describe())
+        if self.stand_in:
+            log.warning("%s: %s; its timings and outputs say nothing about the real model", self.settings.label,
+                        self.stand_in)
+
+    def _weights_note(self) -> str:
+        if self.settings.tiny:
+            return " as a TINY STAND-IN with random weights"
+        return " with random weights (real architecture)" if self.settings.random_weights else ""
 
     # ---- the hooks a backend fills -----------------------------------------------------------------
     @abstractmethod
@@ -227,6 +286,16 @@ class HFBackend(Backend):
     @property
     def model(self) -> nn.Module:
         return self._model
+
+    @property
+    def random_weights(self) -> bool:
+        return bool(self.settings.random_weights or self.settings.tiny)
+
+    @property
+    def stand_in(self) -> str | None:
+        if not self.settings.tiny:
+            return None
+        return f"TINY STAND-IN for '{self.requested}' (random weights, not the real architecture)"
 
     @property
     def encoder(self) -> SharedTokenEncoder:

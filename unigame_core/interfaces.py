@@ -205,6 +205,17 @@ class Backend(ABC):
     def capabilities(self) -> frozenset[str]:
         """What optional abilities exist, e.g. ``{"text_to_image"}``."""
 
+    @property
+    def random_weights(self) -> bool:
+        """The weights are random (a bench of the architecture): the run's other models (the gate) need none."""
+        return False
+
+    @property
+    def stand_in(self) -> str | None:
+        """``None`` for the model asked for; else what it stands in for, shown in every output (a tiny
+        stand-in built on request, e.g. ``backend.tiny=true``)."""
+        return None
+
     @abstractmethod
     def lora_target_modules(self, include_mlp: bool = False) -> str | list[str]:
         """peft ``target_modules`` (a regex or names) selecting the LLM's attention projections only; with

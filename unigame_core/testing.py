@@ -6,7 +6,7 @@ patch-embedding vision side and a 2-layer causal transformer "LLM" with q/k/v/o 
 LoRA can target. The data source ``fake:N`` draws N coloured-square images with colour questions.
 Register both in-process with ``unigame_core.plugins.register_plugin(unigame_core.testing, "fake")``.
 ``check_backend(backend)`` checks any backend against the contract the game relies on (a plugin
-author's conformance test; see docs/plugins.md).
+author's conformance test; see docs/plugins.md); ``play_step(backend)`` plays one full game step on it.
 """
 
 from __future__ import annotations
@@ -265,6 +265,34 @@ def quick_overrides(output_dir: object, *extra: str) -> list[str]:
         f"train.output_dir={output_dir}", "optim.lr_lora=1e-2", "optim.lr_perturber=1e-2", "train.log_every=1",
         "train.sample_every=0", "train.checkpoint_every=0", "buffer.tau_mode=absolute", "game.eps_max=0.5", *extra,
     ]
+
+
+def play_step(backend: Backend, *overrides: str, batch_size: int = 2, seed: int = 0) -> Any:
+    """One full game step on ``backend`` as training plays it (LoRA attached, perturber turn with refinement,
+    gate, mining, understander turn with a buffer draw) on seeded random pixels; returns its ``StepMetrics``.
+
+    The rules are the built-in defaults plus ``overrides`` (``key=value``; the gate is ``none`` unless one
+    is named). The LoRA adapter stays attached (build a fresh backend for anything else).
+    """
+    from .config import build_config
+    from .game.step import game_step
+    from .interfaces import StepPlan, VQABatch
+    from .lora import attach_lora
+    from .run import build
+
+    cfg = build_config(None, None, ["gate.name=none", "game.adversary_fraction=1.0", "game.refine_steps=1",
+                                    "train.device=cpu", *overrides])
+    device = next(backend.model.parameters()).device
+    torch.manual_seed(seed)
+    _, lora = attach_lora(backend, int(cfg.lora.r), int(cfg.lora.alpha), 0.0)
+    players, _ = build.build_players(cfg, backend, lora, device)
+    s = backend.image_size
+    pixels = torch.rand(batch_size, 3, s, s, generator=torch.Generator().manual_seed(seed)).to(device)
+    questions = [("what color is the square?", "is the red circle left of the blue square?")[i % 2]
+                 for i in range(batch_size)]
+    answers = [("red", "yes it is")[i % 2] for i in range(batch_size)]
+    batch = VQABatch(pixels, questions, answers, [str(i) for i in range(batch_size)])
+    return game_step(players, batch, StepPlan(adversary_updates=1, mine=True, eps_scale=1.0, beta=1.0))
 
 
 @hookimpl

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from unigame_core.errors import CapabilityError, ConfigError
-from unigame_core.hf import HFBackend, checkpoint_activations
+from unigame_core.hf import HFBackend, check_fits, checkpoint_activations
 from unigame_core.interfaces import checkpoint_guidance
 from unigame_core.pixels import PixelNormalizer
 
@@ -54,15 +54,19 @@ class Blip3oBackend(HFBackend):
         parts and, for text-to-image, the generation head; the sizes are chosen once the config is read."""
         s: Blip3oSettings = self.settings
         random = s.random_weights
-        self._scratch = None  # the tiny stand-in's temporary folder, if any
-        if random and self.device.type == "cpu" and not loading.Path(s.checkpoint).is_dir():
+        self._scratch = None  # the temporary folder of a tiny stand-in or of a shipped architecture, if any
+        if s.tiny:
             s, self._scratch = loading.tiny_stand_in(s)
+        elif random and not loading.Path(s.checkpoint).is_dir():
+            s, self._scratch = loading.shipped_architecture(s)
         self.settings = s
         config, self._raw = loading.read_config(s)
         self.processor = loading.load_processor(s)
         if random:
             from transformers import Qwen2_5_VLForConditionalGeneration
 
+            check_fits(f"{s.label} '{self.requested}'", loading.random_parameters(s, config, self._raw), self.device,
+                       self.dtype)
             with torch.device(self.device):
                 model = Qwen2_5_VLForConditionalGeneration._from_config(
                     config, dtype=self.dtype, attn_implementation=s.attn_implementation)

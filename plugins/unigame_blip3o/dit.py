@@ -29,6 +29,9 @@ PROJECTION = "caption_projection."
 #: Alpha-VLLM/Lumina-Next-SFT-diffusers at run time; ``shift`` is a guess, see docs/models/blip3o.md)
 FLOW_SCHEDULER = {"num_train_timesteps": 1000, "shift": 1.0}
 ROPE_EXTENT = 384  # BLIP3-o's rotary table: get_2d_rotary_pos_embed_lumina(head_dim, 384, 384)
+#: parameters of diffusers' DiT that BLIP3-o's copy does not have (the official checkpoints lack them): they keep
+#: their initial value (``pad_token`` only fills padded caption positions; BLIP3-o's conditioning has none)
+NOT_IN_CHECKPOINT = frozenset({"pad_token"})
 
 
 @dataclass
@@ -95,6 +98,7 @@ class GenerationHead(nn.Module):
                                   "The checkpoint's DiT does not match diffusers' Lumina-Next block (FFN sizing?).")
         for module, part, label in ((self.dit, dit, "DiT"), (self.caption_projection, projection, "projection")):
             missing, unexpected = module.load_state_dict(part, strict=False)
+            missing = [k for k in missing if module is not self.dit or k not in NOT_IN_CHECKPOINT]
             if missing or unexpected:
                 raise ConfigError(f"The generation head's {label} weights do not match: missing {missing[:3]}, "
                                   f"unexpected {unexpected[:3]}.", "Is this a BLIP3-o (blip3o_qwen) checkpoint?")

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from unigame_core.errors import ConfigError, DataError
-from unigame_core.hf import HINT, LOAD_ERRORS, from_hub, pretrained, unavailable
+from unigame_core.hf import HINT, LOAD_ERRORS, count_parameters, from_hub, pretrained, unavailable
 
 from .dit import DIT_PREFIX, QUERIES_KEY, DitConfig
 from .eva import EvaConfig, EvaVisionTower
@@ -94,12 +94,29 @@ def load_processor(settings: Blip3oSettings) -> Any:
     for source in sources:
         kwargs = hub_access(settings, source, "" if source == settings.checkpoint else "processor")
         try:
-            return Qwen2_5_VLProcessor.from_pretrained(source, **kwargs)
+            processor = Qwen2_5_VLProcessor.from_pretrained(source, **kwargs)
         except LOAD_ERRORS as exc:
             error = exc
             log.info("no processor in '%s' (%s)", source, str(exc).splitlines()[0] if str(exc) else exc)
+            continue
+        return processor if source == settings.checkpoint else _with_checkpoint_tokenizer(settings, processor)
     assert error is not None
     raise unavailable(settings.label, sources[-1], error)
+
+
+def _with_checkpoint_tokenizer(settings: Blip3oSettings, processor: Any) -> Any:
+    """``processor`` (from the Qwen repo) around the checkpoint's own tokenizer when it has one: BLIP3-o adds
+    ``[IMG]`` (and more) to Qwen's vocabulary, and text-to-image prompts need those ids."""
+    from transformers import AutoTokenizer, Qwen2_5_VLProcessor
+
+    if resolve_file(settings, settings.checkpoint, "tokenizer_config.json", required=False) is None:
+        return processor
+    with pretrained(settings) as kwargs:
+        tokenizer = AutoTokenizer.from_pretrained(settings.checkpoint, **kwargs)
+    log.info("image processor from the Qwen repository, tokenizer from '%s'", settings.checkpoint)
+    return Qwen2_5_VLProcessor(image_processor=processor.image_processor, tokenizer=tokenizer,
+                               video_processor=processor.video_processor,
+                               chat_template=getattr(tokenizer, "chat_template", None) or processor.chat_template)
 
 
 def load_understander(settings: Blip3oSettings, config: Any, device: torch.device, dtype: torch.dtype) -> Any:
@@ -189,7 +206,7 @@ def eva_source(settings: Blip3oSettings) -> str:
     if settings.eva_checkpoint:
         return settings.eva_checkpoint
     local = Path(settings.checkpoint) / "eva"
-    return str(local) if (local / EVA_FILE).exists() else EVA_TOWER
+    return str(local) if (local / EVA_FILE).exists() or (local / "config.json").exists() else EVA_TOWER
 
 
 def load_eva(settings: Blip3oSettings, device: torch.device, dtype: torch.dtype,
@@ -222,21 +239,62 @@ def _eva_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     anchor = next((k for k in state if k.endswith("patch_embed.proj.weight")), "patch_embed.proj.weight")
     prefix = anchor[: -len("patch_embed.proj.weight")]
     unused = ("norm.", "fc_norm.", "head.", "rope.", "lm_head.")
-    return {k[len(prefix):]: v for k, v in state.items()
-            if k.startswith(prefix) and not k[len(prefix):].startswith(unused)}
+    out = {k[len(prefix):]: v for k, v in state.items()
+           if k.startswith(prefix) and not k[len(prefix):].startswith(unused)}
+    for q_key in [k for k in out if k.endswith("attn.q_bias")]:  # EVA-CLIP's layout: q and v biases, no k bias
+        q, v = out.pop(q_key), out.pop(q_key.replace("q_bias", "v_bias"))
+        out[q_key.replace("q_bias", "qkv.bias")] = torch.cat([q, torch.zeros_like(q), v])
+    return out
 
 
 def tiny_stand_in(settings: Blip3oSettings) -> tuple[Blip3oSettings, tempfile.TemporaryDirectory]:
-    """On a CPU a hub architecture (8 B) is replaced by a tiny checkpoint written to a temporary folder
-    (removed when the returned handle is collected)."""
+    """``backend.tiny``: a tiny checkpoint written to a temporary folder (removed when the returned handle is
+    collected) stands in for the one asked for."""
     import dataclasses
 
     from .tiny import write_tiny_checkpoint
 
     scratch = tempfile.TemporaryDirectory(prefix="unigame-blip3o-tiny-")
     folder = Path(scratch.name)
-    log.warning("random weights on CPU: building the tiny BLIP3-o architecture instead of '%s' "
-                "(the real shapes need a GPU)", settings.checkpoint)
     write_tiny_checkpoint(folder)
     return dataclasses.replace(settings, checkpoint=str(folder), image_size=0, decoder_size=0, processor=None,
                                eva_checkpoint=None), scratch
+
+
+def shipped_architecture(settings: Blip3oSettings) -> tuple[Blip3oSettings, tempfile.TemporaryDirectory | None]:
+    """Random weights of a hub id: its shipped architecture (``architecture.py``) written to a temporary folder,
+    or, for a hub id without one, the settings unchanged (the configs then come from the hub)."""
+    import dataclasses
+
+    from .architecture import shipped, write_architecture
+
+    files = shipped(settings.checkpoint)
+    if files is None:
+        return settings, None
+    scratch = tempfile.TemporaryDirectory(prefix="unigame-blip3o-arch-")
+    write_architecture(scratch.name, files)
+    log.info("random weights: the shipped architecture of '%s' (nothing downloaded; generic tokenizer)",
+             settings.checkpoint)
+    return dataclasses.replace(settings, checkpoint=scratch.name, processor=None, eva_checkpoint=None), scratch
+
+
+def random_parameters(settings: Blip3oSettings, config: Any, raw: dict[str, Any]) -> int:
+    """Parameters of everything random weights build (Qwen2.5-VL, EVA, UNet, VAE, DiT), counted on ``meta``."""
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from .dit import GenerationHead
+
+    def parts() -> torch.nn.ModuleList:
+        eva = Path(eva_source(settings)) / "config.json"
+        modules = [Qwen2_5_VLForConditionalGeneration._from_config(config),
+                   EvaVisionTower(EvaConfig(**json.loads(eva.read_text())) if eva.exists() else EvaConfig())]
+        for cls, name in ((UNet2DConditionModel, "unet"), (AutoencoderKL, "vae")):
+            with pretrained(settings, subfolder=f"{DECODER}/{name}") as kwargs:
+                modules.append(cls.from_config(cls.load_config(settings.checkpoint, **kwargs)))
+        if settings.text_to_image:
+            modules.append(GenerationHead(dit_config(raw, int(config.text_config.hidden_size))))
+        return torch.nn.ModuleList(modules)
+
+    return count_parameters(parts)
+

@@ -108,7 +108,7 @@ def write_tiny_checkpoint(path: str | Path, *, words: Sequence[str] = (), image_
     from safetensors.torch import load_file, save_file
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    from .dit import DitConfig, GenerationHead
+    from .dit import NOT_IN_CHECKPOINT, DitConfig, GenerationHead
     from .eva import EvaConfig, EvaVisionTower
 
     out = Path(path)
@@ -135,7 +135,8 @@ def write_tiny_checkpoint(path: str | Path, *, words: Sequence[str] = (), image_
     # the generation head goes into the same safetensors, under BLIP3-o's names
     weights_file = out / "model.safetensors"
     weights = load_file(weights_file)
-    weights.update({f"model.dit.model.{k}": v.contiguous() for k, v in head.dit.state_dict().items()})
+    weights.update({f"model.dit.model.{k}": v.contiguous() for k, v in head.dit.state_dict().items()
+                    if k not in NOT_IN_CHECKPOINT})  # as the official checkpoints: no diffusers-only pad_token
     weights.update({f"model.dit.model.caption_projection.{k}": v.contiguous()
                     for k, v in head.caption_projection.state_dict().items()})
     weights["model.latent_queries"] = queries_weight

@@ -64,9 +64,13 @@ def load_clip(cfg: ClipGateConfig, device: torch.device | str):  # noqa: ANN201 
         if not path.exists():
             raise ConfigError(f"gate.model_config '{path}' does not exist.")
         open_clip.add_model_config(path)
+    if cfg.random_weights:
+        log.warning("CLIP gate: random weights in the %s architecture (nothing downloaded, because the model's "
+                    "weights are random too): its scores time the gate but mean nothing", cfg.model)
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
-            cfg.model, pretrained=clip_weights(cfg), cache_dir=cfg.cache_dir, device=device
+            cfg.model, pretrained=None if cfg.random_weights else clip_weights(cfg), cache_dir=cfg.cache_dir,
+            device=device
         )
     except (RuntimeError, FileNotFoundError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

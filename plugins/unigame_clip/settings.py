@@ -15,3 +15,5 @@ class ClipGateConfig:
     image_threshold: float = 0.8  # keep when cos(CLIP(x_adv), CLIP(x_clean)) >= this
     text_threshold: float = 0.2  # keep when cos(CLIP(x_adv), CLIP-text(q + a)) >= this
     cache_dir: Optional[str] = None
+    random_weights: bool = False  # the model's architecture with random weights, nothing downloaded (set for you
+    # when the backend's weights are random: `unigame bench --random-weights`); its scores mean nothing

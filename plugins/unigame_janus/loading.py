@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from unigame_core.errors import ConfigError, DataError
-from unigame_core.hf import pretrained
+from unigame_core.hf import check_fits, count_parameters, pretrained
 
 from .settings import JANUS_PRO_1B, JANUS_PRO_7B, JanusSettings
 from .tiny import IMAGE_TOKENS, build_processor, build_tokenizer, set_generation_defaults, tiny_config
@@ -40,45 +40,50 @@ def load_model(settings: JanusSettings, device: torch.device, dtype: torch.dtype
         )
 
 
-def _architecture(settings: JanusSettings) -> tuple[Any, bool]:
-    """The config to build: (config, is_local). Local folders and shipped architectures need no network."""
+def _architecture(settings: JanusSettings) -> Any:
+    """The config to build. Local folders and shipped architectures need no network."""
     from transformers import JanusConfig
 
     ckpt = settings.checkpoint
     if Path(ckpt).is_dir():
-        return JanusConfig.from_pretrained(ckpt), True
+        return JanusConfig.from_pretrained(ckpt)
     if ckpt in ARCH_FILES:
-        return JanusConfig.from_dict(json.loads((ARCH_DIR / ARCH_FILES[ckpt]).read_text())), False
+        return JanusConfig.from_dict(json.loads((ARCH_DIR / ARCH_FILES[ckpt]).read_text()))
     with pretrained(settings) as kwargs:
-        return JanusConfig.from_pretrained(ckpt, **kwargs), False
+        return JanusConfig.from_pretrained(ckpt, **kwargs)
 
 
 def build_random(settings: JanusSettings, device: torch.device, dtype: torch.dtype) -> tuple[Any, Any]:
     """(model, processor) with the checkpoint's architecture and random weights, built on ``device``.
 
-    On a CPU, a hub architecture (billions of parameters) is replaced by the tiny one, so
-    ``unigame bench --model janus-pro-7b`` still runs there; a local folder's config is always honoured.
+    The architecture is the real one on every device: a local folder's config, a shipped architecture file
+    (``arch/``: the aliases, no network), else the hub config. The processor is the cached one if any, else
+    Janus' processor at the real image size around a generic word-level tokenizer (ids differ, the vocabulary
+    width is the real one). Only ``settings.tiny`` builds the tiny architecture (a labelled stand-in).
     """
     from transformers import JanusForConditionalGeneration
 
-    config, is_local = _architecture(settings)
-    if device.type == "cpu" and not is_local:
-        log.warning("random weights on CPU: building the tiny Janus architecture instead of '%s' "
-                    "(the real shapes need a GPU)", settings.checkpoint)
+    if settings.tiny:
         tokenizer = build_tokenizer()
         config = tiny_config(tokenizer)
         processor = _generic_processor(config, tokenizer)
     else:
+        config = _architecture(settings)
         try:
             processor = load_processor(settings, local_files_only=True)
         except DataError:
-            log.info("no tokenizer/processor cached for '%s': using a generic one", settings.checkpoint)
+            log.info("no tokenizer/processor cached for '%s': using a generic one at the real image size",
+                     settings.checkpoint)
             processor = _generic_processor(config)
     _match_tokens(config, processor.tokenizer)
+
+    def build() -> Any:
+        return JanusForConditionalGeneration._from_config(config, dtype=dtype,
+                                                          attn_implementation=settings.attn_implementation)
+
+    check_fits(f"{settings.label} '{settings.checkpoint}'", count_parameters(build), device, dtype)
     with torch.device(device):
-        model = JanusForConditionalGeneration._from_config(
-            config, dtype=dtype, attn_implementation=settings.attn_implementation
-        )
+        model = build()
     set_generation_defaults(model, processor.tokenizer)
     return model, processor
 

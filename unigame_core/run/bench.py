@@ -22,7 +22,7 @@ from ..console import out
 from ..game.adversary import adversary_turn_, encode, head, perturber_passes_, refined
 from ..game.players import Players, StepMetrics
 from ..game.step import game_step, understander_turn_
-from ..interfaces import HardSamples, StepPlan, VQABatch
+from ..interfaces import Backend, HardSamples, StepPlan, VQABatch
 from . import build
 
 log = logging.getLogger(__name__)
@@ -150,14 +150,16 @@ def _gate_input(batch: VQABatch, x_adv: torch.Tensor, z: torch.Tensor, z_adv: to
     )
 
 
-def _print(rows: list[Timing], cfg: DictConfig, backend: object, where: build.Placement) -> None:
+def _print(rows: list[Timing], cfg: DictConfig, backend: Backend, where: build.Placement) -> None:
     sft = rows[0].seconds
     device = (
         torch.cuda.get_device_name(where.device)
         if where.device.type == "cuda"
         else f"CPU ({torch.get_num_threads()} threads)"
     )
-    table = Table("block", "median s", "x SFT", "peak GiB", title=f"unigame bench: {cfg.model or cfg.backend.name} | "
+    weights = f" [{backend.stand_in}]" if backend.stand_in else " (random weights)" if backend.random_weights else ""
+    name = f"{cfg.model or cfg.backend.name}{weights}"
+    table = Table("block", "median s", "x SFT", "peak GiB", title=f"unigame bench: {name} | "
                   f"batch {cfg.train.batch_size} | {where.dtype} | {device}")
     for r in rows:
         table.add_row(

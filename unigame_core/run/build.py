@@ -67,9 +67,17 @@ def build_backend(cfg: DictConfig, where: Placement, **overrides: Any) -> Backen
     return cls(settings, device=where.device, dtype=where.dtype)
 
 
-def build_gate(cfg: DictConfig, device: torch.device) -> Validator:
+def build_gate(cfg: DictConfig, device: torch.device, random_weights: bool | None = None) -> Validator:
+    """The semantic gate. With random model weights (``random_weights``; ``None``: the config's
+    ``backend.random_weights`` / ``backend.tiny``) a gate with weights of its own (a ``random_weights`` setting)
+    gets random ones too, so nothing is downloaded for a run whose model downloads nothing."""
     registry = plugins.validators()
-    return registry.get(str(cfg.gate.name)).load()(options(cfg.gate, registry), device)
+    if random_weights is None:
+        random_weights = bool(cfg.backend.get("random_weights", False) or cfg.backend.get("tiny", False))
+    settings = options(cfg.gate, registry)
+    if random_weights and hasattr(settings, "random_weights") and not settings.random_weights:
+        settings.random_weights = True
+    return registry.get(str(cfg.gate.name)).load()(settings, device)
 
 
 def build_buffer(cfg: DictConfig) -> Buffer:
@@ -141,7 +149,8 @@ def build_players(
     opt_u, sched_u, opt_c, sched_c = optimizers(cfg, lora_params, perturber)
     players = Players(
         settings=game_settings(cfg), backend=backend, perturber=perturber, lora_params=lora_params,
-        opt_u=opt_u, opt_c=opt_c, gate=gate if gate is not None else build_gate(cfg, device), buffer=build_buffer(cfg),
+        opt_u=opt_u, opt_c=opt_c, buffer=build_buffer(cfg),
+        gate=gate if gate is not None else build_gate(cfg, device, backend.random_weights),
         generator=torch.Generator().manual_seed(seed * 1_000_003 + rank),
         draw_generator=torch.Generator().manual_seed(seed * 1_000_003 + 7_919),
     )

@@ -98,10 +98,12 @@ def test_invalid_settings_name_the_key():
         coerce_settings({"decoder_stepz": 3}, Blip3oSettings)
 
 
-def test_random_weights_on_cpu_build_the_tiny_architecture_for_a_hub_id():
+def test_the_tiny_stand_in_of_a_hub_id_is_built_on_request_and_labelled():
     from unigame_blip3o.backend import Blip3oBackend
 
-    backend = Blip3oBackend({"checkpoint": "BLIP3o/BLIP3o-Model-8B", "random_weights": True, "decoder_steps": 2})
+    backend = Blip3oBackend({"checkpoint": "BLIP3o/BLIP3o-Model-8B", "tiny": True, "decoder_steps": 2})
+    assert backend.stand_in == ("TINY STAND-IN for 'BLIP3o/BLIP3o-Model-8B' (random weights, not the real "
+                                "architecture)")
     pixels = torch.rand(1, 3, backend.image_size, backend.image_size)
     loss = backend.understander.answer_loss(backend.understander.embed_images(pixels), ["what color?"], ["red"])
     assert loss.shape == (1,) and torch.isfinite(loss).all()

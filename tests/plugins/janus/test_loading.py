@@ -58,9 +58,10 @@ def test_random_weights_from_a_folder_keep_its_architecture(tiny_ckpt: Path, bac
     assert rand.understander.answer_loss(rand.understander.embed_images(pixels), *qa).shape == (3,)
 
 
-def test_random_weights_for_a_hub_alias_on_cpu_build_the_tiny_model(tmp_path: Path, qa) -> None:
-    """`unigame bench --model janus-pro-7b` on a CPU: no download, tiny architecture, generic tokenizer."""
-    b = JanusBackend(JanusSettings(checkpoint=JANUS_PRO_7B, random_weights=True, cache_dir=str(tmp_path)))
+def test_the_tiny_stand_in_of_a_hub_alias_needs_no_download(tmp_path: Path, qa) -> None:
+    """`unigame bench --model janus-pro-7b backend.tiny=true`: no download, tiny architecture, generic tokenizer."""
+    b = JanusBackend(JanusSettings(checkpoint=JANUS_PRO_7B, tiny=True, cache_dir=str(tmp_path)))
+    assert b.stand_in is not None and "TINY STAND-IN" in b.stand_in
     assert b.model.config.text_config.hidden_size == 64
     assert b.model.config.image_token_id == b.tokenizer.convert_tokens_to_ids("<image_placeholder>")
     x = torch.rand(2, 3, b.image_size, b.image_size)
