@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -233,3 +234,16 @@ def test_one_error_boundary_guards_every_command_a_plugins_included() -> None:
     assert result.exit_code == 2 and "error: --count 3 is not allowed here. Try --count 2." in text
     assert "Traceback" not in result.output and text.count("error:") == 1
     assert CliRunner().invoke(outer, ["mine", "other"]).exit_code == 0
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_cli_makes_idle_threads_sleep_before_torch_loads_unless_told_otherwise(given: str | None,
+                                                                                    expected: str) -> None:
+    """Spinning OpenMP threads multiplied a run's CPU time by 5 on a shared machine (docs/training.md)."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = ("import os, sys; import unigame_core.cli.main; "
+            "assert 'torch' not in sys.modules; print(os.environ['OMP_WAIT_POLICY'])")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected
