@@ -215,7 +215,7 @@ def test_health_reaches_the_progress_line_the_loggers_and_the_report(tmp_path: P
     assert "The adversary&#x27;s images were no harder than the round trip: its CE was +0 nats" in render(run)
     (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, rows)))
     page = render(run)
-    assert "adversary CE (refined, and at the perturber start) vs round-trip (delta = 0) CE" in page
+    assert "adversary CE vs round-trip (delta = 0) CE" in page
     assert "buffer traffic per logging window" in page
 
 

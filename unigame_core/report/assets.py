@@ -11,11 +11,13 @@ h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8p
 .status { color: #444; margin: 0 0 12px; } .status b { color: #1b1f24; }
 .interrupted { color: #b35900; } .finished { color: #1a7f37; }
 table { border-collapse: collapse; font-variant-numeric: tabular-nums; }
-th, td { border: 1px solid #d0d7de; padding: 3px 9px; text-align: right; } th { background: #f6f8fa; }
+th, td { border: 1px solid #d0d7de; padding: 3px 9px; text-align: right; overflow-wrap: normal; }
+th { background: #f6f8fa; white-space: nowrap; } td:not(.text) { white-space: nowrap; }
 td.text, th.text { text-align: left; }
 .up { color: #1a7f37; } .down { color: #cf222e; }
 h3 { font-size: 14px; margin: 16px 0 6px; }
-.scroll { overflow-x: auto; max-width: 100%; }
+.scroll { overflow-x: auto; max-width: 100%; } .scroll table { width: max-content; }
+td.text { max-width: 24em; }
 .lead { font-size: 14px; margin: 0 0 6px; }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(370px, 100%), 1fr)); gap: 10px 18px; }
 .charts.wide { grid-template-columns: 1fr; max-width: 820px; }

@@ -16,6 +16,7 @@ from .numbers import number
 Points = Sequence[tuple[float, float]]
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 12, 26, 30
+LEGEND_CHAR_PX = 6.2  # about one character of the 11 px legend text
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -92,6 +93,7 @@ def line_chart(series: Mapping[str, Points], title: str, width: int = 560, heigh
     for tick, label in zip(x_ticks, _labels(x_ticks)):
         x = px(tick)
         svg.append(f'<text class="tick" x="{x:.1f}" y="{PAD_TOP + plot_h + 16}" text-anchor="middle">{label}</text>')
+    lx, ly = PAD_LEFT + 8, PAD_TOP + 12
     for i, (name, pts) in enumerate(clean.items()):
         color = PALETTE[i % len(PALETTE)]
         coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
@@ -99,9 +101,12 @@ def line_chart(series: Mapping[str, Points], title: str, width: int = 560, heigh
                    f'stroke="{color}"/>')
         if len(pts) == 1:
             svg.append(f'<circle cx="{px(pts[0][0]):.1f}" cy="{py(pts[0][1]):.1f}" r="3" fill="{color}"/>')
-        lx = PAD_LEFT + 8 + i * 120
-        svg.append(f'<text class="legend" x="{lx + 14}" y="{PAD_TOP + 12}" fill="{color}">{html.escape(name)}</text>'
-                   f'<rect x="{lx}" y="{PAD_TOP + 5}" width="10" height="3" fill="{color}"/>')
+        room = 14 + LEGEND_CHAR_PX * len(name) + 12
+        if lx > PAD_LEFT + 8 and lx + room > width - PAD_RIGHT:  # next legend line rather than past the edge
+            lx, ly = PAD_LEFT + 8, ly + 13
+        svg.append(f'<text class="legend" x="{lx + 14}" y="{ly}" fill="{color}">{html.escape(name)}</text>'
+                   f'<rect x="{lx}" y="{ly - 7}" width="10" height="3" fill="{color}"/>')
+        lx += room
     svg.append(f'<text class="axis" x="{PAD_LEFT + plot_w}" y="{height - 2}" text-anchor="end">step</text></g>')
     return head + "".join(svg) + "</svg></figure>"
 

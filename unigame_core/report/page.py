@@ -35,11 +35,11 @@ REPORT_NAME = "report.html"
 LOSSES = ("loss_u", "ce_clean", "ce_buffer")
 # game health (health.py): charts of several series, then one per metric
 HEALTH_GROUPS = ((("ce_adv", "ce_start", "ce_round_trip"),
-                  "adversary CE (refined, and at the perturber start) vs round-trip (delta = 0) CE"),
+                  "adversary CE vs round-trip (delta = 0) CE"),
                  (("candidates", "admitted", "drawn"), "buffer traffic per logging window"),
                  (("candidates_total", "admitted_total", "drawn_total"), "buffer traffic, cumulative"),
-                 (("delta_saturation", "tokens_changed"), "delta at the eps bound / token ids changed"),
-                 (("delta_norm", "delta_bound"), "delta norm vs its bound eps * ||z||"))
+                 (("delta_saturation", "tokens_changed"), "delta at its bound / token ids changed"),
+                 (("delta_norm", "delta_bound"), "delta norm vs its bound (eps * ||z||)"))
 HEALTH = (("gate_pass", "gate pass rate"), ("buffer", "buffer size"), ("delta_norm", "delta norm"),
           ("eps", "eps"), ("tau", "tau (hardness threshold)"), ("mined", "samples mined"),
           ("hardness", "hardness (mean of the turn)"), ("beta", "beta"), ("samples_per_s", "samples / s"),
@@ -224,7 +224,8 @@ def render(run_dir: Path, status: str | None = None) -> str:
           "and the buffer draw; ce_adv: its CE on the adversary's images (the adversary's turns).</p>",
         f'<h2 id="health">Game health</h2>{health_summary_html(rows, game.get("coupling"))}'
         f'<p class="note">The adversary\'s figures are the means of each logging window it played in (what the '
-        f'health checks judge).</p><div class="charts">{health}</div>',
+        "health checks judge); ce_adv: its CE on its refined images, ce_start: at the perturber's delta before "
+        "refinement, ce_round_trip: on the delta = 0 decodes.</p>" + f'<div class="charts">{health}</div>',
         '<h2 id="samples">Samples</h2>' + samples_html(run_dir),
         f'<h2 id="config">Configuration</h2><details><summary>config.yaml</summary><pre>{html.escape(config_text)}'
         "</pre></details>",
