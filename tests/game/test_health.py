@@ -55,6 +55,7 @@ def test_step_figures_are_the_derivable_ones(fake_plugin: None, tmp_path: Path) 
     assert m.candidates == 4 and m.mined == 4  # half the batch is offered; tau = -inf admits all of it
     assert m.drawn == 1  # buffer_fraction 0.125 of 8
     assert math.isfinite(m.ce_round_trip) and math.isnan(m.tokens_changed)  # the fake's tokens are continuous
+    assert m.delta_bound == pytest.approx(0.5) and 0 < m.delta_norm <= m.delta_bound + 1e-6  # eps 0.5, unit z
     # round-trip hardness (the default): each sample's CE minus its own delta = 0 CE, stored with it
     assert p.settings.hardness_reference == "round_trip"
     stored = p.buffer.stored()
@@ -151,6 +152,19 @@ def test_an_unhealthy_window_warns_once_and_is_flagged(caplog: pytest.LogCapture
     assert again.close_window(6) == h.close_window(6)
 
 
+def test_a_window_logs_the_means_its_verdict_judged() -> None:
+    h = GameHealth(HealthConfig())
+    h.observe(StepMetrics(ce_adv=2.0, ce_round_trip=1.0, delta_norm=0.1, delta_bound=0.4, gate_pass=1.0))
+    h.observe(StepMetrics())  # not the adversary's turn
+    h.observe(StepMetrics(ce_adv=1.0, ce_round_trip=1.5, delta_norm=0.3, delta_bound=0.4, gate_pass=0.5))
+    row = h.close_window(step=3)
+    assert row["turns"] == 2 and row["ce_adv_window"] == 1.5 and row["ce_round_trip_window"] == 1.25
+    assert row["delta_norm_window"] == pytest.approx(0.2) and row["delta_bound_window"] == 0.4
+    assert row["gate_pass_window"] == 0.75 and math.isnan(row["tokens_changed_window"])
+    assert row["health_ok"] is True  # judged on these means: 1.5 > 1.25
+    assert h.close_window(step=4)["turns"] == 0
+
+
 def test_a_game_that_stays_unhealthy_warns_once_per_new_set_of_failed_checks(
         caplog: pytest.LogCaptureFixture) -> None:
     h = GameHealth(HealthConfig(min_gate_pass=0.3, max_saturation=0.9))
@@ -193,14 +207,15 @@ def test_health_reaches_the_progress_line_the_loggers_and_the_report(tmp_path: P
     (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, rows)))
     page = render(run)
     assert "1 of 2 logging windows failed a health check" in page and "adversary_weak, buffer_frozen" in page
-    # gains +0.5 and -0.5: the page says whether the adversary played, in numbers
-    assert "above the round trip&#x27;s (delta = 0) by +0.000 nats on average, above it in 1 of 2 logged turns" in page
+    # gains +0.5 and -0.5 (a run from before the window means: each turn's own): whether it played, in numbers
+    assert ("The adversary played: its CE was +0 nats above the delta = 0 round trip (mean of 2 logged turns, "
+            "above it in 1)") in page
     idle = [dict(r, ce_adv=1.5) for r in rows]
     (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, idle)))
-    assert "above it in 0 of 2 logged turns. The adversary was idle" in render(run)
+    assert "The adversary&#x27;s images were no harder than the round trip: its CE was +0 nats" in render(run)
     (run / "metrics.jsonl").write_text("\n".join(map(json.dumps, rows)))
     page = render(run)
-    assert "adversary CE (refined, and at the perturber start) vs round-trip (delta = 0) CE" in page
+    assert "adversary CE vs round-trip (delta = 0) CE" in page
     assert "buffer traffic per logging window" in page
 
 

@@ -75,15 +75,16 @@ def test_resume_of_a_missing_run_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "config.yaml" in result.output
 
 
-def test_sample_grid_is_clean_left_adversarial_right(tmp_path: Path) -> None:
+def test_sample_grid_is_clean_round_trip_adversarial_left_to_right(tmp_path: Path) -> None:
     from PIL import Image
 
-    from unigame_core.report.samples import save_pairs
+    from unigame_core.report.samples import save_grid
 
-    clean, adv = torch.zeros(2, 3, 4, 4), torch.ones(2, 3, 4, 4)
-    path = save_pairs(clean, adv, tmp_path / "g.png")
+    clean, round_trip, adv = torch.zeros(2, 3, 4, 4), torch.full((2, 3, 4, 4), 0.5), torch.ones(2, 3, 4, 4)
+    path = save_grid([clean, round_trip, adv], tmp_path / "g.png")
     img = torch.from_numpy(np.asarray(Image.open(path)).copy())
-    assert img[:, :4].max() == 0 and img[:, 4:].min() == 255
+    assert img.shape[:2] == (8, 12)
+    assert img[:, :4].max() == 0 and (img[:, 4:8] == 128).all() and img[:, 8:].min() == 255
 
 
 def test_output_onto_an_earlier_run_is_refused_unless_overwrite(fake_plugin: None, tmp_path: Path) -> None:

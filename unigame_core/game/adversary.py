@@ -169,6 +169,7 @@ def score(p: Players, turn: Turn, start: Attack | None, final: Attack | None, m:
     m.ce_start = float(start.ce.mean())
     m.ce_round_trip = float(turn.reference.mean()) if turn.reference is not None else float("nan")
     m.delta_norm = float(final.delta.norm(dim=-1).mean())
+    m.delta_bound = float(bound_radius(turn.clean, m.eps).mean()) if turn.clean is not None else float("nan")
     health.measure_turn(p.backend, coupling, start.delta if coupling.learned else None, final.view, m.eps, m)
     if coupling.stores_pixels:
         m.adv_images = final.view.sample.detach()

@@ -12,6 +12,10 @@ alone makes them. These figures say which, per logging window (``train.log_every
   by the understander, in the window and in total (``*_total``).
 * ``delta_saturation``: the share of delta's tokens at (>= 95 % of) the eps bound; ``tokens_changed``:
   for VQ tokenizers, the share of codebook ids the perturbation changes.
+* ``delta_norm`` / ``delta_bound``: the final delta's mean per-token norm and its bound eps * ||z_i||.
+
+The window's means over the adversary's turns (what the checks judge) go into the row as ``<figure>_window``,
+with ``turns``, the number of turns in the window; the plain figures are the adversary's latest turn.
 
 A window fails a check -> ``health_ok: false`` with ``health_warnings`` in its metrics.jsonl row, and one
 warning naming every failed check, unless the last warning named the same checks: a game that stays weak for
@@ -114,7 +118,8 @@ class _Window:
         return self.sums[key] / self.counts[key] if self.counts.get(key) else math.nan
 
 
-MEANS = ("ce_adv", "ce_start", "ce_round_trip", "gate_pass", "delta_saturation", "tokens_changed")
+MEANS = ("ce_adv", "ce_start", "ce_round_trip", "gate_pass", "delta_saturation", "tokens_changed", "delta_norm",
+         "delta_bound")
 
 
 class GameHealth:
@@ -170,6 +175,7 @@ class GameHealth:
         row: dict[str, Any] = {
             "candidates": w.candidates, "admitted": w.admitted, "drawn": w.drawn,
             **{f"{key}_total": value for key, value in self.totals.items()},
+            "turns": w.turns, **{f"{key}_window": w.mean(key) for key in MEANS},  # what the verdict judged
             "health_ok": (not failed) if w.turns else None,
             "health_warnings": names,
         }

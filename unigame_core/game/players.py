@@ -56,7 +56,8 @@ class StepMetrics:
     ce_buffer: float = float("nan")
     ce_adv: float = float("nan")  # the understander's CE on the adversary's final (refined) samples
     ce_start: float = float("nan")  # ... on the adversary's starting delta (the perturber's; before refinement)
-    delta_norm: float = float("nan")
+    delta_norm: float = float("nan")  # mean per-token ||delta_i|| of the adversary's final sample
+    delta_bound: float = float("nan")  # ... and of its bound eps * ||z_i|| (delta_norm / delta_bound: how far it went)
     gate_pass: float = float("nan")
     mined: int = 0
     buffer_size: int = 0

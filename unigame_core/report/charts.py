@@ -11,9 +11,12 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 
+from .numbers import number
+
 Points = Sequence[tuple[float, float]]
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 64, 12, 26, 30
+LEGEND_CHAR_PX = 6.2  # about one character of the 11 px legend text
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -34,8 +37,16 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     return ticks
 
 
-def _label(value: float) -> str:
-    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3g}"
+def _labels(ticks: Sequence[float]) -> list[str]:
+    """Tick labels: rounded like the page's numbers, with as many decimals as the tick spacing needs (ticks 0.005
+    apart keep three decimals, so neighbours never read the same)."""
+    if len(ticks) < 2:
+        return [number(t) for t in ticks]
+    spacing = min(abs(b - a) for a, b in zip(ticks, ticks[1:]))
+    decimals = max(0, -math.floor(math.log10(spacing) + 1e-9)) if spacing > 0 else 0
+    if decimals > 3 or max(abs(t) for t in ticks) >= 1e5:
+        return [number(t) for t in ticks]
+    return [f"{t:.{decimals}f}" for t in ticks]
 
 
 def _range(values: list[float]) -> tuple[float, float]:
@@ -73,14 +84,16 @@ def line_chart(series: Mapping[str, Points], title: str, width: int = 560, heigh
 
     svg.append(f'<g class="plot" data-x0="{x0}" data-x1="{x1}" data-left="{PAD_LEFT}" data-width="{plot_w}">')
     svg.append(f'<rect class="frame" x="{PAD_LEFT}" y="{PAD_TOP}" width="{plot_w}" height="{plot_h}"/>')
-    for tick in nice_ticks(y0, y1):
+    y_ticks = nice_ticks(y0, y1)
+    for tick, label in zip(y_ticks, _labels(y_ticks)):
         y = py(tick)
         svg.append(f'<line class="grid" x1="{PAD_LEFT}" x2="{PAD_LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}"/>'
-                   f'<text class="tick" x="{PAD_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{_label(tick)}</text>')
-    for tick in nice_ticks(x0, x1):
+                   f'<text class="tick" x="{PAD_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+    x_ticks = nice_ticks(x0, x1)
+    for tick, label in zip(x_ticks, _labels(x_ticks)):
         x = px(tick)
-        svg.append(f'<text class="tick" x="{x:.1f}" y="{PAD_TOP + plot_h + 16}" text-anchor="middle">'
-                   f"{_label(tick)}</text>")
+        svg.append(f'<text class="tick" x="{x:.1f}" y="{PAD_TOP + plot_h + 16}" text-anchor="middle">{label}</text>')
+    lx, ly = PAD_LEFT + 8, PAD_TOP + 12
     for i, (name, pts) in enumerate(clean.items()):
         color = PALETTE[i % len(PALETTE)]
         coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
@@ -88,9 +101,12 @@ def line_chart(series: Mapping[str, Points], title: str, width: int = 560, heigh
                    f'stroke="{color}"/>')
         if len(pts) == 1:
             svg.append(f'<circle cx="{px(pts[0][0]):.1f}" cy="{py(pts[0][1]):.1f}" r="3" fill="{color}"/>')
-        lx = PAD_LEFT + 8 + i * 120
-        svg.append(f'<text class="legend" x="{lx + 14}" y="{PAD_TOP + 12}" fill="{color}">{html.escape(name)}</text>'
-                   f'<rect x="{lx}" y="{PAD_TOP + 5}" width="10" height="3" fill="{color}"/>')
+        room = 14 + LEGEND_CHAR_PX * len(name) + 12
+        if lx > PAD_LEFT + 8 and lx + room > width - PAD_RIGHT:  # next legend line rather than past the edge
+            lx, ly = PAD_LEFT + 8, ly + 13
+        svg.append(f'<text class="legend" x="{lx + 14}" y="{ly}" fill="{color}">{html.escape(name)}</text>'
+                   f'<rect x="{lx}" y="{ly - 7}" width="10" height="3" fill="{color}"/>')
+        lx += room
     svg.append(f'<text class="axis" x="{PAD_LEFT + plot_w}" y="{height - 2}" text-anchor="end">step</text></g>')
     return head + "".join(svg) + "</svg></figure>"
 
@@ -103,16 +119,17 @@ _FONT = 'font-family="sans-serif"'
 
 def _axis(svg: list[str], low: float, high: float, to_px, vertical: bool, at: float, length: float) -> None:  # noqa: ANN001
     """Ticks and labels of one axis (``at``: the other coordinate of the axis line, ``length``: its extent)."""
-    for tick in nice_ticks(low, high):
+    ticks = nice_ticks(low, high)
+    for tick, label in zip(ticks, _labels(ticks)):
         p = to_px(tick)
         if vertical:
             svg.append(f'<line x1="{at}" x2="{at + length}" y1="{p:.1f}" y2="{p:.1f}" stroke="#ddd"/>'
                        f'<text x="{at - 4}" y="{p + 3:.1f}" text-anchor="end" font-size="9" {_FONT}>'
-                       f"{_label(tick)}</text>")
+                       f"{label}</text>")
         else:
             svg.append(f'<line x1="{p:.1f}" x2="{p:.1f}" y1="{at}" y2="{at - length}" stroke="#ddd"/>'
                        f'<text x="{p:.1f}" y="{at + 12}" text-anchor="middle" font-size="9" {_FONT}>'
-                       f"{_label(tick)}</text>")
+                       f"{label}</text>")
 
 
 def _span(values: list[float], zero: bool) -> tuple[float, float]:

@@ -31,7 +31,9 @@ GROUPS = {
     "hardness": "game", "eps": "game", "beta": "game", "buffer": "game", "tau": "game",
     "ce_round_trip": "health", "delta_saturation": "health", "tokens_changed": "health", "candidates": "health",
     "admitted": "health", "drawn": "health", "candidates_total": "health", "admitted_total": "health",
-    "drawn_total": "health",
+    "drawn_total": "health", "turns": "health", "delta_bound": "game",
+    **{f"{key}_window": "health" for key in ("ce_adv", "ce_start", "ce_round_trip", "gate_pass", "delta_saturation",
+                                             "tokens_changed", "delta_norm", "delta_bound")},
     "samples_per_s": "system", "skipped_updates": "system", "skipped_images": "system",
 }
 NOT_SCALARS = {"step", "adversary_step"}

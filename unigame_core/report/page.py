@@ -12,9 +12,7 @@ stops early, and ``unigame report RUN_DIR`` calls it on any run directory. No to
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import logging
 import math
@@ -23,10 +21,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataError
+from .. import plugins
+from ..errors import DataError, UnigameError
 from .assets import CSS, JS
 from .charts import line_chart
-from .samples import sample_grids
+from .health_summary import WINDOW_FIGURES, health_summary_html, windowed
+from .numbers import MISSING, interval, number, signed
+from .sample_section import samples_html
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +35,17 @@ REPORT_NAME = "report.html"
 LOSSES = ("loss_u", "ce_clean", "ce_buffer")
 # game health (health.py): charts of several series, then one per metric
 HEALTH_GROUPS = ((("ce_adv", "ce_start", "ce_round_trip"),
-                  "adversary CE (refined, and at the perturber start) vs round-trip (delta = 0) CE"),
+                  "adversary CE vs round-trip (delta = 0) CE"),
                  (("candidates", "admitted", "drawn"), "buffer traffic per logging window"),
                  (("candidates_total", "admitted_total", "drawn_total"), "buffer traffic, cumulative"),
-                 (("delta_saturation", "tokens_changed"), "delta at the eps bound / token ids changed"))
+                 (("delta_saturation", "tokens_changed"), "delta at its bound / token ids changed"),
+                 (("delta_norm", "delta_bound"), "delta norm vs its bound (eps * ||z||)"))
 HEALTH = (("gate_pass", "gate pass rate"), ("buffer", "buffer size"), ("delta_norm", "delta norm"),
           ("eps", "eps"), ("tau", "tau (hardness threshold)"), ("mined", "samples mined"),
           ("hardness", "hardness (mean of the turn)"), ("beta", "beta"), ("samples_per_s", "samples / s"),
           ("skipped_updates", "skipped updates"))
 ADVERSARY_KEYS = {"ce_adv", "ce_start", "delta_norm", "gate_pass", "mined", "hardness", "eps", "ce_round_trip",
-                  "delta_saturation", "tokens_changed"}  # from its latest turn
-MAX_GRIDS, MAX_GRID_WIDTH = 12, 640
+                  "delta_saturation", "tokens_changed", "delta_bound"}  # from its latest turn
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -70,9 +71,15 @@ def _value(v: Any) -> float:
 
 
 def series(rows: Sequence[Mapping[str, Any]], key: str) -> list[tuple[float, float]]:
-    """(step, value) of one metric. The adversary's figures are plotted at the step of the turn that made them
-    (``adversary_step``), once per turn, not repeated at every logged step in between."""
+    """(step, value) of one metric. The adversary's figures are its logging windows' means (``*_window``, what the
+    health verdict judges), at the logged step of each window it played in; a run from before those were logged
+    has them at the step of the turn that made them (``adversary_step``), once per turn."""
     points: dict[float, float] = {}
+    if key in WINDOW_FIGURES and windowed(rows):
+        for row in rows:
+            if row.get("turns") and isinstance(row.get("step"), int):
+                points[row["step"]] = _value(row.get(f"{key}_window"))
+        return sorted((s, v) for s, v in points.items() if math.isfinite(v))
     for row in rows:
         step = row.get("adversary_step") if key in ADVERSARY_KEYS else row.get("step")
         if isinstance(step, int) and key in row:
@@ -82,13 +89,13 @@ def series(rows: Sequence[Mapping[str, Any]], key: str) -> list[tuple[float, flo
 
 def _cell(value: Any) -> str:
     if value is None:
-        return "&ndash;"
+        return MISSING
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return "&ndash;" if not math.isfinite(value) else f"{value:.4g}"
-    if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
-        return "[" + ", ".join(_cell(v) for v in value) + "]"
+        return number(value)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value):
+        return interval(value)
     if isinstance(value, (dict, list, tuple)):
         return html.escape(json.dumps(value))
     return html.escape(str(value))
@@ -112,10 +119,11 @@ def table_html(rows: Sequence[Mapping[str, Any]], css_id: str = "") -> str:
             cells.append(f"<td{text_class}>{_cell(value)}</td>")
         if add_change:
             change = float(row["after"]) - float(row["before"])
-            cells.append(f'<td class="{"up" if change > 0 else "down" if change < 0 else ""}">{change:+.4g}</td>')
+            cells.append(f'<td class="{"up" if change > 0 else "down" if change < 0 else ""}">{signed(change)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     ident = f' id="{css_id}"' if css_id else ""
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f'<div class="scroll"><table{ident}><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
+            "</div>")
 
 
 def evaluation_html(data: Any) -> str:
@@ -133,60 +141,8 @@ def evaluation_html(data: Any) -> str:
             else:
                 name = html.escape(str(key))
                 fields.append(f"<tr><th class='text'>{name}</th><td class='text'>{_cell(value)}</td></tr>")
-        return (f"<table>{''.join(fields)}</table>" if fields else "") + "".join(parts)
+        return (f'<div class="scroll"><table>{"".join(fields)}</table></div>' if fields else "") + "".join(parts)
     return f"<pre>{html.escape(json.dumps(data, indent=2))}</pre>"
-
-
-def _png_base64(path: Path) -> str:
-    """The grid as base64 PNG, scaled down when wide (a 7B model's 384 px pairs make large grids)."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        if img.width <= MAX_GRID_WIDTH:
-            return base64.b64encode(path.read_bytes()).decode()
-        small = img.convert("RGB").resize((MAX_GRID_WIDTH, round(img.height * MAX_GRID_WIDTH / img.width)))
-    buf = io.BytesIO()
-    small.save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-def samples_html(run_dir: Path) -> str:
-    grids = sample_grids(run_dir)
-    if not grids:
-        return '<p class="note">No sample grids yet (<code>train.sample_every</code> steps apart).</p>'
-    if len(grids) > MAX_GRIDS:  # evenly spaced, first and last kept
-        grids = [grids[round(i * (len(grids) - 1) / (MAX_GRIDS - 1))] for i in range(MAX_GRIDS)]
-    figures = [f'<figure><img alt="samples at step {step}" src="data:image/png;base64,{_png_base64(path)}">'
-               f"<figcaption>step {step}</figcaption></figure>" for step, path in grids]
-    return ('<p class="note">Each row: the clean image (left) and its adversarial decode (right).</p>'
-            f'<div class="samples">{"".join(figures)}</div>')
-
-
-def adversary_gain_text(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Whether the adversary played, in one sentence: its CE over the delta = 0 round trip's, over the rows
-    that logged both (the adversary's latest turn of each logging window)."""
-    gains = [float(r["ce_adv"]) - float(r["ce_round_trip"]) for r in rows
-             if isinstance(r.get("ce_adv"), (int, float)) and isinstance(r.get("ce_round_trip"), (int, float))]
-    if not gains:
-        return ""
-    mean, above = sum(gains) / len(gains), sum(g > 0 for g in gains)
-    idle = " The adversary was idle: its images were no harder than the decoder's own round trip." if above == 0 \
-        else ""
-    return (f"The adversary's CE was above the round trip's (delta = 0) by {mean:+.3f} nats on average, above it "
-            f"in {above} of {len(gains)} logged turns.{idle}")
-
-
-def health_warnings_html(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Whether the adversary played, and which logging windows failed a health check (``health_ok: false``)."""
-    failed = [{"step": r["step"], "failed checks": ", ".join(r.get("health_warnings") or [])}
-              for r in rows if r.get("health_ok") is False]
-    gain = html.escape(adversary_gain_text(rows))
-    if not failed:
-        checked = any(r.get("health_ok") is True for r in rows)
-        return f'<p class="note">{"Every logging window passed the health checks. " if checked else ""}{gain}</p>'
-    return (f'<p class="note warn">{len(failed)} of {sum(r.get("health_ok") is not None for r in rows)} logging '
-            f"windows failed a health check (docs/training.md, \"Game health\"). {gain}</p>"
-            + table_html(failed, "health-table"))
 
 
 def _status(run_dir: Path, rows: list[dict[str, Any]], total: int | None, status: str | None) -> str:
@@ -199,6 +155,21 @@ def _status(run_dir: Path, rows: list[dict[str, Any]], total: int | None, status
     hint = "" if status == "finished" else (
         f" &middot; continue with <code>unigame train --resume {html.escape(str(run_dir))}</code>")
     return f'<span class="{css}">{html.escape(status)}</span> &middot; <b>{steps}</b> steps{hint}'
+
+
+def model_alias(config: Mapping[str, Any]) -> str:
+    """The model as the user named it (``janus-pro-7b``, ``shapes-tiny``), never only the backend's name: a run
+    with no ``--model`` trained the embedded default, whose alias the plugins say."""
+    if config.get("model"):
+        return str(config["model"])
+    backend = str((config.get("backend") or {}).get("name") or "")
+    try:
+        default = plugins.backends().default_alias()
+    except UnigameError:
+        default = None
+    if default is not None and (not backend or default.target == backend):
+        return default.name
+    return backend or "default"
 
 
 def _load_json(path: Path) -> Any:
@@ -226,12 +197,13 @@ def render(run_dir: Path, status: str | None = None) -> str:
     rows = read_metrics(run_dir)
     losses = {key: series(rows, key) for key in LOSSES}
     losses["ce_adv"] = series(rows, "ce_adv")
+    groups = [keys for keys, _ in HEALTH_GROUPS if any(keys[-1] in r or f"{keys[-1]}_window" in r for r in rows)]
     health = "".join(line_chart({key: series(rows, key) for key in keys}, title, 370, 190)
-                     for keys, title in HEALTH_GROUPS if any(keys[-1] in r for r in rows))
+                     for keys, title in HEALTH_GROUPS if keys in groups)
+    charted = {key for keys in groups for key in keys}
     health += "".join(line_chart({key: series(rows, key)}, title, 370, 190) for key, title in HEALTH
-                      if any(key in r for r in rows))
-    model = config.get("model") or (config.get("backend") or {}).get("name", "")
-    facts = [f"model <b>{html.escape(str(model or 'default'))}</b>",
+                      if key not in charted and any(key in r for r in rows))
+    facts = [f"model <b>{html.escape(model_alias(config))}</b>",
              f"coupling <b>{html.escape(str(game.get('coupling', '?')))}</b>",
              f"written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"]
     total = train.get("steps") if isinstance(train.get("steps"), int) else None
@@ -250,7 +222,10 @@ def render(run_dir: Path, status: str | None = None) -> str:
         + line_chart(losses, "understander loss and cross-entropies", 820, 300) + "</div>"
         + '<p class="note">loss_u: the understander\'s objective; ce_clean / ce_buffer: its CE on the clean batch '
           "and the buffer draw; ce_adv: its CE on the adversary's images (the adversary's turns).</p>",
-        f'<h2 id="health">Game health</h2>{health_warnings_html(rows)}<div class="charts">{health}</div>',
+        f'<h2 id="health">Game health</h2>{health_summary_html(rows, game.get("coupling"))}'
+        f'<p class="note">The adversary\'s figures are the means of each logging window it played in (what the '
+        "health checks judge); ce_adv: its CE on its refined images, ce_start: at the perturber's delta before "
+        "refinement, ce_round_trip: on the delta = 0 decodes.</p>" + f'<div class="charts">{health}</div>',
         '<h2 id="samples">Samples</h2>' + samples_html(run_dir),
         f'<h2 id="config">Configuration</h2><details><summary>config.yaml</summary><pre>{html.escape(config_text)}'
         "</pre></details>",

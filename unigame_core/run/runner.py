@@ -37,10 +37,11 @@ from ..errors import DataError, TrainingAborted
 from ..game.health import GameHealth, rescore_buffer
 from ..game.players import StepMetrics
 from ..game.step import game_step
+from ..interfaces import VQABatch
 from ..report.monitor import Monitor, open_monitor
-from ..report.samples import save_pairs
 from . import build, checkpoint, rundir
 from .progress import TrainProgress
+from .sample_capture import TurnSamples, write_samples
 from .train_state import Run, TrainState, restore, snapshot
 from .watch import DivergenceWatch, StopRequest, weight_norm
 
@@ -154,7 +155,7 @@ def play(run: Run, state: TrainState, watchers: Watchers) -> None:
                     rescore_buffer(run.players)  # stale hardness would freeze the buffer (health.py)
                 state.mid_step = False
                 rate = len(batch) * run.dist.world / max(time.perf_counter() - tick, 1e-9)
-                _record(run, state, watchers, progress, batch.images, metrics, rate)
+                _record(run, state, watchers, progress, batch, metrics, rate)
                 if state.bad_in_row >= t.max_bad_steps:
                     _abort(state, watchers.monitor, metrics)
                 if stop.agreed(run.where.device) and state.step < t.steps:  # stop after a completed step
@@ -174,9 +175,10 @@ def play(run: Run, state: TrainState, watchers: Watchers) -> None:
         raise
 
 
-def _record(run: Run, state: TrainState, watchers: Watchers, progress: TrainProgress, images: torch.Tensor,
+def _record(run: Run, state: TrainState, watchers: Watchers, progress: TrainProgress, batch: VQABatch,
             metrics: StepMetrics, rate: float) -> None:
-    """After a step: the divergence watch, progress, metric lines, sample grids."""
+    """After a step: the divergence watch, progress, metric lines, sample grids (clean | round trip | adversarial,
+    with the model's answers: ``sample_capture``)."""
     t, main, step = run.cfg.train, run.dist.main, state.step
     verdict = watchers.divergence.observe(step, metrics.ce_clean, weight_norm(run.players.lora_params))
     if verdict is not None and main:
@@ -188,10 +190,10 @@ def _record(run: Run, state: TrainState, watchers: Watchers, progress: TrainProg
         window = run.health.close_window(step)  # this logging window's game health (warns on a new failure)
         row = _log_metrics(run.run_dir, step, metrics, rate, state.skipped_images, state.last_adv, window)
         watchers.monitor.log(step, row)
-    if metrics.adv_images is not None:
-        state.last_pair = (images[: len(metrics.adv_images)], metrics.adv_images)
-    if main and t.sample_every and step % t.sample_every == 0 and state.last_pair is not None:
-        save_pairs(*state.last_pair, run.run_dir / "samples" / f"step-{step}.png")
+    if metrics.adv_images is not None and main:
+        state.last_samples = TurnSamples.of(step, batch, metrics.adv_images)
+    if main and t.sample_every and step % t.sample_every == 0 and state.last_samples is not None:
+        write_samples(run.backend, run.players.settings.coupling, state.last_samples, step, run.run_dir / "samples")
 
 
 def _abort(state: TrainState, monitor: Monitor, metrics: StepMetrics) -> NoReturn:
@@ -238,13 +240,13 @@ def _warn_diverged(run_dir: Path, verdict: dict[str, Any]) -> None:
 def _log_metrics(run_dir: Path, step: int, m: StepMetrics, rate: float, skipped_images: int,
                  last_adv: tuple[int, StepMetrics] | None, window: dict[str, Any]) -> dict[str, Any]:
     """One JSON line (returned for the metric loggers); the adversary's figures come from its latest turn
-    (``adversary_step``), the buffer traffic and health flags from the logging ``window``."""
+    (``adversary_step``), the buffer traffic, health flags and ``*_window`` means from the logging ``window``."""
     adv_step, a = last_adv if last_adv is not None else (None, m)
     row = {
         "step": step, "loss_u": m.loss_u, "ce_clean": m.ce_clean, "ce_buffer": m.ce_buffer,
         "adversary_step": adv_step, "ce_adv": a.ce_adv, "ce_start": a.ce_start, "delta_norm": a.delta_norm,
-        "gate_pass": a.gate_pass, "mined": a.mined, "hardness": a.hardness, "eps": a.eps, "beta": m.beta,
-        "buffer": m.buffer_size, "tau": m.tau,
+        "delta_bound": a.delta_bound, "gate_pass": a.gate_pass, "mined": a.mined, "hardness": a.hardness,
+        "eps": a.eps, "beta": m.beta, "buffer": m.buffer_size, "tau": m.tau,
         "skipped_updates": m.skipped, "skipped_images": skipped_images, "samples_per_s": rate,
         "ce_round_trip": a.ce_round_trip, "delta_saturation": a.delta_saturation, "tokens_changed": a.tokens_changed,
         **window,

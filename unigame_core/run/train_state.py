@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig
-from torch import Tensor
 
 from .. import distributed
 from ..game.health import GameHealth
@@ -21,6 +20,7 @@ from ..game.players import Players, StepMetrics
 from ..interfaces import Backend, GameSchedule
 from . import checkpoint
 from .build import Placement, Schedulers
+from .sample_capture import TurnSamples
 
 
 @dataclass
@@ -53,7 +53,7 @@ class TrainState:
     last_good: Path | None = None  # the newest checkpoint written outside a non-finite streak
     mid_step: bool = False  # True while a step's data, RNG draws and updates are partly consumed
     last_adv: tuple[int, StepMetrics] | None = None  # the adversary's latest turn, for logs between turns
-    last_pair: tuple[Tensor, Tensor] | None = None  # the latest (clean, adversarial) images, for sample grids
+    last_samples: TurnSamples | None = None  # the adversary's latest decodes, for sample grids
 
     def counters(self) -> dict[str, int]:
         return {"step": self.step, "bad_in_row": self.bad_in_row, "skipped_images": self.skipped_images}
