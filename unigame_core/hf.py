@@ -203,6 +203,15 @@ class HFBackend(Backend):
                  str(self.dtype).replace("torch.", ""), " with random weights" if self.settings.random_weights else "",
                  self.describe())
 
+    @classmethod
+    def check_weights(cls, settings: Any) -> None:
+        """The checkpoint is a folder that exists, or a hub id that is cached or can be downloaded (``from_hub``;
+        nothing is loaded). Nothing to check with ``random_weights``. A backend that loads more repositories
+        (a tower, a processor) may extend it."""
+        settings = coerce_settings(settings, cls.settings_class)
+        if not settings.random_weights:
+            from_hub(settings)
+
     # ---- the hooks a backend fills -----------------------------------------------------------------
     @abstractmethod
     def load(self) -> nn.Module:
