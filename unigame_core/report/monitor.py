@@ -33,6 +33,7 @@ GROUPS = {
     "admitted": "health", "drawn": "health", "candidates_total": "health", "admitted_total": "health",
     "drawn_total": "health",
     "samples_per_s": "system", "skipped_updates": "system", "skipped_images": "system",
+    "lr_lora": "optim", "lr_perturber": "optim",
 }
 NOT_SCALARS = {"step", "adversary_step"}
 

@@ -122,6 +122,13 @@ class Schedulers:
     lora: torch.optim.lr_scheduler.LRScheduler
     perturber: torch.optim.lr_scheduler.LRScheduler | None
 
+    def rates(self) -> dict[str, float]:
+        """The learning rates the next update uses (``lr_perturber`` only with a perturber), for the loggers."""
+        rates = {"lr_lora": float(self.lora.get_last_lr()[0])}
+        if self.perturber is not None:
+            rates["lr_perturber"] = float(self.perturber.get_last_lr()[0])
+        return rates
+
 
 def build_lora(cfg: DictConfig, backend: Backend) -> tuple[Any, list[torch.nn.Parameter]]:
     """LoRA on the backend's LLM as ``cfg.lora`` says: the PeftModel and its fp32 trainable parameters."""

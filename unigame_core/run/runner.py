@@ -181,6 +181,7 @@ def _record(run: Run, state: TrainState, watchers: Watchers, progress: TrainProg
         state.last_adv = (step, metrics)
     if main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
         window = run.health.close_window(step)  # this logging window's game health (warns on a new failure)
+        window = {**window, **run.schedulers.rates()}  # lr_lora, lr_perturber
         row = _log_metrics(run.run_dir, step, metrics, rate, state.skipped_images, state.last_adv, window)
         watchers.monitor.log(step, row)
     if metrics.adv_images is not None:
