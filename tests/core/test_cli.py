@@ -233,3 +233,17 @@ def test_one_error_boundary_guards_every_command_a_plugins_included() -> None:
     assert result.exit_code == 2 and "error: --count 3 is not allowed here. Try --count 2." in text
     assert "Traceback" not in result.output and text.count("error:") == 1
     assert CliRunner().invoke(outer, ["mine", "other"]).exit_code == 0
+
+
+def test_models_list_shows_everything_an_alias_sets() -> None:
+    """Not only its backend.* keys: the checkpoint, and every other node the alias (or its backend) sets."""
+    wide = runner.invoke(app, ["models", "list"], env={"COLUMNS": "250"})
+    assert wide.exit_code == 0, wide.output
+    text = wide.output
+    assert "backend: checkpoint=example-org/Example-Janus" in text and "train: batch_size=4" in text
+    assert "game: hardness_reference=round_trip" in text  # emu3's backend file: every emu3 model sets it
+    assert "data: spec=shapes:train" in text and "gate: name=clip" in text and "optim: lr_lora=0.001" in text
+    assert "an example alias" in text  # the alias's own help
+    narrow = runner.invoke(app, ["models", "list"], env={"COLUMNS": "80"})
+    assert max(len(line) for line in narrow.output.splitlines()) <= 80
+    assert "…" not in narrow.output and "hardness_reference=round_trip" in narrow.output
