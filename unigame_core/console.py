@@ -24,12 +24,32 @@ class RankZeroFilter(logging.Filter):
         return record.levelno >= logging.WARNING or os.environ.get("RANK", "0") == "0"
 
 
+#: libraries whose INFO (and below) is noise in unigame's output; their warnings still show
+QUIET_LIBRARIES = ("httpx", "httpcore", "urllib3", "filelock", "PIL", "datasets", "lm_eval", "fsspec", "open_clip",
+                   "transformers", "huggingface_hub", "timm", "accelerate", "peft", "torch", "safetensors",
+                   "matplotlib", "sqlitedict", "numexpr", "asyncio")
+
+
+class QuietLibraries(logging.Filter):
+    """Drops INFO and below from ``QUIET_LIBRARIES`` and from the root logger itself: open_clip logs with
+    ``logging.info(...)``, and unigame's own code always logs through a named logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        top = record.name.partition(".")[0]
+        return record.name != "root" and top not in QUIET_LIBRARIES
+
+
 def setup_logging(verbose: bool = False) -> None:
-    """Route the root logger through ``console`` (rank-zero filtered), quieting chatty libraries."""
+    """Route the root logger through ``console`` (rank-zero filtered); other libraries' INFO is silenced
+    (``QuietLibraries``) unless ``verbose``, which also turns on DEBUG."""
     handler = RichHandler(console=console, show_path=False, rich_tracebacks=verbose)
     handler.addFilter(RankZeroFilter())
+    if not verbose:
+        handler.addFilter(QuietLibraries())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("httpx", "urllib3", "filelock", "PIL", "datasets", "lm_eval", "fsspec"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in QUIET_LIBRARIES:  # their INFO is not even formatted (a library may set a level of its own)
+        logging.getLogger(noisy).setLevel(logging.NOTSET if verbose else logging.WARNING)

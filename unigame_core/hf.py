@@ -262,6 +262,15 @@ class HFBackend(Backend):
             return " as a TINY STAND-IN with random weights"
         return " with random weights (real architecture)" if self.settings.random_weights else ""
 
+    @classmethod
+    def check_weights(cls, settings: Any) -> None:
+        """The checkpoint is a folder that exists, or a hub id that is cached or can be downloaded (``from_hub``;
+        nothing is loaded). Nothing to check with ``random_weights`` or ``tiny``. A backend that loads more
+        repositories (a tower, a processor) may extend it."""
+        settings = coerce_settings(settings, cls.settings_class)
+        if not (settings.random_weights or settings.tiny):
+            from_hub(settings)
+
     # ---- the hooks a backend fills -----------------------------------------------------------------
     @abstractmethod
     def load(self) -> nn.Module:

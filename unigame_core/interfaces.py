@@ -178,6 +178,13 @@ def checkpoint_guidance(model: Any, default: float = 5.0) -> float:
 class Backend(ABC):
     """One model's weights and the roles it plays. Built as ``Backend(config, device=..., dtype=...)``."""
 
+    @classmethod
+    def check_weights(cls, settings: Any) -> None:
+        """Raise a ``UnigameError`` at once when the weights ``settings`` names cannot be had (a checkpoint
+        folder that is not there, a hub id neither cached nor downloadable), loading nothing. ``unigame train``
+        calls it before the model loads, so the problem is reported together with the run's other ones (the
+        data, the gate). The default checks nothing; ``unigame_core.hf.HFBackend`` checks its checkpoint."""
+
     @property
     @abstractmethod
     def encoder(self) -> SharedTokenEncoder: ...

@@ -55,6 +55,7 @@ class PluginSet:
     registries: dict[str, Registry] = field(default_factory=dict)
     unmet: dict[str, tuple[ModuleType, str]] = field(default_factory=dict)  # plugin -> (module, error)
     unknown_blocked: list[str] = field(default_factory=list)  # UNIGAME_DISABLE_PLUGINS names no plugin has
+    borrowed: set[str] = field(default_factory=set)  # register_plugin names of a module already registered
     reported: bool = False
 
     def registry(self, kind: str) -> Registry:
@@ -182,15 +183,31 @@ def reset() -> None:
 
 def register_plugin(module: ModuleType | Any, name: str) -> None:
     """Register an in-process plugin object (tests and notebooks), after every discovered one in hook order;
-    registries are rebuilt. A hook unigame does not have raises ``PluginError`` naming the plugin and the hook."""
+    registries are rebuilt. A hook unigame does not have raises ``PluginError`` naming the plugin and the hook.
+
+    A module already registered (an installed plugin, through its entry point) is left as it is, and so is
+    it by ``unregister_plugin(name)`` afterwards: a plugin's test registers it the same way whether the plugin
+    is installed or not. Another module under a name already taken raises ``PluginError``."""
     found = plugin_set()
+    if found.manager.is_registered(module):
+        found.borrowed.add(name)
+        return
+    taken = found.manager.get_plugin(name)
+    if taken is not None:
+        raise PluginError(f"The plugin name '{name}' is taken by '{getattr(taken, '__name__', taken)}': register "
+                          f"'{getattr(module, '__name__', module)}' under another name.")
     _register(found.manager, module, name)
     found.plugins.append(PluginInfo(name, getattr(module, "__name__", repr(module)), status="loaded"))
     found.registries.clear()
 
 
 def unregister_plugin(name: str) -> None:
+    """Take plugin ``name`` away (registries are rebuilt); a ``register_plugin`` of a module that was already
+    registered is undone by doing nothing."""
     found = plugin_set()
+    if name in found.borrowed:
+        found.borrowed.discard(name)
+        return
     plugin = found.manager.get_plugin(name)
     if plugin is not None:
         found.manager.unregister(plugin)
@@ -198,7 +215,6 @@ def unregister_plugin(name: str) -> None:
     found.registries.clear()
 
 
-# Typed accessors: the rest of the code never touches ``pm.hook``.
 def backends() -> Registry:
     return plugin_set().registry("backends")
 

@@ -247,3 +247,17 @@ def test_the_cli_makes_idle_threads_sleep_before_torch_loads_unless_told_otherwi
             "assert 'torch' not in sys.modules; print(os.environ['OMP_WAIT_POLICY'])")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+def test_models_list_shows_everything_an_alias_sets() -> None:
+    """Not only its backend.* keys: the checkpoint, and every other node the alias (or its backend) sets."""
+    wide = runner.invoke(app, ["models", "list"], env={"COLUMNS": "250"})
+    assert wide.exit_code == 0, wide.output
+    text = wide.output
+    assert "backend: checkpoint=example-org/Example-Janus" in text and "train: batch_size=4" in text
+    assert "game: hardness_reference=round_trip" in text  # emu3's backend file: every emu3 model sets it
+    assert "data: spec=shapes:train" in text and "gate: name=clip" in text and "optim: lr_lora=0.001" in text
+    assert "an example alias" in text  # the alias's own help
+    narrow = runner.invoke(app, ["models", "list"], env={"COLUMNS": "80"})
+    assert max(len(line) for line in narrow.output.splitlines()) <= 80
+    assert "…" not in narrow.output and "hardness_reference=round_trip" in narrow.output

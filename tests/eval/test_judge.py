@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -112,3 +111,34 @@ def test_every_declared_metric_is_the_mean_of_its_rows(data_root: Path, tmp_path
             assert suite.metrics[metric] == pytest.approx(spec.scale * sum(scores.values()) / len(scores))
             checked += 1
     assert checked >= 10
+
+
+def _table_at(width: int) -> str:
+    import io
+
+    from rich.console import Console
+
+    from unigame_core.eval.judge import Comparison, comparison_table
+
+    rows = [Comparison("vqav2", "accuracy", 62.5, 64.25, 1000, 1000, [59.5, 65.5], [61.25, 67.25], 1.75,
+                       [-0.5, 4.0], True, "no change"),
+            Comparison("naturalbench", "question_accuracy", 40.125, 45.5, 1900, 1900, [38.0, 42.2], [43.1, 47.9],
+                       5.375, [3.1, 7.6], True, "better"),
+            Comparison("mmmu", "accuracy", 33.0, 33.0, 900, 900, None, None, 0.0, None, None, "-")]
+    console = Console(file=io.StringIO(), width=width)
+    console.print(comparison_table(rows, "UniGame: before / after", width=width))
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def test_the_before_after_table_folds_into_80_columns_without_cutting_a_figure() -> None:
+    text = _table_at(80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "…" not in text, text
+    for whole in ("naturalbench", "question_accuracy", "[59.5, 65.5]", "[-0.500, +4.0]", "[+3.1, +7.6]", "n=1900",
+                  "no change", "better", "paired"):
+        assert whole in text, (whole, text)
+
+
+def test_a_wide_table_keeps_one_line_per_metric() -> None:
+    lines = [line for line in _table_at(220).splitlines() if "naturalbench" in line]
+    assert len(lines) == 1 and "[38.0, 42.2]" in lines[0] and "1900" in lines[0] and "better" in lines[0]

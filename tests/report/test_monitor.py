@@ -56,6 +56,26 @@ def test_default_train_writes_tensorboard_events_with_the_logged_scalars(fake_pl
     assert all("loss_u=" in line and "samples/s" in line and "ETA" in line for line in lines)
 
 
+@pytest.mark.slow  # a 4-step run: about 4 s on a quiet CPU
+def test_the_learning_rates_are_logged_every_logged_step(fake_plugin: None, tmp_path: Path) -> None:
+    """``lr_lora`` and ``lr_perturber``: the rates the next update uses (the schedules' warmup and decay visible)."""
+    from unigame_core.run.build import lr_lambda
+
+    run = tmp_path / "run"
+    args = quick_overrides(run, "train.steps=4", "optim.warmup_steps=2", "optim.scheduler=cosine",
+                           "optim.lr_lora=1e-2", "optim.lr_perturber=3e-3")
+    result = runner.invoke(app, ["train", "--model", "fake-tiny", *args])
+    assert result.exit_code == 0, result.output
+    factor = lr_lambda(2, 4, "cosine")
+    rows, scalars = metrics_rows(run), tensorboard_scalars(run)
+    for step in (1, 2, 3):
+        assert rows[step]["lr_lora"] == pytest.approx(1e-2 * factor(step))
+        assert rows[step]["lr_perturber"] == pytest.approx(3e-3 * factor(step))
+    assert scalars["optim/lr_lora"] == pytest.approx({s: r["lr_lora"] for s, r in rows.items()}, rel=1e-6)
+    assert scalars["optim/lr_perturber"] == pytest.approx({s: r["lr_perturber"] for s, r in rows.items()}, rel=1e-6)
+    assert rows[1]["lr_lora"] > rows[3]["lr_lora"] > 0  # warmup over, then cosine decay
+
+
 def test_a_resumed_run_keeps_one_tensorboard_value_per_step(fake_plugin: None, tmp_path: Path) -> None:
     run = tmp_path / "run"
     args = quick_overrides(run, "train.steps=3", "train.checkpoint_every=2", "buffer.tau=-1e9")

@@ -40,3 +40,35 @@ def test_a_resumed_run_counts_from_its_start() -> None:
 def test_a_terminal_gets_the_bar_not_the_lines() -> None:
     text = "\n".join(play(Console(file=io.StringIO(), force_terminal=True, width=160)))
     assert "loss_u=" not in text and "U 0.143" in text  # the bar's own fields, at the last step
+
+
+def _bar_at(width: int, health: bool = True) -> str:
+    """The bar's last frame on a terminal ``width`` columns wide (ANSI codes stripped)."""
+    import re
+
+    from unigame_core.config import HealthConfig
+    from unigame_core.game.health import GameHealth
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=width)
+    with TrainProgress(total=2000, start=0, console=console,
+                       health=GameHealth(HealthConfig()) if health else None) as progress:
+        for step in range(1, 4):
+            m = StepMetrics(loss_u=1.25, ce_clean=0.5, ce_adv=2.5, gate_pass=0.75, buffer_size=3, eps=0.02)
+            progress.update(step, m, rate=10.0)
+    frame = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", console.file.getvalue()).split("\r")[-1]  # type: ignore[attr-defined]
+    return frame.strip()
+
+
+def test_an_80_column_terminal_keeps_the_step_the_eta_and_the_losses() -> None:
+    for width in (80, 100):
+        frame = _bar_at(width)
+        assert "3/2000" in frame and "ETA 0:" in frame, frame
+        assert "U 1.250" in frame and "adv 2.500" in frame, frame
+        assert "…" not in frame and max(len(line) for line in frame.splitlines()) <= width, frame
+
+
+def test_a_wide_terminal_shows_every_field() -> None:
+    frame = _bar_at(200)
+    for field in ("3/2000", "ETA 0:", "U 1.250", "adv 2.500", "gate 0.750", "eps 0.02", "buf 3", "samples/s",
+                  "ce_rt="):
+        assert field in frame, (field, frame)

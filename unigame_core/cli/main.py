@@ -9,8 +9,9 @@ import typer
 
 from .. import __version__, plugins
 from ..console import setup_logging
-from . import bench, calibrate, compare, config_cmd, eval as eval_cmd, lists, report, train
-from .common import guard, state
+from . import bench, calibrate, compare, config_cmd, lists, report, train
+from . import eval as eval_cmd
+from .common import Group, guard, state
 
 log = logging.getLogger("unigame")
 
@@ -20,6 +21,7 @@ app = typer.Typer(
     no_args_is_help=False,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

@@ -16,15 +16,17 @@ from .common import user_errors
 def train(
     ctx: typer.Context,
     model: Optional[str] = typer.Option(
-        None, "--model", "-m", help="Model alias, backend or checkpoint folder."
+        None, "--model", "-m", metavar="NAME|DIR", help="Model alias, backend or checkpoint folder."
     ),
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="YAML file or preset (e.g. ablations/full)."),
+    config: Optional[str] = typer.Option(
+        None, "--config", "-c", metavar="FILE|PRESET", help="YAML file or preset (e.g. ablations/full)."
+    ),
     data: Optional[str] = typer.Option(
-        None, "--data", "-d", help="Training data: vqav2:DIR, jsonl:FILE or shapes:train."
+        None, "--data", "-d", metavar="KIND:LOCATION", help="Training data: vqav2:DIR, jsonl:FILE or shapes:train."
     ),
-    output: Optional[str] = typer.Option(None, "--output", "-o", help="Run directory to write."),
+    output: Optional[str] = typer.Option(None, "--output", "-o", metavar="DIR", help="Run directory to write."),
     resume: Optional[Path] = typer.Option(
-        None, "--resume", help="Continue the run in this directory from its last checkpoint."
+        None, "--resume", metavar="DIR", help="Continue the run in this directory from its last checkpoint."
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the run already in the output directory (refused without it)."

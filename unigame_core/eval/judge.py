@@ -194,19 +194,37 @@ def _with_ci(value: float, ci: list[float] | None, sign: bool = False) -> str:
 
 
 def print_comparison(rows: list[Comparison], title: str, before: str = "before", after: str = "after") -> None:
-    """The table on stdout; piped into a file or a log it keeps one line per metric (no 80-column wrap)."""
+    """The table on stdout; piped into a file or a log it keeps one line per metric (no 80-column wrap), on a
+    narrow terminal it folds each metric into a few lines (``comparison_table``)."""
     from rich.console import Console
 
     from ..console import out
 
     console = out if out.is_terminal else Console(file=out.file, width=220)
-    console.print(comparison_table(rows, title, before, after))
+    console.print(comparison_table(rows, title, before, after, width=console.width))
 
 
-def comparison_table(rows: list[Comparison], title: str, before: str = "before", after: str = "after") -> Any:
-    """A rich table: each side with its 95 % interval and n, the change with its interval, the verdict."""
+COMPACT_BELOW = 130  # columns: a narrower table stacks each value over its interval and n
+
+
+def comparison_table(rows: list[Comparison], title: str, before: str = "before", after: str = "after",
+                     width: int | None = None) -> Any:
+    """A rich table: each side with its 95 % interval and n, the change with its interval, the verdict.
+    Narrower than ``COMPACT_BELOW`` columns, each cell stacks its parts (value, interval, n) on lines of
+    their own, the suite over the metric and the test under the verdict, so 80 columns cut no figure."""
+    from rich import box
     from rich.table import Table
 
+    if width is not None and width < COMPACT_BELOW:
+        table = Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 1))
+        for header in ("suite / metric", before, after, "change", "verdict"):
+            table.add_column(header, overflow="fold")
+        for r in rows:
+            test = "" if r.paired is None else ("\n(paired)" if r.paired else "\n(unpaired)")
+            table.add_row(f"{r.suite}\n{r.metric}", _stacked(r.before, r.before_ci95, r.n_before),
+                          _stacked(r.after, r.after_ci95, r.n_after), _stacked(r.change, r.change_ci95, sign=True),
+                          r.verdict + test, end_section=True)
+        return table
     table = Table("suite", "metric", f"{before} [95 % CI]", "n", f"{after} [95 % CI]", "n",
                   "change [95 % CI]", "test", "verdict", title=title)
     for r in rows:
@@ -215,3 +233,12 @@ def comparison_table(rows: list[Comparison], title: str, before: str = "before",
                       _with_ci(r.after, r.after_ci95), str(r.n_after), _with_ci(r.change, r.change_ci95, sign=True),
                       test, r.verdict)
     return table
+
+
+def _stacked(value: float, ci: list[float] | None, n: int | None = None, sign: bool = False) -> str:
+    lines = [_fmt(value, sign=sign)]
+    if ci is not None:
+        lines.append(f"[{_fmt(ci[0], sign=sign)}, {_fmt(ci[1], sign=sign)}]")
+    if n is not None:
+        lines.append(f"n={n}")
+    return "\n".join(lines)

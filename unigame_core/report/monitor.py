@@ -35,6 +35,7 @@ GROUPS = {
     **{f"{key}_window": "health" for key in ("ce_adv", "ce_start", "ce_round_trip", "gate_pass", "delta_saturation",
                                              "tokens_changed", "delta_norm", "delta_bound")},
     "samples_per_s": "system", "skipped_updates": "system", "skipped_images": "system",
+    "lr_lora": "optim", "lr_perturber": "optim",
 }
 NOT_SCALARS = {"step", "adversary_step"}
 

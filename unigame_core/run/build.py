@@ -57,14 +57,16 @@ def build_backend(cfg: DictConfig, where: Placement, **overrides: Any) -> Backen
     for key, value in overrides.items():
         setattr(settings, key, value)
     cls = registry.get(str(cfg.backend.name)).load()
-    log.info(
-        "loading backend '%s' (%s) on %s in %s",
-        cfg.backend.name,
-        getattr(settings, "checkpoint", ""),
-        where.device,
-        where.dtype,
-    )
+    checkpoint = getattr(settings, "checkpoint", "")  # a backend's settings need not have one
+    log.info("loading backend '%s'%s on %s in %s", cfg.backend.name, f" ({checkpoint})" if checkpoint else "",
+             where.device, str(where.dtype).replace("torch.", ""))
     return cls(settings, device=where.device, dtype=where.dtype)
+
+
+def check_backend_weights(cfg: DictConfig) -> None:
+    """The backend's own check that its weights can be had (``Backend.check_weights``), loading nothing."""
+    registry = plugins.backends()
+    registry.get(str(cfg.backend.name)).load().check_weights(options(cfg.backend, registry))
 
 
 def build_gate(cfg: DictConfig, device: torch.device, random_weights: bool | None = None) -> Validator:
@@ -127,6 +129,13 @@ class Schedulers:
 
     lora: torch.optim.lr_scheduler.LRScheduler
     perturber: torch.optim.lr_scheduler.LRScheduler | None
+
+    def rates(self) -> dict[str, float]:
+        """The learning rates the next update uses (``lr_perturber`` only with a perturber), for the loggers."""
+        rates = {"lr_lora": float(self.lora.get_last_lr()[0])}
+        if self.perturber is not None:
+            rates["lr_perturber"] = float(self.perturber.get_last_lr()[0])
+        return rates
 
 
 def build_lora(cfg: DictConfig, backend: Backend) -> tuple[Any, list[torch.nn.Parameter]]:

@@ -33,13 +33,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from .. import distributed
 from ..data.loader import make_loader, to_device
-from ..errors import DataError, TrainingAborted
+from ..errors import TrainingAborted
 from ..game.health import GameHealth, rescore_buffer
 from ..game.players import StepMetrics
 from ..game.step import game_step
 from ..interfaces import VQABatch
 from ..report.monitor import Monitor, open_monitor
-from . import build, checkpoint, rundir
+from . import build, checkpoint, preflight, rundir
 from .progress import TrainProgress
 from .sample_capture import TurnSamples, write_samples
 from .train_state import Run, TrainState, restore, snapshot
@@ -90,24 +90,19 @@ def _build_run(cfg: DictConfig, run_dir: Path, dist_info: distributed.DistInfo, 
     t = cfg.train
     torch.manual_seed(t.seed)  # the same initial LoRA and perturber on every rank
 
-    # The data first: a wrong path should fail before minutes of model loading.
-    dataset = build.build_dataset(cfg.data.spec, cfg.data.image_errors, t.seed)
-    if t.batch_size % dist_info.world:
-        raise DataError(f"train.batch_size {t.batch_size} is not divisible by the {dist_info.world} ranks.")
-
-    # The gate next: its weights are small, and a missing one should not wait for a 7B model to load.
-    gate = build.build_gate(cfg, where.device)
+    # Before minutes of model loading: the data, the gate, the model's weights; every problem at once.
+    ready = preflight.check(cfg, where, dist_info.world)
     # The players: the frozen model with LoRA (understander) and the perturber (adversary).
     backend = build.build_backend(cfg, where)
     peft_model, lora_params = build.build_lora(cfg, backend)
-    players, schedulers = build.build_players(cfg, backend, lora_params, where.device, dist_info.rank, gate)
+    players, schedulers = build.build_players(cfg, backend, lora_params, where.device, dist_info.rank, ready.gate)
     if dist_info.world > 1:
         perturber = players.perturber
         distributed.broadcast_params(lora_params + (list(perturber.parameters()) if perturber is not None else []))
         torch.manual_seed(t.seed + dist_info.rank)  # from here on each rank draws its own (e.g. LoRA dropout)
     health = GameHealth(OmegaConf.to_object(cfg.health))  # game health (health.py)
-    return Run(cfg, run_dir, dist_info, where, dataset, peft_model, players, schedulers, build.build_schedule(cfg),
-               health)
+    return Run(cfg, run_dir, dist_info, where, ready.dataset, peft_model, players, schedulers,
+               build.build_schedule(cfg), health)
 
 
 def resume_state(run: Run, resume: bool) -> TrainState:
@@ -188,6 +183,7 @@ def _record(run: Run, state: TrainState, watchers: Watchers, progress: TrainProg
         state.last_adv = (step, metrics)
     if main and (step % t.log_every == 0 or step == t.steps or metrics.skipped):
         window = run.health.close_window(step)  # this logging window's game health (warns on a new failure)
+        window = {**window, **run.schedulers.rates()}  # lr_lora, lr_perturber
         row = _log_metrics(run.run_dir, step, metrics, rate, state.skipped_images, state.last_adv, window)
         watchers.monitor.log(step, row)
     if metrics.adv_images is not None and main:
