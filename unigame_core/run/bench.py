@@ -141,7 +141,7 @@ def _gate_input(batch: VQABatch, x_adv: torch.Tensor, z: torch.Tensor, z_adv: to
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    return f"CPU ({os.cpu_count()} cores)"
 
 
 def _default_model_name() -> str:

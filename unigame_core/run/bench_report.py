@@ -65,7 +65,8 @@ class BenchReport:
         }
 
     def title(self) -> str:
-        return f"unigame bench: {self.model} | batch {self.batch_size} | {self.dtype} | {self.device}"
+        return (f"unigame bench: {self.model} | batch {self.batch_size} | {self.dtype} | {self.device} | "
+                f"{self.threads} threads")
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         """(block, median s, x SFT, peak GiB) as printed."""
@@ -76,7 +77,7 @@ class BenchReport:
                 for t in self.blocks]
 
     def markdown(self) -> str:
-        lines = [f"{self.title()} | {self.threads} threads | {self.rounds_done} of {self.steps} rounds",
+        lines = [f"{self.title()} | {self.rounds_done} of {self.steps} rounds",
                  "", f"peak GiB: {self.peak_memory}", "",
                  "| block | median s | x SFT | peak GiB |", "|---|---|---|---|"]
         lines += [f"| {name.strip()} | {s} | {x} | {p} |" for name, s, x, p in self.rows()]
