@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,7 +91,8 @@ def test_cpu_peak_memory_sees_a_block_that_freed_what_it_took() -> None:
     if rss_bytes() is None:
         pytest.skip("no RSS reading on this platform")
     with PeakMemory(torch.device("cpu")) as peak:
-        big = torch.ones(24 * 2**20)  # 96 MiB, touched, then freed before the block ends
+        big = torch.ones(24 * 2**20)  # 96 MiB, touched, held for a few samples, then freed before the block ends
+        time.sleep(0.05)
         del big
     after = rss_bytes() / 2**30  # type: ignore[operator]
     assert peak.gib - peak.before > 0.08 and peak.gib - after > 0.08
