@@ -206,7 +206,7 @@ class AttackSuite(Suite):
         details = {"source": self.options.source, "data": clean.details.get("data"),
                    "threat_model": self.threat, "steps": self.options.steps, "restarts": self.options.restarts,
                    "attack": attacks, "lm_eval_tasks": clean.details.get("lm_eval_tasks", {}),
-                   "samples_per_s": clean.details.get("samples_per_s", 0.0)}
+                   "samples_per_s": clean.details.get("samples_per_s")}
         return SuiteResult(metrics=metrics, n=clean.n, predictions=rows, details=details, per_question=per_question)
 
 

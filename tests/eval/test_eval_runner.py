@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,25 @@ def test_malformed_vqav2_annotations_exit_2_naming_the_file(data_root: Path, tmp
     assert result.exit_code == 2, result.output
     assert expected in result.output and "v2_mscoco_val2014_annotations.json" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.usefixtures("fake_plugins", "eval_cache")
+def test_throughput_of_a_cached_run_is_not_reported_as_zero(data_root: Path, tmp_path: Path) -> None:
+    """A run whose answers all come from the cache generated nothing: its answering speed is unknown (null,
+    'from the answer cache'), never '0.0 samples/s'; the first run's speed is the answers over their seconds."""
+    args = ("--suite", "pope", "--data-root", str(data_root), "--limit", "3")
+    assert _eval(*args, "--output", str(tmp_path / "a")).exit_code == 0
+    first = json.loads((tmp_path / "a" / "results.json").read_text())["suites"]["pope"]["details"]
+    assert first["generated"] == 3 and first["samples_per_s"] == pytest.approx(3 / first["generation_seconds"])
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append  # type: ignore[method-assign]
+    runner.log.addHandler(handler)  # on the module's logger: the CLI's logging setup replaces the root's handlers
+    try:
+        assert _eval(*args, "--output", str(tmp_path / "b")).exit_code == 0
+    finally:
+        runner.log.removeHandler(handler)
+    second = json.loads((tmp_path / "b" / "results.json").read_text())["suites"]["pope"]["details"]
+    assert second["generated"] == 0 and second["samples_per_s"] is None
+    lines = [r.getMessage() for r in records if r.getMessage().startswith("pope:")]
+    assert len(lines) == 1 and "0.0 samples/s" not in lines[0] and "3 answers from the answer cache" in lines[0]

@@ -91,8 +91,10 @@ class GenerationStats:
     unreadable: int = 0
 
     @property
-    def samples_per_s(self) -> float:
-        return self.generated / self.seconds if self.seconds > 0 else 0.0
+    def samples_per_s(self) -> float | None:
+        """Answers generated per second of generation; ``None`` when nothing was generated (all from the
+        cache, or no request): a speed that was not measured, not a speed of zero."""
+        return self.generated / self.seconds if self.generated and self.seconds > 0 else None
 
 
 def load_visual(visual: Any, label: str) -> torch.Tensor:

@@ -183,12 +183,22 @@ def _run_suites(
             with response_cache(db) if db else nullcontext():
                 results[run.name] = run.suite.evaluate(backend, limit=limit, batch_size=batch_size)
             timings[run.name] = report.SuiteTiming(time.perf_counter() - start, results[run.name].n)
-            t, rate = timings[run.name], results[run.name].details.get("samples_per_s", 0.0)
-            log.info("%s: %d samples in %.1f s (%.1f samples/s overall, %.1f samples/s answering)",
-                     run.name, t.n, t.seconds, t.samples_per_s, rate)
+            t = timings[run.name]
+            log.info("%s: %d samples in %.1f s (%.1f samples/s overall%s)", run.name, t.n, t.seconds,
+                     t.samples_per_s, _answering(results[run.name].details))
     finally:
         model.train(was_training)
     return results, timings
+
+
+def _answering(details: dict[str, Any]) -> str:
+    """The answering speed a suite measured, for the log line: generated answers over their seconds, and how
+    many came from the answer cache; nothing when the suite measured none."""
+    rate, cached = details.get("samples_per_s"), details.get("cached") or 0
+    parts = [f"{rate:.1f} samples/s answering"] if rate else []
+    if cached:
+        parts.append(f"{cached} answers from the answer cache")
+    return "".join(f", {p}" for p in parts)
 
 
 def evaluate_backend(backend: Backend, suite_names: Sequence[str], *, data_root: Path | None, limit: int | None,

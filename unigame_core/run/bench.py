@@ -4,26 +4,30 @@ Every block is timed on the same random batch (median over ``steps`` repetitions
 synchronised on GPU). The headline ratio is the *amortised* UniGame step: the mean cost per step
 over one cycle of the configured schedule (adversary turns every ``schedule.mine_every`` steps, a
 clean (+) buffer understander update every step). The un-amortised adversary turn is printed too.
+
+It reports as it goes, so a run of many minutes can be watched: each block is logged when its warm-up
+ends (its first time and peak memory, ``measure.PeakMemory``), then one line per timed round (medians so
+far), and ``bench.json`` / ``bench.md`` are rewritten after every round (``bench_report``). With
+``answering`` batch sizes, greedy answering speed is timed last on the same model (``measure.answering_rates``).
 """
 
 from __future__ import annotations
 
 import logging
-import statistics
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+import os
+from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
-from rich.table import Table
 
-from ..console import out
 from ..game.adversary import adversary_turn_, encode, head, perturber_passes_, refined
 from ..game.players import Players, StepMetrics
 from ..game.step import game_step, understander_turn_
-from ..interfaces import Backend, HardSamples, StepPlan, VQABatch
+from ..interfaces import HardSamples, StepPlan, VQABatch
 from . import build
+from .bench_report import BenchReport
+from .measure import BlockTiming, PeakMemory, Timer, answering_rates
 
 log = logging.getLogger(__name__)
 
@@ -31,51 +35,11 @@ QUESTION = "what is the color of the object on the left side of the picture?"
 ANSWER = "red"
 
 
-@dataclass
-class Timing:
-    name: str
-    seconds: float
-    peak_gib: float
-
-
-class Timer:
-    """Collect blocks, then time them round-robin (one repetition of each per round), so that a
-    slow spell on a shared machine hits every block alike and the ratios stay honest."""
-
-    def __init__(self, device: torch.device, steps: int) -> None:
-        self.device, self.steps = device, steps
-        self.blocks: list[tuple[str, Callable[[], object], int]] = []
-
-    def __call__(self, name: str, fn: Callable[[], object], per: int = 1) -> None:
-        self.blocks.append((name, fn, per))
-
-    def _sync(self) -> None:
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
-    def run(self) -> list[Timing]:
-        times: dict[str, list[float]] = {name: [] for name, _, _ in self.blocks}
-        peaks: dict[str, float] = {}
-        for name, fn, _ in self.blocks:  # warm-up and peak memory, block by block
-            if self.device.type == "cuda":
-                self._sync()
-                torch.cuda.reset_peak_memory_stats(self.device)
-            fn()
-            self._sync()
-            peaks[name] = (
-                torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else float("nan")
-            )
-        for _ in range(self.steps):
-            for name, fn, per in self.blocks:
-                self._sync()
-                t0 = time.perf_counter()
-                fn()
-                self._sync()
-                times[name].append((time.perf_counter() - t0) / per)
-        return [Timing(name, statistics.median(times[name]), peaks[name]) for name, _, _ in self.blocks]
-
-
-def run_bench(cfg: DictConfig, steps: int = 5, random_weights: bool = False) -> list[Timing]:
+def run_bench(cfg: DictConfig, steps: int = 5, random_weights: bool = False, *, output: Path | None = None,
+              answering: Sequence[int] = (), overrides: Sequence[str] = (), max_new_tokens: int = 16) -> BenchReport:
+    """Build the model, time every block (logging each as it finishes and each round), then, for each batch
+    size in ``answering``, the greedy answering speed; ``bench.json`` and ``bench.md`` go to ``output``
+    (rewritten after every round) when it is given."""
     where = build.placement(cfg.train.device, cfg.train.precision)
     extra = {"random_weights": True} if random_weights else {}
     backend = build.build_backend(cfg, where, **extra)
@@ -116,9 +80,34 @@ def run_bench(cfg: DictConfig, steps: int = 5, random_weights: bool = False) -> 
     start = int(cfg.schedule.get("start_step", 0))
     timed(f"UniGame step, amortised over the schedule's {cycle}-step cycle",
           lambda: [game_step(players, batch, schedule.plan(start + i)) for i in range(cycle)], per=cycle)
-    rows = timed.run()
-    _print(rows, cfg, backend, where)
-    return rows
+    weights = backend.stand_in or ("random weights, real architecture" if backend.random_weights else "")
+    report = BenchReport(model=cfg.model or _default_model_name(), weights=weights, backend=str(cfg.backend.name),
+                         device=_device_name(where.device), dtype=str(where.dtype).replace("torch.", ""),
+                         threads=torch.get_num_threads(), batch_size=b, steps=steps,
+                         peak_memory=PeakMemory.kind(where.device), overrides=list(overrides))
+    log.info("%s: %d blocks, a warm-up of each then %d timed rounds", report.title(), len(timed.blocks), steps)
+
+    def block_done(t: BlockTiming) -> None:
+        report.blocks.append(t)
+        log.info("%s: warm-up %.4f s, peak %.2f GiB", t.name.strip(), t.warmup_s, t.peak_gib)
+
+    def round_done(k: int, timings: list[BlockTiming]) -> None:
+        report.rounds_done = k
+        log.info("round %d/%d: SFT step %.4f s, UniGame step %.4f s (%.2f x SFT, medians so far)", k, steps,
+                 timings[0].seconds, timings[-1].seconds, report.unigame_ratio)
+        if output is not None:
+            report.write(output)
+
+    timed.run(on_block=block_done, on_round=round_done)
+    if answering:
+        samples = 2 * max(answering)
+        report.answering_samples, report.max_new_tokens = samples, max_new_tokens
+        report.answering = answering_rates(backend, answering, samples=samples, max_new_tokens=max_new_tokens,
+                                           device=where.device)
+    report.print()
+    if output is not None:
+        log.info("figures written to %s", report.write(output))
+    return report
 
 
 def _decoder_parts(p: Players, batch: VQABatch, timed: Timer) -> None:
@@ -150,23 +139,14 @@ def _gate_input(batch: VQABatch, x_adv: torch.Tensor, z: torch.Tensor, z_adv: to
     )
 
 
-def _print(rows: list[Timing], cfg: DictConfig, backend: Backend, where: build.Placement) -> None:
-    sft = rows[0].seconds
-    device = (
-        torch.cuda.get_device_name(where.device)
-        if where.device.type == "cuda"
-        else f"CPU ({torch.get_num_threads()} threads)"
-    )
-    weights = f" [{backend.stand_in}]" if backend.stand_in else " (random weights)" if backend.random_weights else ""
-    name = f"{cfg.model or cfg.backend.name}{weights}"
-    table = Table("block", "median s", "x SFT", "peak GiB", title=f"unigame bench: {name} | "
-                  f"batch {cfg.train.batch_size} | {where.dtype} | {device}")
-    for r in rows:
-        table.add_row(
-            r.name,
-            f"{r.seconds:.4f}",
-            f"{r.seconds / sft:.2f}",
-            "-" if r.peak_gib != r.peak_gib else f"{r.peak_gib:.1f}",
-        )
-    out.print(table)
-    out.print(f"UniGame / SFT step cost ratio: {rows[-1].seconds / sft:.2f} (target <= 1.5)", highlight=False)
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+def _default_model_name() -> str:
+    from .. import plugins
+    from ..config import default_model
+
+    return default_model(plugins.backends()) or "default"

@@ -83,3 +83,7 @@ def test_generate_equals_native_generate_on_processor_inputs(backend, images):
                                      pad_token_id=prompts.pad_id, eos_token_id=prompts.eos_id)
     theirs = prompts.tokenizer.batch_decode(out[:, native["input_ids"].shape[1]:], skip_special_tokens=True)
     assert len(ours) == 2 and ours == [t.strip() for t in theirs]
+
+
+def test_batched_greedy_answers_equal_one_at_a_time_token_for_token(backend, images, batched_equals_single):
+    batched_equals_single(backend, images[1], ["what color is the square?", "is it red?"])

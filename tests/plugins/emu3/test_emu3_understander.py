@@ -128,3 +128,7 @@ def test_image_transform_is_picklable_and_matches_the_processor(backend):
     mine = backend.normalize(transform(square)[None].float() / 255)
     theirs = backend.processor.image_processor(images=[square.permute(1, 2, 0).numpy()], return_tensors="pt")
     torch.testing.assert_close(mine, theirs["pixel_values"].float(), rtol=0, atol=1e-5)
+
+
+def test_batched_greedy_answers_equal_one_at_a_time_token_for_token(backend, images, batched_equals_single):
+    batched_equals_single(backend, images[1], ["what color is the square?", "is it red?"])

@@ -183,3 +183,8 @@ def test_guidance_merge_matches_transformers_for_scales_above_one() -> None:
     ids = torch.zeros(2, 1, dtype=torch.long)  # one row per prompt; the scores hold both halves
     torch.testing.assert_close(MergeGuidance(3.0)(ids, scores), ClassifierFreeGuidanceLogitsProcessor(3.0)(ids, scores))
     torch.testing.assert_close(MergeGuidance(1.0)(ids, scores), scores[:2])  # scale 1: the conditional logits
+
+
+def test_batched_greedy_answers_equal_one_at_a_time_token_for_token(backend: JanusBackend, pixels: torch.Tensor,
+                                                                     qa: QA, batched_equals_single) -> None:
+    batched_equals_single(backend, pixels, qa[0])
