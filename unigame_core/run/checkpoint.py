@@ -6,6 +6,8 @@ in two: ``state.safetensors`` (every tensor: optimizer moments, buffer images, R
 tensor replaced by a reference into the safetensors file). Nothing is unpickled on resume, so a crafted run
 directory cannot run code; an old ``state.pt`` (pickle) is refused, never loaded. The data position is the
 step number (see data.loader).
+
+A write the disk refuses leaves no temporary folder behind and is one sentence.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..errors import DataError
+from ..paths import unwritable
 
 log = logging.getLogger(__name__)
 
@@ -125,16 +128,23 @@ def save_checkpoint(
 ) -> Path:
     """Write ``checkpoints/step-N``; then keep the newest ``keep`` (all when ``keep <= 0`` or ``prune`` is off)."""
     root = run_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
     tmp = root / f".tmp-step-{step}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    peft_model.save_pretrained(str(tmp / "adapter"))
-    save_perturber(perturber, tmp / "perturber.safetensors")
-    save_state(state, tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)  # atomic on one filesystem: a checkpoint is either whole or absent
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        peft_model.save_pretrained(str(tmp / "adapter"))
+        save_perturber(perturber, tmp / "perturber.safetensors")
+        save_state(state, tmp)
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)  # atomic on one filesystem: a checkpoint is either whole or absent
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)  # never a half-written checkpoint left behind
+        error = unwritable(final, exc, "the checkpoint", f", then continue with: unigame train --resume {run_dir}")
+        if error is not None:
+            raise error from exc
+        raise
     for old in list_checkpoints(run_dir)[:-keep] if (keep > 0 and prune) else []:
         shutil.rmtree(old, ignore_errors=True)
     log.info("checkpoint saved: %s", final)

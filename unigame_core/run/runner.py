@@ -49,17 +49,20 @@ log = logging.getLogger(__name__)
 
 def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Play the game and write the run directory. An occupied run directory needs ``resume`` (continue it)
-    or ``overwrite`` (replace it); see ``rundir``."""
-    run = setup(cfg, resume, overwrite)
-    state = resume_state(run, resume)
-    main = run.dist.main
-    before = _before_scores(cfg, run.backend, run.run_dir, state.step) if (cfg.train.eval_suites and main) else None
-    watchers = Watchers(
-        open_monitor(cfg.train.loggers, run.run_dir, OmegaConf.to_container(cfg, resolve=True), state.step, main),
-        DivergenceWatch(initial_norm=weight_norm(run.players.lora_params)),
-    )
-    play(run, state, watchers)
-    finish(run, state, watchers, before)
+    or ``overwrite`` (replace it); one in use by another run is refused (see ``rundir``)."""
+    dist_info, _ = join(cfg)
+    with rundir.owned(Path(cfg.train.output_dir), dist_info.main):  # locked; released (or removed) at the end
+        run = setup(cfg, resume, overwrite)
+        state = resume_state(run, resume)
+        main = run.dist.main
+        before = _before_scores(cfg, run.backend, run.run_dir, state.step) if (cfg.train.eval_suites and main) \
+            else None
+        watchers = Watchers(
+            open_monitor(cfg.train.loggers, run.run_dir, OmegaConf.to_container(cfg, resolve=True), state.step, main),
+            DivergenceWatch(initial_norm=weight_norm(run.players.lora_params)),
+        )
+        play(run, state, watchers)
+        finish(run, state, watchers, before)
     return run.run_dir
 
 
@@ -71,18 +74,23 @@ class Watchers:
     divergence: DivergenceWatch
 
 
-def setup(cfg: DictConfig, resume: bool, overwrite: bool) -> Run:
-    """The run directory checked, the data found, then the players built (the same on every rank)."""
+def join(cfg: DictConfig) -> tuple[distributed.DistInfo, build.Placement]:
+    """This process's rank (the process group joined under torchrun) and where it computes."""
     t = cfg.train
     where = build.placement(t.device, t.precision)
     dist_info = distributed.init(where.device.type)
     if dist_info.world > 1:
         where = build.placement(t.device if t.device != "auto" else "auto", t.precision, dist_info.local_rank)
-    run_dir = Path(t.output_dir)
+    return dist_info, where
+
+
+def setup(cfg: DictConfig, resume: bool, overwrite: bool) -> Run:
+    """The run directory checked, the data found, then the players built (the same on every rank)."""
+    dist_info, where = join(cfg)
+    run_dir = Path(cfg.train.output_dir)
     rundir.check_output(run_dir, resume, overwrite)  # every rank checks before any rank writes
-    with rundir.made_for(run_dir):  # removed again if the data, gate or model cannot be built
-        distributed.barrier()
-        return _build_run(cfg, run_dir, dist_info, where)
+    distributed.barrier()
+    return _build_run(cfg, run_dir, dist_info, where)
 
 
 def _build_run(cfg: DictConfig, run_dir: Path, dist_info: distributed.DistInfo, where: build.Placement) -> Run:
