@@ -41,7 +41,7 @@ from ..report.monitor import Monitor, open_monitor
 from ..report.samples import save_pairs
 from . import build, checkpoint, rundir
 from .progress import TrainProgress
-from .train_state import Run, TrainState, restore, snapshot
+from .train_state import Run, TrainState, restore_newest, snapshot
 from .watch import DivergenceWatch, StopRequest, weight_norm
 
 log = logging.getLogger(__name__)
@@ -121,13 +121,16 @@ def resume_state(run: Run, resume: bool) -> TrainState:
     """Where to start: the last checkpoint restored exactly (``resume``), or step 0 in a cleared directory."""
     state = TrainState()
     if resume:
-        checkpoint.refuse_legacy(run.run_dir)
-        found = checkpoint.list_checkpoints(run.run_dir)
-        if found:
-            state = restore(run, found[-1])
-            log.info("resuming from %s at step %d", found[-1], state.step)
-        else:
+        found = restore_newest(run)
+        if found is None:
             log.warning("no checkpoint in %s: starting it again from step 0", run.run_dir)
+        else:
+            state = found
+            log.info("resuming from %s at step %d", state.last_good, state.step)
+            if state.step >= run.cfg.train.steps:
+                log.warning("the run already played %d steps and train.steps=%d: nothing is left to train; it writes "
+                            "the adapter of step %d%s and ends", state.step, run.cfg.train.steps, state.step,
+                            " and the before/after table" if run.cfg.train.eval_suites else "")
     if run.dist.main:
         rundir.create(run.run_dir, clear=not (resume and state.step))  # a fresh run never mixes with an earlier one
         rundir.truncate_metrics(run.run_dir, state.step)  # steps after the checkpoint are played (and logged) again
