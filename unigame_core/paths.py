@@ -1,11 +1,14 @@
 """Paths a user passes, resolved and checked before anything slow runs: ``--output`` (refused when nothing can be
 written there), ``--adapter`` (a run directory or the adapter folder itself), files to read (refused, before
-they are opened, when they are not regular files: opening a FIFO blocks until something writes to it), and the
-image paths an evaluation data file names (kept inside its data folder unless the user allows otherwise)."""
+they are opened, when they are not regular files: opening a FIFO blocks until something writes to it), the
+image paths an evaluation data file names (kept inside its data folder unless the user allows otherwise), and a
+full, read-only or forbidden disk met while writing, as one sentence."""
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,6 +39,16 @@ def check_regular(path: str | os.PathLike[str], what: str, error: type[UnigameEr
     kind = special_kind(path)
     if kind is not None:
         raise error(f"{what} '{path}' is {kind}, not a regular file.")
+
+# what a full, read-only or forbidden disk raises, and what to do about each
+DISK_HINTS = {
+    errno.ENOSPC: "Free some disk space",
+    errno.EDQUOT: "Free some of your disk quota",
+    errno.EROFS: "Remount it writable",
+    errno.EACCES: "Fix its permissions",
+    errno.EPERM: "Fix its permissions",
+}
+WRITE_ONLY_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # never raised by a read
 
 
 def blocking_file(path: Path) -> Path | None:
@@ -105,3 +118,32 @@ def data_file(root: str | os.PathLike[str], name: str | os.PathLike[str], where:
     raise DataError(f"{where} names the image '{name}', outside the data folder '{root}'.",
                     "Move the image under that folder, or pass --allow-outside-data-root (unigame eval) or set "
                     f"{ALLOW_OUTSIDE_DATA_ROOT}=1 if you trust the data.")
+
+
+def disk_errno(exc: BaseException) -> int | None:
+    """The errno of a full, read-only or forbidden disk behind ``exc``, else None. safetensors raises its own
+    error, which carries the errno only in its text (``... (os error 28)``)."""
+    if isinstance(exc, OSError):
+        code = exc.errno
+    else:
+        found = re.search(r"os error (\d+)", str(exc))
+        code = int(found[1]) if found else None
+    return code if code in DISK_HINTS else None
+
+
+def failed_path(exc: BaseException) -> Path | None:
+    """The file an OSError (or safetensors' error, ``... at path "X"``) names, if any."""
+    if isinstance(exc, OSError):
+        return Path(exc.filename) if isinstance(exc.filename, (str, os.PathLike)) else None
+    found = re.search(r'at path "([^"]+)"', str(exc))
+    return Path(found[1]) if found else None
+
+
+def unwritable(folder: Path, exc: BaseException, what: str = "into the run directory",
+               then: str = " or pass another --output DIR") -> DataError | None:
+    """``exc`` as one sentence naming ``folder`` when a disk refused the write, else None (not ours to word);
+    the hint is what to do about that disk, then ``then``."""
+    code = disk_errno(exc)
+    if code is None:
+        return None
+    return DataError(f"Cannot write {what} '{folder}': {os.strerror(code)}.", f"{DISK_HINTS[code]}{then}.")

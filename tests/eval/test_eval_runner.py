@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from unigame_core.cli.main import app
 from unigame_core.errors import DataError
 from unigame_core.eval import runner
+from unigame_core.eval.loading import check_adapter
 from unigame_core.interfaces import SuiteResult
 from unigame_core.testing import FakeBackend
 
@@ -248,3 +249,68 @@ def test_throughput_of_a_cached_run_is_not_reported_as_zero(data_root: Path, tmp
     assert second["generated"] == 0 and second["samples_per_s"] is None
     lines = [r.getMessage() for r in records if r.getMessage().startswith("pope:")]
     assert len(lines) == 1 and "0.0 samples/s" not in lines[0] and "3 answers from the answer cache" in lines[0]
+
+
+def saved_adapters(run: Path, *folders: str) -> None:
+    from unigame_core.lora import attach_lora
+
+    peft_model, _ = attach_lora(FakeBackend(), r=4, alpha=8, dropout=0.0)
+    for folder in folders:
+        peft_model.save_pretrained(str(run / folder))
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_a_damaged_adapter_falls_back_to_the_newest_intact_checkpoint(data_root: Path, tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    run, out = tmp_path / "run", tmp_path / "out"
+    saved_adapters(run, "adapter", "checkpoints/step-2/adapter", "checkpoints/step-4/adapter")
+    weights = run / "adapter" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # cut short by a full disk
+    (run / "checkpoints" / "step-4" / "adapter" / "adapter_model.safetensors").unlink()
+    used = run / "checkpoints" / "step-2" / "adapter"
+    with caplog.at_level(logging.WARNING):
+        assert check_adapter(run) == used
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2 and all(w.endswith(f"; evaluating '{used}' instead.") for w in warnings), warnings
+    assert warnings[0].startswith(f"The adapter weights '{weights}' are damaged (")
+    assert warnings[1].startswith(f"The adapter folder '{run / 'checkpoints' / 'step-4' / 'adapter'}' has no weights")
+    result = _eval("--suite", f"pope={data_root / 'pope'}", "--adapter", str(run), "--limit", "3",
+                   "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "results.json").read_text())["adapter"] == str(used)  # what was evaluated
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_no_intact_adapter_exits_2_listing_each_before_the_model_loads(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("the model must not load"))
+    run = tmp_path / "run"
+    saved_adapters(run, "adapter", "checkpoints/step-2/adapter")
+    (run / "adapter" / "adapter_config.json").write_text("{bad")
+    (run / "checkpoints" / "step-2" / "adapter" / "adapter_model.safetensors").write_bytes(b"")
+    result = _eval("--suite", "pope", "--data-root", str(data_root), "--adapter", str(run), "--output",
+                   str(tmp_path / "out"))
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and text.count("error:") == 1 and "Traceback" not in text, result.output
+    assert f"No intact adapter in '{run}'" in text and "adapter_config.json' is not valid JSON" in text, text
+    assert "step-2" in text and "are damaged" in text, text
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_a_pickled_adapter_is_refused_without_suggesting_to_unpickle_it(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pickle
+
+    monkeypatch.setattr(runner, "load_model", lambda *a, **k: pytest.fail("the model must not load"))
+    folder = tmp_path / "pickled"
+    saved_adapters(folder, ".")
+    (folder / "adapter_model.safetensors").unlink()
+    (folder / "adapter_model.bin").write_bytes(pickle.dumps({"weights": [1, 2]}))
+    result = _eval("--suite", "pope", "--data-root", str(data_root), "--adapter", str(folder), "--output",
+                   str(tmp_path / "out"))
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and text.count("error:") == 1, result.output
+    assert "adapter_model.bin" in text and "must be adapter_model.safetensors" in text, text
+    assert "weights_only" not in text

@@ -17,13 +17,15 @@ from unigame_core.testing import quick_overrides
 WORKER = Path(__file__).with_name("ddp_worker.py")
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+# the worker's folder first, then the caller's own path (a checkout's code over the installed one)
+WORKER_PATH = os.pathsep.join([str(WORKER.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 def launch(nproc: int, out: Path, *extra: str, timeout: int = 240, env: dict[str, str] | None = None) -> None:
     args = quick_overrides(out, "train.steps=4", "game.adversary_fraction=1.0", *extra)
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_port=0",
            "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0", str(WORKER), *args]
-    env = {**ENV, "PYTHONPATH": str(WORKER.parent), **(env or {})}
+    env = {**ENV, "PYTHONPATH": WORKER_PATH, **(env or {})}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
@@ -99,3 +101,24 @@ def test_every_rank_keeps_the_same_buffer_hardness_through_rescoring(tmp_path: P
     zero, one = (Path(f"{log}.rank{r}").read_text().splitlines() for r in (0, 1))
     assert len(zero) == 4 and zero == one  # every step re-scored, the same hardness on both ranks
     assert any(json.loads(line) for line in zero)  # the buffer was not empty
+
+
+@pytest.mark.slow
+def test_a_run_directory_in_use_stops_every_rank_without_a_hang(tmp_path: Path) -> None:
+    """Only rank 0 takes the run directory's lock; the other ranks learn that it could not, and stop too."""
+    from unigame_core.run import lock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    held = lock.acquire(run)
+    try:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=0",
+               "--rdzv_backend=c10d", "--rdzv_endpoint=localhost:0", str(WORKER), *quick_overrides(run)]
+        proc = subprocess.run(cmd, env={**ENV, "PYTHONPATH": WORKER_PATH}, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        held.release()
+    assert proc.returncode != 0
+    said = f"The run directory '{run}' is in use by another unigame train (pid {os.getpid()}"
+    assert proc.stderr.count(said) >= 2, proc.stderr[-3000:]  # rank 0 and rank 1 both stopped with it
+    assert sorted(p.name for p in run.iterdir()) == []  # nothing written, the lock released

@@ -227,3 +227,93 @@ def test_schedules_follow_the_step_count_without_torch_warnings_when_updates_are
     with pytest.warns(UserWarning, match="Detected call of"):  # what torch says without the helper
         torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0),
                                           lambda s: 1.0).step()
+
+
+def damage(step: Path, how: str) -> str:
+    """Break checkpoint ``step`` the way a crash, a full disk or a hand can; what the warning must say."""
+    if how == "truncated state":
+        data = (step / "state.safetensors").read_bytes()
+        (step / "state.safetensors").write_bytes(data[: len(data) // 2])
+        return "state.safetensors is unreadable"
+    if how == "no adapter":
+        (step / "adapter" / "adapter_model.safetensors").unlink()
+        return "adapter/adapter_model.safetensors is missing"
+    if how == "bad json":
+        (step / "state.json").write_text('{"step": ')
+        return "state.json is not valid JSON"
+    raise AssertionError(how)
+
+
+def test_resume_falls_back_past_damaged_checkpoints_to_the_newest_intact_one(
+    fake_plugin: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    args = quick_overrides(tmp_path, "train.steps=3", "train.checkpoint_every=1", "train.keep_checkpoints=5",
+                           "train.loggers=[]")
+    runner.run_training(build_config("fake-tiny", None, args))
+    root = tmp_path / "checkpoints"
+    says = [damage(root / f"step-{n}", how) for n, how in ((3, "truncated state"), (2, "bad json"))]
+    (root / ".tmp-step-9").mkdir()  # a checkpoint a killed run was writing
+    with caplog.at_level(logging.INFO):
+        runner.run_training(build_config("fake-tiny", None, args), resume=True)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for n, said in zip((3, 2), says):
+        assert any(f"Checkpoint '{root / f'step-{n}'}' is damaged: {said}" in w and "step 1" in w
+                   for w in warnings), (said, warnings)
+    assert "resuming from" in caplog.text and str(root / "step-1") in caplog.text
+    assert [r["step"] for r in rows(tmp_path)] == [1, 2, 3]  # steps 2 and 3 played again from step 1
+    assert not (root / ".tmp-step-9").exists()
+    assert all(checkpoint.read_checkpoint(root / f"step-{n}", perturber=True) for n in (1, 2, 3))  # rewritten
+
+
+def test_resume_without_an_intact_checkpoint_stops_listing_each(fake_plugin: None, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from unigame_core.cli.main import app
+
+    args = quick_overrides(tmp_path, "train.steps=2", "train.checkpoint_every=1", "train.keep_checkpoints=5",
+                           "train.loggers=[]")
+    runner.run_training(build_config("fake-tiny", None, args))
+    says = [damage(tmp_path / "checkpoints" / f"step-{n}", how) for n, how in ((2, "no adapter"),
+                                                                               (1, "truncated state"))]
+    metrics = (tmp_path / "metrics.jsonl").read_text()
+    result = CliRunner().invoke(app, ["train", "--resume", str(tmp_path)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "Traceback" not in result.output and text.count("error:") == 1, result.output
+    assert f"No checkpoint in '{tmp_path / 'checkpoints'}' can be resumed from" in text, text
+    assert f"step-2 is damaged: {says[0]}" in text and f"step-1 is damaged: {says[1]}" in text, text
+    assert "--overwrite" in text and (tmp_path / "metrics.jsonl").read_text() == metrics  # nothing touched
+
+
+def test_resume_at_or_past_train_steps_says_it_trains_nothing_more(
+    fake_plugin: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    args = quick_overrides(tmp_path, "train.steps=3", "train.checkpoint_every=1", "train.keep_checkpoints=5",
+                           "train.loggers=[]")
+    runner.run_training(build_config("fake-tiny", None, args))
+    with caplog.at_level(logging.WARNING):
+        runner.run_training(build_config("fake-tiny", None, [*args, "train.steps=2"]), resume=True)
+    said = [r.getMessage() for r in caplog.records if "train.steps" in r.getMessage()]
+    assert len(said) == 1 and "already played 3 steps" in said[0] and "train.steps=2" in said[0], said
+    assert "nothing is left to train" in said[0] and "step 3" in said[0]
+    assert [r["step"] for r in rows(tmp_path)] == [1, 2, 3] and (tmp_path / "adapter").is_dir()
+
+
+def test_a_zero_learning_rate_is_one_warning(
+    fake_plugin: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from unigame_core.run import build
+
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    perturber = torch.nn.Linear(2, 2)
+    for zero, names in ((("optim.lr_lora=0",), "optim.lr_lora"), (("optim.lr_lora=0", "optim.lr_perturber=0.0"),
+                                                                   "optim.lr_lora and optim.lr_perturber")):
+        caplog.clear()
+        cfg = build_config("fake-tiny", None, quick_overrides(tmp_path, *zero))
+        with caplog.at_level(logging.WARNING):
+            build.optimizers(cfg, params, perturber)
+        said = [r.getMessage() for r in caplog.records]
+        assert len(said) == 1 and said[0].startswith(f"{names} ") and "never" in said[0], said
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        build.optimizers(build_config("fake-tiny", None, quick_overrides(tmp_path)), params, perturber)
+    assert not caplog.records

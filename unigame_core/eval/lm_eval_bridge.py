@@ -314,8 +314,7 @@ def _backend_from_names(model: str | None, adapter: str | None, config: str | No
         log.warning("device %s requested but no CUDA GPU is available: using the CPU", device)
         device = "cpu"
     cfg = build_config(model, config, [])
-    check_adapter(Path(adapter) if adapter else None)
-    return load_model(cfg, adapter, device=device)
+    return load_model(cfg, check_adapter(Path(adapter) if adapter else None), device=device)
 
 
 def _cut(text: str, until: Sequence[str]) -> str:

@@ -232,7 +232,7 @@ def _run_eval(suites: Sequence[str], model: str | None, adapter: Path | None, da
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}.")
     check_output_folder(Path(output))
     cfg = build_config(model, config_file, [])
-    check_adapter(adapter)
+    adapter = check_adapter(adapter)  # a damaged run's adapter: its newest intact checkpoint's
     runs = prepare_suites(suites, data_root, suite_options)
     backend = load_model(cfg, adapter)
     check_capabilities(backend, runs)

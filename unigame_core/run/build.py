@@ -181,6 +181,7 @@ def lr_lambda(warmup: int, total: int, kind: str):  # noqa: ANN201 - a closure f
 def optimizers(cfg: DictConfig, lora_params: list, perturber: Perturber | None) -> tuple[Any, Any, Any, Any]:
     o = cfg.optim
     total = int(cfg.train.steps)
+    _warn_zero_rates({"optim.lr_lora": o.lr_lora, **({"optim.lr_perturber": o.lr_perturber} if perturber else {})})
     opt_u = torch.optim.AdamW(lora_params, lr=o.lr_lora, weight_decay=o.weight_decay)
     sched_u = torch.optim.lr_scheduler.LambdaLR(opt_u, lr_lambda(o.warmup_steps, total, o.scheduler))
     opt_c = sched_c = None
@@ -188,6 +189,15 @@ def optimizers(cfg: DictConfig, lora_params: list, perturber: Perturber | None) 
         opt_c = torch.optim.AdamW(perturber.parameters(), lr=o.lr_perturber, weight_decay=0.0)
         sched_c = torch.optim.lr_scheduler.LambdaLR(opt_c, lr_lambda(o.warmup_steps, total, o.scheduler))
     return opt_u, sched_u, opt_c, sched_c
+
+
+def _warn_zero_rates(rates: dict[str, float]) -> None:
+    """One warning naming every learning rate set to zero: that player never changes."""
+    zero = [name for name, rate in rates.items() if float(rate) == 0.0]
+    if zero:
+        log.warning("%s %s 0: %s never learns (the LoRA stays at its initial, no-op weights; the perturber "
+                    "keeps its initial delta)", " and ".join(zero), "is" if len(zero) == 1 else "are",
+                    "that player" if len(zero) == 1 else "neither player")
 
 
 def build_dataset(spec: str, image_errors: str, seed: int) -> Any:

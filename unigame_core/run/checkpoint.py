@@ -6,6 +6,10 @@ in two: ``state.safetensors`` (every tensor: optimizer moments, buffer images, R
 tensor replaced by a reference into the safetensors file). Nothing is unpickled on resume, so a crafted run
 directory cannot run code; an old ``state.pt`` (pickle) is refused, never loaded. The data position is the
 step number (see data.loader).
+
+A checkpoint that cannot be read back whole (a file cut short or missing, state.json not JSON, only a pickled
+``state.pt``) is ``DamagedCheckpoint``: resume names it and takes the one before (``train_state``). A write the
+disk refuses leaves no temporary folder behind and is one sentence.
 """
 
 from __future__ import annotations
@@ -14,20 +18,43 @@ import json
 import logging
 import random
 import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import DataError
+from ..paths import unwritable
 
 log = logging.getLogger(__name__)
 
 STATE_JSON = "state.json"
 STATE_TENSORS = "state.safetensors"
 LEGACY_STATE = "state.pt"
+ADAPTER_WEIGHTS = "adapter/adapter_model.safetensors"
+PERTURBER = "perturber.safetensors"
+
+
+class DamagedCheckpoint(DataError):
+    """A checkpoint that cannot be resumed from; ``reason`` says why, e.g. 'is damaged: state.json is ...'."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"Checkpoint '{path}' {reason}.")
+        self.path, self.reason = path, reason
+
+
+@dataclass
+class Saved:
+    """A checkpoint read back whole, before any of it goes into the players."""
+
+    adapter: dict[str, torch.Tensor]
+    perturber: dict[str, torch.Tensor] | None
+    state: dict[str, Any]
 
 
 def rng_state(generator: torch.Generator) -> dict[str, Any]:
@@ -106,12 +133,40 @@ def save_state(state: dict[str, Any], folder: Path) -> None:
 
 
 def load_state(folder: Path) -> dict[str, Any]:
+    data = _read(folder, STATE_JSON, lambda path: json.loads(path.read_text()))
+    tensors = _read(folder, STATE_TENSORS, lambda path: load_file(str(path)))
     try:
-        data = json.loads((folder / STATE_JSON).read_text())
-        tensors = load_file(str(folder / STATE_TENSORS))
         return decode_state(data, tensors)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(f"Checkpoint '{folder}' is damaged: {exc}.", "Resume from an earlier checkpoint.") from exc
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise DamagedCheckpoint(folder, f"is damaged: {STATE_JSON} does not match {STATE_TENSORS} "
+                                        f"({type(exc).__name__}: {exc})") from exc
+
+
+def read_checkpoint(path: Path, perturber: bool, keys: Iterable[str] = ()) -> Saved:
+    """Every file of the checkpoint at ``path`` read (the perturber's with ``perturber``) and the state's
+    ``keys`` present, or ``DamagedCheckpoint`` saying which file is missing or unreadable."""
+    if not (path / STATE_JSON).exists() and (path / LEGACY_STATE).exists():
+        raise DamagedCheckpoint(path, f"holds a pickled {LEGACY_STATE}, which unigame does not load (unpickling a "
+                                      "file can run code)")
+    adapter = _read(path, ADAPTER_WEIGHTS, lambda file: load_file(str(file)))
+    weights = _read(path, PERTURBER, lambda file: load_file(str(file))) if perturber else None
+    state = load_state(path)
+    missing = [key for key in keys if key not in state] if isinstance(state, dict) else ["everything"]
+    if missing:
+        raise DamagedCheckpoint(path, f"is damaged: {STATE_JSON} lacks {', '.join(missing)}")
+    return Saved(adapter, weights, state)
+
+
+def _read(folder: Path, name: str, read: Any) -> Any:
+    file = folder / name
+    if not file.is_file():
+        raise DamagedCheckpoint(folder, f"is damaged: {name} is missing")
+    try:
+        return read(file)
+    except json.JSONDecodeError as exc:
+        raise DamagedCheckpoint(folder, f"is damaged: {name} is not valid JSON ({exc})") from exc
+    except (OSError, ValueError, SafetensorError) as exc:
+        raise DamagedCheckpoint(folder, f"is damaged: {name} is unreadable ({exc})") from exc
 
 
 def save_perturber(module: torch.nn.Module | None, path: Path) -> None:
@@ -125,25 +180,32 @@ def save_checkpoint(
 ) -> Path:
     """Write ``checkpoints/step-N``; then keep the newest ``keep`` (all when ``keep <= 0`` or ``prune`` is off)."""
     root = run_dir / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step}"
     tmp = root / f".tmp-step-{step}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    peft_model.save_pretrained(str(tmp / "adapter"))
-    save_perturber(perturber, tmp / "perturber.safetensors")
-    save_state(state, tmp)
-    shutil.rmtree(final, ignore_errors=True)
-    tmp.rename(final)  # atomic on one filesystem: a checkpoint is either whole or absent
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        peft_model.save_pretrained(str(tmp / "adapter"))
+        save_perturber(perturber, tmp / PERTURBER)
+        save_state(state, tmp)
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)  # atomic on one filesystem: a checkpoint is either whole or absent
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)  # never a half-written checkpoint left behind
+        error = unwritable(final, exc, "the checkpoint", f", then continue with: unigame train --resume {run_dir}")
+        if error is not None:
+            raise error from exc
+        raise
     for old in list_checkpoints(run_dir)[:-keep] if (keep > 0 and prune) else []:
         shutil.rmtree(old, ignore_errors=True)
     log.info("checkpoint saved: %s", final)
     return final
 
 
-def _step_dirs(run_dir: Path, marker: str) -> list[Path]:
+def _step_dirs(run_dir: Path, marker: str | None) -> list[Path]:
     found = [p for p in (run_dir / "checkpoints").glob("step-*")
-             if p.is_dir() and p.name[5:].isdigit() and (p / marker).exists()]
+             if p.is_dir() and p.name[5:].isdigit() and (marker is None or (p / marker).exists())]
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
@@ -152,27 +214,11 @@ def list_checkpoints(run_dir: Path) -> list[Path]:
     return _step_dirs(run_dir, STATE_JSON)
 
 
+def step_dirs(run_dir: Path) -> list[Path]:
+    """Every ``checkpoints/step-N`` folder, whole or not, oldest first (what resume tries, newest first)."""
+    return _step_dirs(run_dir, None)
+
+
 def has_checkpoint(run_dir: Path) -> bool:
-    """Whether ``run_dir`` holds any checkpoint: of this format, or a pickled one (which ``refuse_legacy`` names)."""
+    """Whether ``run_dir`` holds any checkpoint: of this format, or a pickled one (which resume names)."""
     return bool(list_checkpoints(run_dir) or _step_dirs(run_dir, LEGACY_STATE))
-
-
-def refuse_legacy(run_dir: Path) -> None:
-    """A run directory holding only pickled ``state.pt`` checkpoints: say so instead of loading them."""
-    legacy = [p for p in _step_dirs(run_dir, LEGACY_STATE) if not (p / STATE_JSON).exists()]
-    if legacy and not list_checkpoints(run_dir):
-        raise DataError(
-            f"Checkpoint '{legacy[-1]}' holds a pickled state.pt, which unigame does not load (unpickling a file "
-            "can run code).",
-            "Resume it with the unigame version that wrote it, or start a fresh run with --overwrite.",
-        )
-
-
-def load_checkpoint(path: Path, peft_model: Any, perturber: torch.nn.Module | None) -> dict[str, Any]:
-    from peft import set_peft_model_state_dict
-
-    adapter_file = path / "adapter" / "adapter_model.safetensors"
-    set_peft_model_state_dict(peft_model, load_file(str(adapter_file)))
-    if perturber is not None:
-        perturber.load_state_dict(load_file(str(path / "perturber.safetensors")))
-    return load_state(path)

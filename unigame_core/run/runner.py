@@ -12,7 +12,7 @@ tokens directly (no autoregressive generation), LoRA stays fp32, and every rank 
 
 ``run_training`` reads in four parts:
     setup         check the run directory, find the data, build backend + LoRA and the players (``build``)
-    resume_state  restore the last checkpoint exactly (``train_state.restore``), or start at step 0
+    resume_state  restore the last checkpoint exactly (``train_state.restore_newest``), or start at step 0
     play          per batch: ``game_step`` (adversary turn, gate, mining, understander turn; see ``step``),
                   the LR schedules, logs, samples, the divergence watch, checkpoints every N steps
     finish        the last checkpoint, the PEFT adapter and perturber, the before/after table, the report
@@ -42,7 +42,7 @@ from ..report.monitor import Monitor, open_monitor
 from . import build, checkpoint, preflight, rundir
 from .progress import TrainProgress
 from .sample_capture import TurnSamples, write_samples
-from .train_state import Run, TrainState, restore, snapshot
+from .train_state import Run, TrainState, restore_newest, snapshot
 from .watch import DivergenceWatch, StopRequest, weight_norm
 
 log = logging.getLogger(__name__)
@@ -50,17 +50,20 @@ log = logging.getLogger(__name__)
 
 def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Play the game and write the run directory. An occupied run directory needs ``resume`` (continue it)
-    or ``overwrite`` (replace it); see ``rundir``."""
-    run = setup(cfg, resume, overwrite)
-    state = resume_state(run, resume)
-    main = run.dist.main
-    before = _before_scores(cfg, run.backend, run.run_dir, state.step) if (cfg.train.eval_suites and main) else None
-    watchers = Watchers(
-        open_monitor(cfg.train.loggers, run.run_dir, OmegaConf.to_container(cfg, resolve=True), state.step, main),
-        DivergenceWatch(initial_norm=weight_norm(run.players.lora_params)),
-    )
-    play(run, state, watchers)
-    finish(run, state, watchers, before)
+    or ``overwrite`` (replace it); one in use by another run is refused (see ``rundir``)."""
+    dist_info, _ = join(cfg)
+    with rundir.owned(Path(cfg.train.output_dir), dist_info.main):  # locked; released (or removed) at the end
+        run = setup(cfg, resume, overwrite)
+        state = resume_state(run, resume)
+        main = run.dist.main
+        before = _before_scores(cfg, run.backend, run.run_dir, state.step) if (cfg.train.eval_suites and main) \
+            else None
+        watchers = Watchers(
+            open_monitor(cfg.train.loggers, run.run_dir, OmegaConf.to_container(cfg, resolve=True), state.step, main),
+            DivergenceWatch(initial_norm=weight_norm(run.players.lora_params)),
+        )
+        play(run, state, watchers)
+        finish(run, state, watchers, before)
     return run.run_dir
 
 
@@ -72,18 +75,23 @@ class Watchers:
     divergence: DivergenceWatch
 
 
-def setup(cfg: DictConfig, resume: bool, overwrite: bool) -> Run:
-    """The run directory checked, the data found, then the players built (the same on every rank)."""
+def join(cfg: DictConfig) -> tuple[distributed.DistInfo, build.Placement]:
+    """This process's rank (the process group joined under torchrun) and where it computes."""
     t = cfg.train
     where = build.placement(t.device, t.precision)
     dist_info = distributed.init(where.device.type)
     if dist_info.world > 1:
         where = build.placement(t.device if t.device != "auto" else "auto", t.precision, dist_info.local_rank)
-    run_dir = Path(t.output_dir)
+    return dist_info, where
+
+
+def setup(cfg: DictConfig, resume: bool, overwrite: bool) -> Run:
+    """The run directory checked, the data found, then the players built (the same on every rank)."""
+    dist_info, where = join(cfg)
+    run_dir = Path(cfg.train.output_dir)
     rundir.check_output(run_dir, resume, overwrite)  # every rank checks before any rank writes
-    with rundir.made_for(run_dir):  # removed again if the data, gate or model cannot be built
-        distributed.barrier()
-        return _build_run(cfg, run_dir, dist_info, where)
+    distributed.barrier()
+    return _build_run(cfg, run_dir, dist_info, where)
 
 
 def _build_run(cfg: DictConfig, run_dir: Path, dist_info: distributed.DistInfo, where: build.Placement) -> Run:
@@ -109,13 +117,16 @@ def resume_state(run: Run, resume: bool) -> TrainState:
     """Where to start: the last checkpoint restored exactly (``resume``), or step 0 in a cleared directory."""
     state = TrainState()
     if resume:
-        checkpoint.refuse_legacy(run.run_dir)
-        found = checkpoint.list_checkpoints(run.run_dir)
-        if found:
-            state = restore(run, found[-1])
-            log.info("resuming from %s at step %d", found[-1], state.step)
-        else:
+        found = restore_newest(run)
+        if found is None:
             log.warning("no checkpoint in %s: starting it again from step 0", run.run_dir)
+        else:
+            state = found
+            log.info("resuming from %s at step %d", state.last_good, state.step)
+            if state.step >= run.cfg.train.steps:
+                log.warning("the run already played %d steps and train.steps=%d: nothing is left to train; it writes "
+                            "the adapter of step %d%s and ends", state.step, run.cfg.train.steps, state.step,
+                            " and the before/after table" if run.cfg.train.eval_suites else "")
     if run.dist.main:
         rundir.create(run.run_dir, clear=not (resume and state.step))  # a fresh run never mixes with an earlier one
         rundir.truncate_metrics(run.run_dir, state.step)  # steps after the checkpoint are played (and logged) again

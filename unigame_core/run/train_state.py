@@ -2,11 +2,13 @@
 
 ``Run`` is what ``runner.setup`` builds once (the run directory, data, backend and players); ``TrainState``
 is where the run stands (step and counters, the latest checkpoint, the adversary's latest figures).
-``snapshot`` writes both sides to ``checkpoints/step-N`` and ``restore`` reads them back exactly.
+``snapshot`` writes both sides to ``checkpoints/step-N`` and ``restore_newest`` reads the newest intact one back
+exactly (each damaged one after it named in a warning).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,19 @@ import torch
 from omegaconf import DictConfig
 
 from .. import distributed
+from ..errors import DataError
 from ..game.health import GameHealth
 from ..game.players import Players, StepMetrics
 from ..interfaces import Backend, GameSchedule
 from . import checkpoint
 from .build import Placement, Schedulers
 from .sample_capture import TurnSamples
+
+log = logging.getLogger(__name__)
+
+# what ``snapshot`` writes and ``restore`` reads (``health`` is optional: older checkpoints lack it)
+STATE_KEYS = ("step", "bad_in_row", "skipped_images", "opt_u", "sched_u", "opt_c", "sched_c", "buffer", "rng",
+              "draw_rng")
 
 
 @dataclass
@@ -84,20 +93,48 @@ def snapshot(run: Run, state: TrainState) -> None:
     distributed.barrier()
 
 
-def restore(run: Run, path: Path) -> TrainState:
-    """Load the checkpoint at ``path`` into the players and schedules; the state it was written in."""
+def restore_newest(run: Run) -> TrainState | None:
+    """The newest checkpoint that reads back whole, restored; each damaged one after it named in a warning.
+    None without any checkpoint; a DataError listing each one (and why) when none is intact."""
+    damaged: list[checkpoint.DamagedCheckpoint] = []
+    for path in reversed(checkpoint.step_dirs(run.run_dir)):
+        try:
+            saved = checkpoint.read_checkpoint(path, perturber=run.players.perturber is not None, keys=STATE_KEYS)
+        except checkpoint.DamagedCheckpoint as exc:
+            damaged.append(exc)
+            continue
+        state = restore(run, path, saved)
+        for exc in damaged:
+            log.warning("%s Resuming from step %d instead.", exc.message, state.step)
+        return state
+    if damaged:
+        raise DataError(
+            f"No checkpoint in '{run.run_dir / 'checkpoints'}' can be resumed from: "
+            + "; ".join(f"{exc.path.name} {exc.reason}" for exc in damaged) + ".",
+            "Pass --overwrite to train it again from step 0.",
+        )
+    return None
+
+
+def restore(run: Run, path: Path, saved: checkpoint.Saved) -> TrainState:
+    """Put the checkpoint read from ``path`` into the players and schedules; the state it was written in."""
+    from peft import set_peft_model_state_dict
+
     p, sched = run.players, run.schedulers
-    saved = checkpoint.load_checkpoint(path, run.peft_model, p.perturber)
-    p.opt_u.load_state_dict(saved["opt_u"])
-    sched.lora.load_state_dict(saved["sched_u"])
+    set_peft_model_state_dict(run.peft_model, saved.adapter)
+    if p.perturber is not None and saved.perturber is not None:
+        p.perturber.load_state_dict(saved.perturber)
+    state = saved.state
+    p.opt_u.load_state_dict(state["opt_u"])
+    sched.lora.load_state_dict(state["sched_u"])
     if p.opt_c is not None and sched.perturber is not None:
-        p.opt_c.load_state_dict(saved["opt_c"])
-        sched.perturber.load_state_dict(saved["sched_c"])
-    p.buffer.load_state_dict(saved["buffer"])
-    checkpoint.restore_rng(saved["rng"][run.dist.rank], p.generator)
-    p.draw_generator.set_state(saved["draw_rng"])
-    run.health.load_state_dict(saved.get("health"))
-    return TrainState.from_checkpoint(saved, path)
+        p.opt_c.load_state_dict(state["opt_c"])
+        sched.perturber.load_state_dict(state["sched_c"])
+    p.buffer.load_state_dict(state["buffer"])
+    checkpoint.restore_rng(state["rng"][run.dist.rank], p.generator)
+    p.draw_generator.set_state(state["draw_rng"])
+    run.health.load_state_dict(state.get("health"))
+    return TrainState.from_checkpoint(state, path)
 
 
 def _gather_rng(generator: torch.Generator) -> list[dict[str, Any]]:
