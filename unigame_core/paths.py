@@ -40,6 +40,7 @@ def check_regular(path: str | os.PathLike[str], what: str, error: type[UnigameEr
     if kind is not None:
         raise error(f"{what} '{path}' is {kind}, not a regular file.")
 
+
 # what a full, read-only or forbidden disk raises, and what to do about each
 DISK_HINTS = {
     errno.ENOSPC: "Free some disk space",
