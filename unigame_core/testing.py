@@ -7,13 +7,15 @@ LoRA can target. The data source ``fake:N`` draws N coloured-square images with 
 Register both in-process with ``unigame_core.plugins.register_plugin(unigame_core.testing, "fake")``.
 ``check_backend(backend)`` checks any backend against the contract the game relies on (a plugin
 author's conformance test; see docs/plugins.md); ``play_step(backend)`` plays one full game step on it;
-``tiled_init()`` makes building a real-width model with random weights cheap (tests of real architectures).
+``tiled_init()`` makes building a real-width model with random weights cheap (tests of real architectures);
+``saved_keys`` and ``key_patterns`` compare a model's checkpoint names with an official list.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -347,6 +349,21 @@ def tiled_init(block: int = 1 << 20) -> Iterator[None]:
     finally:
         for table, name, original in saved:
             table[name] = original
+
+
+def saved_keys(model: nn.Module) -> dict[str, list[int]]:
+    """Name -> shape of every tensor ``save_pretrained`` writes for a transformers ``model`` (tied copies left out,
+    transformers' load-time renamings reverted to the checkpoint's own names); works on the ``meta`` device."""
+    from transformers.core_model_loading import revert_weight_conversion
+    from transformers.modeling_utils import remove_tied_weights_from_state_dict
+
+    state = revert_weight_conversion(model, remove_tied_weights_from_state_dict(model.state_dict(), model))
+    return {name: list(tensor.shape) for name, tensor in sorted(state.items())}
+
+
+def key_patterns(keys: Iterable[str]) -> set[str]:
+    """Weight names with every numeric part (layer, block, level index) as ``*``: the same set at any depth."""
+    return {re.sub(r"(?<=\.)\d+(?=\.|$)", "*", key) for key in keys}
 
 
 @hookimpl
