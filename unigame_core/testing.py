@@ -6,13 +6,17 @@ patch-embedding vision side and a 2-layer causal transformer "LLM" with q/k/v/o 
 LoRA can target. The data source ``fake:N`` draws N coloured-square images with colour questions.
 Register both in-process with ``unigame_core.plugins.register_plugin(unigame_core.testing, "fake")``.
 ``check_backend(backend)`` checks any backend against the contract the game relies on (a plugin
-author's conformance test; see docs/plugins.md); ``play_step(backend)`` plays one full game step on it.
+author's conformance test; see docs/plugins.md); ``play_step(backend)`` plays one full game step on it;
+``tiled_init()`` makes building a real-width model with random weights cheap (tests of real architectures);
+``saved_keys`` and ``key_patterns`` compare a model's checkpoint names with an official list.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -293,6 +297,73 @@ def play_step(backend: Backend, *overrides: str, batch_size: int = 2, seed: int 
     answers = [("red", "yes it is")[i % 2] for i in range(batch_size)]
     batch = VQABatch(pixels, questions, answers, [str(i) for i in range(batch_size)])
     return game_step(players, batch, StepPlan(adversary_updates=1, mine=True, eps_scale=1.0, beta=1.0))
+
+
+#: torch's random initialisers that ``tiled_init`` makes cheap (fills and constants cost nothing already)
+_RANDOM_INITS = ("normal_", "uniform_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_", "xavier_uniform_",
+                 "xavier_normal_")
+
+
+@contextmanager
+def tiled_init(block: int = 1 << 20) -> Iterator[None]:
+    """Random initialisation at the cost of a memory copy: inside the block, a random init of a tensor larger
+    than ``block`` elements runs (same initialiser, same arguments) on a slice of about ``block`` elements along
+    its first dimension only, and that slice is tiled over the rest. Rows repeat (row i equals row i + n), values
+    keep their scale (fan-in scales are the tensor's; fan-out ones the slice's), shapes and dtypes are untouched.
+
+    For tests that build a real-width architecture with random weights (a 102400 x 2048 embedding is 0.2 B
+    normal draws, about 10 s on one core); patches ``torch.nn.init`` and transformers' references to it.
+    """
+    import torch.nn.init as init
+
+    tables: list[dict[str, Any]] = [vars(init)]
+    try:
+        from transformers import initialization
+
+        tables.append(initialization.TORCH_INIT_FUNCTIONS)
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+    saved = [(table, name, table[name]) for table in tables for name in _RANDOM_INITS if name in table]
+
+    def tiled(original: Callable[..., Tensor]) -> Callable[..., Tensor]:
+        def draw(tensor: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+            if tensor.numel() <= block or tensor.dim() == 0 or tensor.device.type == "meta":
+                return original(tensor, *args, **kwargs)
+            rows = max(1, block // max(1, tensor[0].numel()))
+            if rows >= tensor.shape[0]:
+                return original(tensor, *args, **kwargs)
+            with torch.no_grad():
+                head = tensor[:rows]
+                original(head, *args, **kwargs)
+                for start in range(rows, tensor.shape[0], rows):
+                    part = tensor[start:start + rows]
+                    part.copy_(head[:part.shape[0]])
+            return tensor
+
+        return draw
+
+    try:
+        for table, name, original in saved:
+            table[name] = tiled(original)
+        yield
+    finally:
+        for table, name, original in saved:
+            table[name] = original
+
+
+def saved_keys(model: nn.Module) -> dict[str, list[int]]:
+    """Name -> shape of every tensor ``save_pretrained`` writes for a transformers ``model`` (tied copies left out,
+    transformers' load-time renamings reverted to the checkpoint's own names); works on the ``meta`` device."""
+    from transformers.core_model_loading import revert_weight_conversion
+    from transformers.modeling_utils import remove_tied_weights_from_state_dict
+
+    state = revert_weight_conversion(model, remove_tied_weights_from_state_dict(model.state_dict(), model))
+    return {name: list(tensor.shape) for name, tensor in sorted(state.items())}
+
+
+def key_patterns(keys: Iterable[str]) -> set[str]:
+    """Weight names with every numeric part (layer, block, level index) as ``*``: the same set at any depth."""
+    return {re.sub(r"(?<=\.)\d+(?=\.|$)", "*", key) for key in keys}
 
 
 @hookimpl

@@ -122,7 +122,9 @@ def tiny_config(
         pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, attention_dropout=0.1,  # Emu3's: off in eval mode
     )
-    multipliers = [1, 1, 1, 1]  # four levels: spatial factor 2**3 = 8, like Emu3's MoVQ
+    # four levels (spatial factor 2**3 = 8), widening once: the tiny MoVQ then holds every weight name of Emu3's
+    # (its nin_shortcut convs included; tests/plugins/emu3/official/)
+    multipliers = [1, 1, 2, 2]
     vq = dict(
         codebook_size=codebook, embed_dim=4, latent_channels=4, base_channels=vq_channels,
         channel_multiplier=multipliers, num_res_blocks=1, attn_resolutions=[3], temporal_downsample_factor=4,

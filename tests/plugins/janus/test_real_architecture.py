@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from unigame_core.errors import ConfigError
-from unigame_core.testing import play_step
+from unigame_core.testing import play_step, tiled_init
 from unigame_janus.backend import JanusBackend
 from unigame_janus.loading import ARCH_DIR
 from unigame_janus.settings import JANUS_PRO_1B, JanusSettings
@@ -57,14 +57,16 @@ def _one_layer_folder(folder: Path, name: str) -> Path:
 
 @pytest.mark.slow
 def test_real_widths_play_a_game_step_and_answer(tmp_path: Path) -> None:
-    """150 s on the shared 2-core test machine, well over the 30 s aim: the VQ runs at its real 384 px with
-    its real 128..512 channels (one res block per level), and the 102400 x 2048 embedding and LM head are
-    filled with random values (0.4 B parameters).
+    """Where the time goes (profiled on the shared 2-core machine, one thread, load ~7.5): building 22 s, of
+    which 13 s drew the random weights (0.4 B of them the 102400 x 2048 embedding and LM head; ``tiled_init``
+    makes that 2 s); the game step 81 s, almost all the VQ at its real 384 px and 128..512 channels (encoder
+    11 s, two decoder passes 27 s, and their backward); the answer 2 s. Whole test: 35 s (load ~5).
 
     Janus-Pro-1B's widths (LLM 2048, vocabulary 102400, SigLIP 1024, VQ channels 128..512, codebook 16384 x 8),
     its 384 px and 576 image tokens, but one layer per stack: one game step, then one generated answer."""
     folder = _one_layer_folder(tmp_path / "janus-1b-1layer", "janus-pro-1b.json")
-    b = JanusBackend(JanusSettings(checkpoint=str(folder), random_weights=True, max_new_tokens=2))
+    with tiled_init():  # the 0.4 B parameters of embeddings and heads: 13 s of normal draws, 2 s tiled
+        b = JanusBackend(JanusSettings(checkpoint=str(folder), random_weights=True, max_new_tokens=2))
     text = b.model.config.text_config
     assert (text.hidden_size, text.vocab_size, b.image_size) == (2048, 102400, 384)
     assert b.encoder.token_shape == (576, 8) and b.model.model.vqmodel.quantize.embedding.weight.shape == (16384, 8)
