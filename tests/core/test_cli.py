@@ -236,17 +236,41 @@ def test_one_error_boundary_guards_every_command_a_plugins_included() -> None:
     assert CliRunner().invoke(outer, ["mine", "other"]).exit_code == 0
 
 
-@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_the_cli_makes_idle_threads_sleep_before_torch_loads_unless_told_otherwise(given: str | None,
-                                                                                    expected: str) -> None:
-    """Spinning OpenMP threads multiplied a run's CPU time by 5 on a shared machine (docs/training.md)."""
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if given is not None:
-        env["OMP_WAIT_POLICY"] = given
+def test_the_cli_keeps_a_thread_count_it_is_given_and_imports_no_torch_to_decide() -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "3"}
     code = ("import os, sys; import unigame_core.cli.main; "
-            "assert 'torch' not in sys.modules; print(os.environ['OMP_WAIT_POLICY'])")
+            "assert 'torch' not in sys.modules; print(os.environ['OMP_NUM_THREADS'])")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == expected
+    assert out.stdout.strip() == "3"
+
+
+@pytest.mark.parametrize("load, cores, expected", [(0.0, 2, 2), (0.3, 2, 2), (1.0, 2, 1), (2.1, 2, 1), (9.0, 2, 1),
+                                                   (3.0, 16, 13), (0.0, 1, 1)])
+def test_a_busy_machine_gets_only_its_idle_cores(load: float, cores: int, expected: int) -> None:
+    from unigame_core.threads import idle_threads
+
+    assert idle_threads(load, cores) == expected
+
+
+def test_threads_are_set_only_when_the_machine_is_busy_and_nobody_chose(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spinning OpenMP threads next to two busy processes cost the default run 227 s of CPU against 76 s with one
+    thread (docs/training.md, "On a shared CPU")."""
+    from unigame_core import threads
+
+    monkeypatch.setattr(threads, "CHOSEN", None)  # restored afterwards: later CLI tests log nothing about threads
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (2.1, 2.0, 2.0))
+    busy: dict[str, str] = {}
+    threads.configure(busy)
+    assert busy == {"OMP_NUM_THREADS": "1"} and threads.CHOSEN == (1, 2.1, 2)
+    chosen = {"OMP_NUM_THREADS": "2"}
+    threads.configure(chosen)
+    assert chosen == {"OMP_NUM_THREADS": "2"}
+    threads.CHOSEN = None
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.2, 0.5, 0.5))
+    idle: dict[str, str] = {}
+    threads.configure(idle)
+    assert idle == {} and threads.CHOSEN is None
 
 
 def test_models_list_shows_everything_an_alias_sets() -> None:

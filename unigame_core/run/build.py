@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .. import plugins
+from .. import plugins, threads
 from ..errors import ConfigError
 from ..game.couplings import coupling_for
 from ..game.perturber import Perturber
@@ -28,6 +28,7 @@ class Placement:
 
 
 def placement(device: str, precision: str, local_rank: int = 0) -> Placement:
+    threads.report()  # the CPU thread count chosen before torch loaded, on a busy machine (once)
     if device == "auto":
         dev = torch.device(f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu")
     else:
