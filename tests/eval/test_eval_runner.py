@@ -314,3 +314,16 @@ def test_a_pickled_adapter_is_refused_without_suggesting_to_unpickle_it(
     assert result.exit_code == 2 and text.count("error:") == 1, result.output
     assert "adapter_model.bin" in text and "must be adapter_model.safetensors" in text, text
     assert "weights_only" not in text
+
+
+@pytest.mark.usefixtures("fake_plugins")
+def test_an_adapter_config_that_is_a_fifo_is_refused_not_read(tmp_path: Path) -> None:
+    """Reading a named pipe blocks until something writes to it: the check must come before the read."""
+    import os
+
+    folder = tmp_path / "adapter"
+    saved_adapters(tmp_path, "adapter")
+    (folder / "adapter_config.json").unlink()
+    os.mkfifo(folder / "adapter_config.json")
+    with pytest.raises(DataError, match=r"adapter_config.json' is a named pipe \(FIFO\), not a regular file"):
+        check_adapter(folder)

@@ -17,7 +17,7 @@ from safetensors import SafetensorError, safe_open
 
 from ..errors import DataError
 from ..interfaces import Backend
-from ..paths import adapter_folder
+from ..paths import adapter_folder, check_regular
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,7 @@ def _check_folder(folder: Path, adapter: Path) -> None:
             f"(expected {Path(adapter) / 'adapter' / 'adapter_config.json'}).",
             "Pass a run directory (with adapter/) or an adapter folder.",
         )
+    check_regular(config, "The adapter config")  # a FIFO would block the read forever
     try:
         settings = json.loads(config.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
