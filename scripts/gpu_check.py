@@ -50,8 +50,9 @@ PLANS = {
                                       "backend.decoder_checkpointing=true", "backend.decoder_size=512",
                                       "backend.decoder_steps=20")),
 }
-#: ``--tiny``: the same aliases on a CPU build their tiny architectures; as small and short as a check can be
-TINY = Plan(2, (1, 2), ("gate.name=cosine", "train.device=cpu"))
+#: ``--tiny``: the same aliases on a CPU as their labelled tiny stand-ins (``backend.tiny=true``); as small and
+#: short as a check can be
+TINY = Plan(2, (1, 2), ("backend.tiny=true", "gate.name=cosine", "train.device=cpu"))
 DEFAULT_PLAN = Plan(8, (1, 8, 32), ("gate.name=cosine",))  # an alias PLANS does not list
 TINY_PLANS = {"blip3o-8b": Plan(2, (1, 2), (*TINY.overrides, "backend.decoder_steps=2"))}  # sampler steps dominate
 
