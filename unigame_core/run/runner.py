@@ -51,9 +51,9 @@ log = logging.getLogger(__name__)
 def run_training(cfg: DictConfig, resume: bool = False, overwrite: bool = False) -> Path:
     """Play the game and write the run directory. An occupied run directory needs ``resume`` (continue it)
     or ``overwrite`` (replace it); one in use by another run is refused (see ``rundir``)."""
-    dist_info, _ = join(cfg)
-    with rundir.owned(Path(cfg.train.output_dir), dist_info.main):  # locked; released (or removed) at the end
-        run = setup(cfg, resume, overwrite)
+    joined = join(cfg)
+    with rundir.owned(Path(cfg.train.output_dir), joined[0].main):  # locked; released (or removed) at the end
+        run = setup(cfg, resume, overwrite, joined)
         state = resume_state(run, resume)
         main = run.dist.main
         before = _before_scores(cfg, run.backend, run.run_dir, state.step) if (cfg.train.eval_suites and main) \
@@ -85,9 +85,11 @@ def join(cfg: DictConfig) -> tuple[distributed.DistInfo, build.Placement]:
     return dist_info, where
 
 
-def setup(cfg: DictConfig, resume: bool, overwrite: bool) -> Run:
-    """The run directory checked, the data found, then the players built (the same on every rank)."""
-    dist_info, where = join(cfg)
+def setup(cfg: DictConfig, resume: bool, overwrite: bool,
+          joined: tuple[distributed.DistInfo, build.Placement] | None = None) -> Run:
+    """The run directory checked, the data found, then the players built (the same on every rank);
+    ``joined``: what ``join`` already returned for this run."""
+    dist_info, where = joined if joined is not None else join(cfg)
     run_dir = Path(cfg.train.output_dir)
     rundir.check_output(run_dir, resume, overwrite)  # every rank checks before any rank writes
     distributed.barrier()
