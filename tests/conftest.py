@@ -68,6 +68,13 @@ def fake_plugin() -> Iterator[None]:
 
 
 @pytest.fixture
+def empty_hub_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No network and an empty hub cache: whatever is built comes from the shipped files."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+
+
+@pytest.fixture
 def no_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Online mode, but the hub (``HF_ENDPOINT``) is the loopback discard port: nothing answers there."""
     import torch

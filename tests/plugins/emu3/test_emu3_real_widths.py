@@ -29,10 +29,7 @@ def single_thread() -> None:
     """Overrides conftest.py's one-thread fixture: these passes are large enough to use every core."""
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+pytestmark = pytest.mark.usefixtures("empty_hub_cache")  # built from the shipped files only
 
 
 def _one_layer_folder(folder: Path) -> Path:

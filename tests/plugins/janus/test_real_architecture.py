@@ -18,11 +18,7 @@ from unigame_janus.loading import ARCH_DIR
 from unigame_janus.settings import JANUS_PRO_1B, JanusSettings
 
 
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No network and an empty hub cache: whatever is built comes from the shipped files."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+pytestmark = pytest.mark.usefixtures("empty_hub_cache")  # built from the shipped files only
 
 
 @pytest.mark.slow  # 20 s on the shared test machine: the 2 B-parameter model is built on meta to count it
